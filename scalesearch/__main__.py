@@ -1,0 +1,5 @@
+"""`python -m scalesearch` runs the CLI."""
+
+from scalesearch.cli import main
+
+main()

@@ -1,0 +1,96 @@
+"""The typer app, the options every command shares, and the user-error boundary.
+
+Commands register with `@command(...)`: a UserError raised anywhere below becomes one
+line on stderr and exit code 1; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import math
+import sys
+from typing import Annotated, Any, Callable
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from scalesearch.errors import UserError
+
+app = typer.Typer(
+    name="scalesearch",
+    help="EfficientNet-style compound scaling: search alpha, beta, gamma; expand the family; compare.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+stderr = Console(stderr=True, highlight=False)
+
+
+class OutputFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+
+
+FormatOption = Annotated[OutputFormat, typer.Option(
+    "--format", help="table for people; json prints one JSON document on stdout and nothing else.")]
+BaselineOption = Annotated[str, typer.Option(
+    "--baseline", "-b", help="Built-in name (see `scalesearch baselines`), a .yaml search space, or package.module:factory.")]
+
+
+def command(name: str, example: str) -> Callable:
+    """Register a command whose help ends with an example, behind the user-error boundary."""
+
+    def register(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except UserError as error:
+                fail(str(error))
+
+        doc = (fn.__doc__ or "").strip()
+        guarded.__doc__ = f"{doc}\n\nExample:\n\n    {example}"
+        app.command(name)(guarded)
+        return fn
+
+    return register
+
+
+def fail(message: str) -> None:
+    """Print one line naming what was wrong and exit 1."""
+    line = " ".join(str(message).split())
+    text = Text("error: ", style="bold red")
+    text.append(line)
+    stderr.print(text, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def print_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(_jsonable(payload), indent=2) + "\n")
+
+
+def print_table(table: Table) -> None:
+    Console(highlight=False).print(table)
+
+
+def emit(fmt: OutputFormat, payload: Any, table: Callable[[], Table]) -> None:
+    """Print the result in the chosen format (JSON: exactly one document on stdout)."""
+    if fmt is OutputFormat.json:
+        print_json(payload)
+    else:
+        print_table(table())

@@ -1,0 +1,57 @@
+"""`scalesearch profile`: params, FLOPs, activations (and latency) of one scaled baseline."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, emit
+from scalesearch.profiling import profile_variant, resolve_multipliers
+from scalesearch.searchspaces import load_space
+
+
+@command("profile", "scalesearch profile --baseline efficientnet-b0 --width 2.0 --depth 3.1 --resolution 600")
+def profile(
+    baseline: BaselineOption,
+    depth: Annotated[Optional[float], typer.Option(help="Depth multiplier d (repeats x d, ceil per stage).")] = None,
+    width: Annotated[Optional[float], typer.Option(help="Width multiplier w (channels x w, to multiples of 8).")] = None,
+    resolution: Annotated[Optional[int], typer.Option(help="Input resolution in pixels (default: the baseline's, x r).")] = None,
+    phi: Annotated[Optional[float], typer.Option(help="Compound coefficient: d, w, r = alpha^phi, beta^phi, gamma^phi.")] = None,
+    alpha: Annotated[Optional[float], typer.Option(help="Depth coefficient (with --phi).")] = None,
+    beta: Annotated[Optional[float], typer.Option(help="Width coefficient (with --phi).")] = None,
+    gamma: Annotated[Optional[float], typer.Option(help="Resolution coefficient (with --phi).")] = None,
+    num_classes: Annotated[int, typer.Option(help="Classifier outputs (1000 = ImageNet shape).")] = 1000,
+    in_channels: Annotated[int, typer.Option(help="Input channels (3 = ImageNet shape).")] = 3,
+    latency: Annotated[bool, typer.Option(help="Also time a batch-1 forward pass (median, ms).")] = False,
+    device: Annotated[str, typer.Option(help="Device for --latency: cpu, cuda or auto.")] = "auto",
+    per_stage: Annotated[bool, typer.Option(help="Show where the multiply-adds go, stage by stage.")] = False,
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """Measure a baseline, optionally scaled: params, FLOPs (multiply-adds), activations."""
+    d, w, r, px = resolve_multipliers(depth, width, resolution, phi, alpha, beta, gamma)
+    result = profile_variant(load_space(baseline), d, w, r, px, in_channels, num_classes,
+                             latency=latency, device=device, per_stage=per_stage)
+    emit(format, result, lambda: _table(result))
+
+
+def _table(result: dict) -> Table:
+    table = Table(title=f"{result['baseline']} @ {result['resolution']}px "
+                        f"(d={result['depth']:.3g}, w={result['width']:.3g}; "
+                        f"{result['in_channels']} ch in, {result['num_classes']} classes)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("params", f"{result['params']:,}")
+    table.add_row("FLOPs (multiply-adds)", f"{result['flops']:,}")
+    table.add_row("FLOPs / baseline", f"{result['flops_ratio']:.3f}x")
+    table.add_row("activations", f"{result['activations']:,}")
+    if "latency_ms" in result:
+        table.add_row(f"latency, batch 1 ({result['device']})", f"{result['latency_ms']:.2f} ms")
+    if "stages" in result:
+        table.add_row("stages", "\n".join(result["stages"]))
+    if "per_stage" in result:
+        total = sum(result["per_stage"].values())
+        for part, macs in result["per_stage"].items():
+            table.add_row(f"  {part}", f"{macs:,}  ({macs / total:5.1%})")
+    return table

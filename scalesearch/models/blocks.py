@@ -1,0 +1,138 @@
+"""The building blocks every built-in baseline is made of.
+
+ConvBNAct, squeeze-excitation, MBConv / inverted residual (EfficientNet, MobileNetV2),
+depthwise-separable (MobileNetV1), basic and bottleneck residual blocks (ResNet).
+Each block takes its numbers as arguments; `build.py` reads them off a NetSpec.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ACTIVATION_LAYERS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "silu": nn.SiLU}
+
+
+def make_activation(name: str | None) -> nn.Module:
+    return ACTIVATION_LAYERS[name]() if name else nn.Identity()
+
+
+class ConvBNAct(nn.Sequential):
+    """Convolution without bias, batch norm, optional activation ('same' padding)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1,
+                 activation: str | None = "relu", bn_eps: float = 1e-5):
+        super().__init__(
+            nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout, eps=bn_eps),
+            make_activation(activation),
+        )
+
+
+class SqueezeExcite(nn.Module):
+    """Channel gating: pool, 1x1 reduce (+bias), act, 1x1 expand (+bias), sigmoid, scale."""
+
+    def __init__(self, channels: int, squeeze: int, activation: str):
+        super().__init__()
+        self.reduce = nn.Conv2d(channels, squeeze, 1)
+        self.act = make_activation(activation)
+        self.expand = nn.Conv2d(squeeze, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = x.mean((2, 3), keepdim=True)
+        return x * torch.sigmoid(self.expand(self.act(self.reduce(gate))))
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drop the whole residual branch per sample while training."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        mask = x.new_empty((x.shape[0], 1, 1, 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
+class InvertedResidual(nn.Module):
+    """MBConv: optional 1x1 expand, depthwise kxk, optional SE, 1x1 linear projection.
+
+    With se_ratio > 0 this is EfficientNet's MBConv (squeeze = ratio x block input
+    channels); with se_ratio = 0 it is MobileNetV2's inverted residual.
+    """
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expansion: float,
+                 se_ratio: float, activation: str, bn_eps: float, drop_path: float):
+        super().__init__()
+        hidden = int(round(cin * expansion))
+        layers: list[nn.Module] = []
+        if hidden != cin:
+            layers.append(ConvBNAct(cin, hidden, 1, activation=activation, bn_eps=bn_eps))
+        layers.append(ConvBNAct(hidden, hidden, kernel, stride, groups=hidden,
+                                activation=activation, bn_eps=bn_eps))
+        if se_ratio > 0:
+            layers.append(SqueezeExcite(hidden, max(1, int(cin * se_ratio)), activation))
+        layers.append(ConvBNAct(hidden, cout, 1, activation=None, bn_eps=bn_eps))
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+        self.drop_path = DropPath(drop_path) if self.residual and drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)
+        return x + self.drop_path(out) if self.residual else out
+
+
+class DepthwiseSeparable(nn.Sequential):
+    """MobileNetV1's block: depthwise kxk + BN + act, pointwise 1x1 + BN + act."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, activation: str, bn_eps: float):
+        super().__init__(
+            ConvBNAct(cin, cin, kernel, stride, groups=cin, activation=activation, bn_eps=bn_eps),
+            ConvBNAct(cin, cout, 1, activation=activation, bn_eps=bn_eps),
+        )
+
+
+class _Residual(nn.Module):
+    """A residual body plus a projection shortcut when the shape changes, then the act."""
+
+    def __init__(self, body: nn.Module, cin: int, cout: int, stride: int, activation: str,
+                 bn_eps: float, drop_path: float):
+        super().__init__()
+        self.body = body
+        self.shortcut = (ConvBNAct(cin, cout, 1, stride, activation=None, bn_eps=bn_eps)
+                         if stride != 1 or cin != cout else nn.Identity())
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.act = make_activation(activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.shortcut(x) + self.drop_path(self.body(x)))
+
+
+class BasicBlock(_Residual):
+    """ResNet-18/34 block: two kxk convolutions."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, activation: str,
+                 bn_eps: float, drop_path: float):
+        body = nn.Sequential(
+            ConvBNAct(cin, cout, kernel, stride, activation=activation, bn_eps=bn_eps),
+            ConvBNAct(cout, cout, kernel, activation=None, bn_eps=bn_eps),
+        )
+        super().__init__(body, cin, cout, stride, activation, bn_eps, drop_path)
+
+
+class Bottleneck(_Residual):
+    """ResNet-50 block: 1x1 reduce to cout/e, kxk (carrying the stride), 1x1 expand to cout."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expansion: float,
+                 activation: str, bn_eps: float, drop_path: float):
+        inner = int(cout // expansion)
+        body = nn.Sequential(
+            ConvBNAct(cin, inner, 1, activation=activation, bn_eps=bn_eps),
+            ConvBNAct(inner, inner, kernel, stride, activation=activation, bn_eps=bn_eps),
+            ConvBNAct(inner, cout, 1, activation=None, bn_eps=bn_eps),
+        )
+        super().__init__(body, cin, cout, stride, activation, bn_eps, drop_path)

@@ -1,0 +1,85 @@
+"""build_model: NetSpec -> nn.Module, reading every number off the spec."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from scalesearch.models.blocks import (BasicBlock, Bottleneck, ConvBNAct, DepthwiseSeparable,
+                                       InvertedResidual)
+from scalesearch.spec import NetSpec, StageSpec
+
+
+def _make_block(stage: StageSpec, cin: int, stride: int, activation: str, bn_eps: float,
+                drop_path: float) -> nn.Module:
+    act = stage.activation or activation
+    if stage.block in ("mb", "ir"):
+        return InvertedResidual(cin, stage.channels, stage.kernel, stride, stage.expansion,
+                                stage.se_ratio, act, bn_eps, drop_path)
+    if stage.block == "ds":
+        return DepthwiseSeparable(cin, stage.channels, stage.kernel, stride, act, bn_eps)
+    if stage.block == "basic":
+        return BasicBlock(cin, stage.channels, stage.kernel, stride, act, bn_eps, drop_path)
+    if stage.block == "bottleneck":
+        return Bottleneck(cin, stage.channels, stage.kernel, stride, stage.expansion, act, bn_eps,
+                          drop_path)
+    raise ValueError(f"unknown block kind {stage.block!r}")
+
+
+class ConvNet(nn.Module):
+    """stem -> stages -> head -> pool -> dropout -> classifier."""
+
+    def __init__(self, spec: NetSpec):
+        super().__init__()
+        self.spec = spec
+        stem = [ConvBNAct(spec.in_channels, spec.stem.channels, spec.stem.kernel, spec.stem.stride,
+                          activation=spec.activation, bn_eps=spec.bn_eps)]
+        if spec.stem.pool:
+            stem.append(nn.MaxPool2d(3, 2, 1))
+        self.stem = nn.Sequential(*stem)
+
+        total_blocks, index = spec.depth, 0
+        stages, cin = [], spec.stem.channels
+        for stage in spec.stages:
+            blocks = []
+            for i in range(stage.repeats):
+                # Stochastic depth grows linearly with block index, as in EfficientNet.
+                rate = spec.drop_path * index / total_blocks
+                blocks.append(_make_block(stage, cin, stage.stride if i == 0 else 1,
+                                          spec.activation, spec.bn_eps, rate))
+                cin, index = stage.channels, index + 1
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+
+        if spec.head.channels:
+            self.head = ConvBNAct(cin, spec.head.channels, 1, activation=spec.activation,
+                                  bn_eps=spec.bn_eps)
+            cin = spec.head.channels
+        else:
+            self.head = nn.Identity()
+        self.dropout = nn.Dropout(spec.dropout) if spec.dropout > 0 else nn.Identity()
+        self.classifier = nn.Linear(cin, spec.num_classes)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0, 0.01)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.head(self.stages(self.stem(x)))
+        x = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+        return self.classifier(self.dropout(x))
+
+
+def build_model(spec: NetSpec) -> nn.Module:
+    """A freshly initialised network for `spec` (validated first)."""
+    return ConvNet(spec.validate())

@@ -1,0 +1,78 @@
+"""profile_variant: everything `scalesearch profile` reports about one scaled baseline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from scalesearch.errors import UserError
+from scalesearch.measure import macs_by_part, measure_latency
+from scalesearch.scaling import Coefficients
+from scalesearch.searchspaces import SearchSpace
+from scalesearch.variant import Variant
+
+
+def resolve_multipliers(depth: float | None, width: float | None, resolution: int | None,
+                        phi: float | None, alpha: float | None, beta: float | None,
+                        gamma: float | None) -> tuple[float, float, float, int | None]:
+    """(d, w, r, pixels) from either direct multipliers or phi with alpha, beta, gamma."""
+    compound = (phi, alpha, beta, gamma)
+    if any(v is not None for v in compound):
+        if any(v is None for v in compound):
+            raise UserError("--phi needs all of --alpha, --beta and --gamma (e.g. --phi 1 --alpha 1.2 --beta 1.1 --gamma 1.15)")
+        if depth is not None or width is not None:
+            raise UserError("give either --depth/--width or --phi with --alpha/--beta/--gamma, not both")
+        d, w, r = Coefficients(alpha, beta, gamma).multipliers(phi)
+        return d, w, r, resolution
+    return (1.0 if depth is None else depth), (1.0 if width is None else width), 1.0, resolution
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available here; use --device cpu or auto")
+    if device not in ("cpu", "cuda"):
+        raise UserError(f"--device must be cpu, cuda or auto, got {device!r}")
+    return torch.device(device)
+
+
+def profile_variant(space: SearchSpace, d: float, w: float, r: float, pixels: int | None,
+                    in_channels: int, num_classes: int, latency: bool = False,
+                    device: str = "auto", per_stage: bool = False) -> dict[str, Any]:
+    if pixels is not None and pixels < 1:
+        raise UserError(f"--resolution must be a positive number of pixels, got {pixels}")
+    if in_channels < 1 or num_classes < 1:
+        raise UserError("--in-channels and --num-classes must be >= 1")
+    variant = Variant(space, d, w, r, resolution=pixels or 0, in_channels=in_channels,
+                      num_classes=num_classes)
+    if variant.spec is None:
+        _check_factory_input(variant)
+    cost = variant.cost()
+    base = Variant(space, in_channels=in_channels, num_classes=num_classes).cost()
+    result: dict[str, Any] = {
+        **variant.describe(),
+        "shape": "deployment" if (in_channels, num_classes) == (3, 1000) else "custom",
+        **cost.as_dict(),
+        "flops_ratio": cost.flops / base.flops,
+    }
+    if variant.spec is not None:
+        result["stages"] = [s.encode() for s in variant.spec.stages]
+        if per_stage:
+            result["per_stage"] = macs_by_part(variant.spec)
+    if latency:
+        dev = resolve_device(device)
+        result["latency_ms"] = measure_latency(variant.build(), in_channels, variant.resolution, dev)
+        result["device"] = str(dev)
+    return result
+
+
+def _check_factory_input(variant: Variant) -> None:
+    try:
+        model = variant.build().eval()
+        with torch.no_grad():
+            model(torch.zeros(1, variant.in_channels, variant.resolution, variant.resolution))
+    except Exception as error:  # the user's factory: report, don't crash
+        raise UserError(f"{variant.space.name} at d={variant.depth:g} w={variant.width:g} "
+                        f"{variant.resolution}px failed: {type(error).__name__}: {error}") from None

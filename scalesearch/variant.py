@@ -1,0 +1,90 @@
+"""Variant: one baseline scaled by (d, w, r), at one input shape.
+
+The same object serves both shapes the design keeps apart: the *deployment* shape (the
+space's native resolution, 3 channels, 1000 classes — what FLOPs, params and the
+constraint refer to) and the *proxy* shape (the data's channels and classes at a small
+base resolution scaled by the same r — what trials train at).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from torch import nn
+
+from scalesearch.measure import Cost, count_macs, measure_model, measure_spec
+from scalesearch.scaling import check_multiplier, round_resolution, scale_spec
+from scalesearch.searchspaces import SearchSpace
+from scalesearch.spec import NetSpec
+
+
+@dataclass(frozen=True)
+class Variant:
+    space: SearchSpace
+    depth: float = 1.0
+    width: float = 1.0
+    resolution_mult: float = 1.0
+    resolution: int = 0  # pixels; 0 = the space's resolution x resolution_mult
+    in_channels: int = 3
+    num_classes: int = 1000
+    dropout: float | None = None  # None = the spec's own
+
+    def __post_init__(self) -> None:
+        for name, value in (("depth", self.depth), ("width", self.width),
+                            ("resolution", self.resolution_mult)):
+            check_multiplier(name, value)
+        if not self.resolution:
+            divisor = self.space.network.rules.resolution_divisor if self.space.network else 1
+            px = round_resolution(self.space.resolution * self.resolution_mult, divisor)
+            object.__setattr__(self, "resolution", px)
+
+    @property
+    def spec(self) -> NetSpec | None:
+        """The scaled NetSpec at this shape (None for factory baselines)."""
+        if self.space.network is None:
+            return None
+        return _scaled_spec(self.space.network, self.depth, self.width, self.resolution,
+                            self.in_channels, self.num_classes, self.dropout)
+
+    def at_proxy(self, base_resolution: int, in_channels: int, num_classes: int) -> "Variant":
+        """The same (d, w, r) at the proxy shape: base resolution x r, the data's shape."""
+        divisor = self.space.network.rules.resolution_divisor if self.space.network else 1
+        return replace(self, resolution=round_resolution(base_resolution * self.resolution_mult, divisor),
+                       in_channels=in_channels, num_classes=num_classes)
+
+    def build(self) -> nn.Module:
+        if self.spec is not None:
+            from scalesearch.models import build_model
+            return build_model(self.spec)
+        return self.space.factory(depth=self.depth, width=self.width,
+                                  num_classes=self.num_classes, in_channels=self.in_channels)
+
+    def cost(self) -> Cost:
+        if self.spec is not None:
+            return measure_spec(self.spec)
+        return _factory_cost(self)
+
+    def macs(self) -> int:
+        """Fast multiply-add count (meta device) for solvers; equals cost().flops."""
+        return count_macs(self.spec) if self.spec is not None else self.cost().flops
+
+    def describe(self) -> dict:
+        return {"baseline": self.space.name, "depth": self.depth, "width": self.width,
+                "resolution_mult": self.resolution_mult, "resolution": self.resolution,
+                "in_channels": self.in_channels, "num_classes": self.num_classes}
+
+
+@lru_cache(maxsize=2048)
+def _scaled_spec(network: NetSpec, depth: float, width: float, resolution: int,
+                 in_channels: int, num_classes: int, dropout: float | None) -> NetSpec:
+    spec = scale_spec(network, depth, width).with_shape(
+        resolution=resolution, in_channels=in_channels, num_classes=num_classes)
+    if dropout is not None:
+        spec = replace(spec, dropout=dropout)
+    return spec.validate()
+
+
+@lru_cache(maxsize=256)
+def _factory_cost(variant: Variant) -> Cost:
+    return measure_model(variant.build(), variant.in_channels, variant.resolution)

@@ -1,0 +1,1 @@
+"""Built-in search spaces (YAML data), installed as scalesearch.builtin_spaces."""
