@@ -1,0 +1,589 @@
+"""Single-dimension vs compound scaling at matched FLOPs: the paper's Table 3, measured.
+
+For each target FLOP multiple s of the baseline (at the *deployment* shape: the space's
+own resolution, 3 channels, 1000 classes), every method gets one scalar setting solved
+so that the measured multiply-adds land within ±5% of s:
+
+    width       w                          depth       d
+    resolution  r                          compound    phi: (alpha^phi, beta^phi, gamma^phi)
+    fast        s': (s'^0.1, s'^0.4, s'^0.05)   (Dollár et al., CVPR 2021)
+
+Rounding (channels to multiples of 8, repeats by ceil, integer pixels) makes cost a
+step function of the setting, so this is a search on measured cost, not a formula:
+the fast meta-device counter (`Variant.macs`) drives it and fvcore (`Variant.cost`)
+confirms the result.  Every planned variant is then trained with one proxy budget at the
+*proxy* shape (the data's channels and classes at a small base resolution x r), once per
+seed; `compare_store` keeps that work resumable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import statistics
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from scalesearch.errors import UserError
+from scalesearch.scaling import PAPER_B0, Coefficients
+from scalesearch.searchspaces import SearchSpace
+from scalesearch.variant import Variant
+
+METHODS = ("width", "depth", "resolution", "compound", "fast")
+TOLERANCE = 0.05  # every solved variant's measured FLOPs within ±5% of its target
+
+# Dollár, Singh, Girshick, "Fast and Accurate Model Scaling", CVPR 2021, section 5:
+# "fast compound scaling" with alpha = 0.8 gives the FLOP exponents of depth, width and
+# resolution e_d = (1 - alpha) / 2, e_w = alpha / 2, e_r = (1 - alpha) / 4, so that
+# e_d + 2 e_w + 2 e_r = 1 and FLOPs grow by s.
+FAST_EXPONENTS = {"depth": 0.1, "width": 0.4, "resolution": 0.05}
+
+# Tan & Le, "EfficientNet", ICML 2019, Table 3 ("Scaling up MobileNets and ResNet"):
+# the single-dimension settings and MobileNetV1's compound row, as (d, w, r).
+PAPER_TABLE3 = {"width": (1.0, 2.0, 1.0), "depth": (4.0, 1.0, 1.0),
+                "resolution": (1.0, 1.0, 2.0), "compound": (1.4, 1.2, 1.3)}
+# Under that preset `fast` has no published row: it is solved at the multiple the
+# single-dimension rows nominally reach (w = 2, r = 2, d = 4 all give 4x).
+PAPER_TABLE3_FAST_TARGET = 4.0
+PRESETS = ("paper", "paper-table3")
+
+
+class CompareError(UserError):
+    """Bad compare input: a target, a method list, coefficients or an --out directory."""
+
+
+# -- parsing -------------------------------------------------------------------------
+
+def parse_targets(text: str) -> tuple[float, ...]:
+    """'2x,4x' -> (2.0, 4.0); order kept, duplicates dropped."""
+    targets: list[float] = []
+    for item in str(text).split(","):
+        item = item.strip().lower()
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*x?", item)
+        value = float(match.group(1)) if match else math.nan
+        if not match or not math.isfinite(value) or value <= 1:
+            raise CompareError(f"--target: cannot read {item!r}; give FLOP multiples above 1, e.g. 2x,4x")
+        if value not in targets:
+            targets.append(value)
+    return tuple(targets)
+
+
+def parse_methods(text: str) -> tuple[str, ...]:
+    methods: list[str] = []
+    for item in str(text).split(","):
+        item = item.strip().lower()
+        if item not in METHODS:
+            raise CompareError(f"--methods: unknown method {item!r}; choose from {','.join(METHODS)}")
+        if item not in methods:
+            methods.append(item)
+    return tuple(methods)
+
+
+def target_label(target: float | None) -> str:
+    return "1x" if target is None else f"{target:g}x"
+
+
+def coefficients_from(from_dir: str | None, alpha: float | None, beta: float | None,
+                      gamma: float | None, preset: str | None) -> tuple[Coefficients, str]:
+    """The compound coefficients and where they came from (for the report)."""
+    given = [name for name, on in (("--from", from_dir is not None),
+                                   ("--alpha/--beta/--gamma", any(v is not None for v in (alpha, beta, gamma))),
+                                   ("--preset", preset is not None)) if on]
+    if len(given) > 1:
+        raise CompareError(f"give one source of coefficients, not {' and '.join(given)}")
+    if preset is not None and preset not in PRESETS:
+        raise CompareError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    if from_dir is not None:
+        return _coefficients_from_best(Path(from_dir)), f"{from_dir}/best.json"
+    if any(v is not None for v in (alpha, beta, gamma)):
+        if any(v is None for v in (alpha, beta, gamma)):
+            raise CompareError("--alpha, --beta and --gamma go together (e.g. --alpha 1.2 --beta 1.1 --gamma 1.15)")
+        return Coefficients(alpha, beta, gamma), "command line"
+    if preset == "paper-table3":
+        d, w, r = PAPER_TABLE3["compound"]
+        return Coefficients(d, w, r), "paper Table 3 (d=1.4, w=1.2, r=1.3 at phi=1)"
+    return PAPER_B0, "paper (EfficientNet-B0: 1.2, 1.1, 1.15)"
+
+
+def _coefficients_from_best(directory: Path) -> Coefficients:
+    path = directory / "best.json"
+    try:
+        best = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CompareError(f"--from {directory}: no best.json there (run `scalesearch grid --out {directory}` first)") from None
+    except json.JSONDecodeError:
+        raise CompareError(f"--from {directory}: best.json is not valid JSON") from None
+    try:
+        return Coefficients(float(best["alpha"]), float(best["beta"]), float(best["gamma"]))
+    except (KeyError, TypeError, ValueError):
+        raise CompareError(f"--from {directory}: best.json needs numeric alpha, beta and gamma") from None
+
+
+# -- solving ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Setting:
+    """One method's scalar knob and how it maps to (d, w, r).
+
+    `slope` is the nominal d(log FLOPs)/d(knob), which turns a FLOP error into a step:
+    log w, log r move FLOPs twice as fast as log d; phi moves them by log(alpha beta^2 gamma^2).
+    """
+
+    method: str
+    knob: str  # what the report calls the solved number: w, d, r, phi or s'
+    slope: float
+    to_multipliers: Callable[[float], tuple[float, float, float]] = field(compare=False)
+    in_log: bool = True  # the knob is searched as log(value) (all but phi)
+
+    def multipliers(self, value: float) -> tuple[float, float, float]:
+        return self.to_multipliers(value)
+
+
+def method_setting(method: str, coefficients: Coefficients) -> Setting:
+    if method == "width":
+        return Setting(method, "w", 2.0, lambda w: (1.0, w, 1.0))
+    if method == "depth":
+        return Setting(method, "d", 1.0, lambda d: (d, 1.0, 1.0))
+    if method == "resolution":
+        return Setting(method, "r", 2.0, lambda r: (1.0, 1.0, r))
+    if method == "compound":
+        return Setting(method, "phi", math.log(coefficients.product), coefficients.multipliers, in_log=False)
+    if method == "fast":
+        e = FAST_EXPONENTS
+        return Setting(method, "s'", 1.0, lambda s: (s ** e["depth"], s ** e["width"], s ** e["resolution"]))
+    raise CompareError(f"unknown method {method!r}; choose from {','.join(METHODS)}")
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One row of the comparison: a method's variant for one target, with its measured cost."""
+
+    target: float | None  # None for the baseline row and paper presets without a target
+    label: str  # "2x", "1x" (baseline), "table3"
+    method: str  # a METHODS entry or "baseline"
+    knob: str
+    knob_value: float
+    variant: Variant
+    flops_ratio: float  # fast count; the fvcore figures are added by `confirm`
+
+    @property
+    def key(self) -> str:
+        return f"{self.label}/{self.method}"
+
+    @property
+    def within_tolerance(self) -> bool:
+        return self.target is None or abs(self.flops_ratio / self.target - 1) <= TOLERANCE
+
+
+def variant_at(space: SearchSpace, multipliers: tuple[float, float, float]) -> Variant:
+    d, w, r = multipliers
+    return Variant(space, depth=d, width=w, resolution_mult=r)
+
+
+def solve(space: SearchSpace, setting: Setting, target: float, base_macs: int,
+          iterations: int = 40) -> tuple[float, float]:
+    """(knob value, measured FLOP ratio) with the ratio as close to `target` as found.
+
+    Newton steps in log-FLOP space using the nominal slope land within a percent or two
+    in a few counts; rounding can then make it oscillate across a step of the staircase,
+    so it falls back to bisection on the bracket it has seen.  Stops at 1% error.
+    """
+    def ratio(p: float) -> float:
+        value = math.exp(p) if setting.in_log else p
+        return variant_at(space, setting.multipliers(value)).macs() / base_macs
+
+    p = math.log(target) / setting.slope  # nominal: FLOPs = e^(slope p)
+    best_p, best_err = p, math.inf
+    low = high = None  # p with ratio below / at-or-above the target
+    for step in range(iterations):
+        value = ratio(p)
+        err = abs(value / target - 1)
+        if err < best_err:
+            best_p, best_err = p, err
+        if err <= 0.01:
+            break
+        if value < target:
+            low = p if low is None else max(low, p)
+        else:
+            high = p if high is None else min(high, p)
+        if low is not None and high is not None and (step >= 4 or high - low < 1e-9):
+            if high - low < 1e-9:
+                break
+            p = (low + high) / 2
+        else:
+            p = p + math.log(target / max(value, 1e-12)) / setting.slope
+    value = math.exp(best_p) if setting.in_log else best_p
+    return _readable(space, setting, value, target, base_macs, best_err)
+
+
+def _readable(space: SearchSpace, setting: Setting, value: float, target: float,
+              base_macs: int, err: float) -> tuple[float, float]:
+    """Prefer w = 1.42 over w = 1.421875 when the shorter number is as close (rounding)."""
+    for digits in (2, 3, 4):
+        short = round(value, digits)
+        if short <= 0:
+            continue
+        ratio = variant_at(space, setting.multipliers(short)).macs() / base_macs
+        if abs(ratio / target - 1) <= max(err, 0.01) + 1e-12:
+            return short, ratio
+    return value, variant_at(space, setting.multipliers(value)).macs() / base_macs
+
+
+def plan_compare(space: SearchSpace, targets: tuple[float, ...], methods: tuple[str, ...],
+                 coefficients: Coefficients, preset: str | None = None) -> list[Planned]:
+    """The baseline row, then every (target, method) variant, solved or from Table 3."""
+    base = Variant(space)
+    base_macs = base.macs()
+    plan = [Planned(None, "1x", "baseline", "-", 1.0, base, 1.0)]
+    if preset == "paper-table3":
+        for method in methods:
+            setting = method_setting(method, coefficients)
+            if method == "fast":
+                value, ratio = solve(space, setting, PAPER_TABLE3_FAST_TARGET, base_macs)
+                plan.append(Planned(PAPER_TABLE3_FAST_TARGET, "table3", method, setting.knob, value,
+                                    variant_at(space, setting.multipliers(value)), ratio))
+                continue
+            multipliers = PAPER_TABLE3[method]
+            variant = variant_at(space, multipliers)
+            knob_value = 1.0 if method == "compound" else max(multipliers)
+            plan.append(Planned(None, "table3", method, setting.knob, knob_value, variant,
+                                variant.macs() / base_macs))
+        return plan
+    for target in targets:
+        for method in methods:
+            setting = method_setting(method, coefficients)
+            value, ratio = solve(space, setting, target, base_macs)
+            plan.append(Planned(target, target_label(target), method, setting.knob, value,
+                                variant_at(space, setting.multipliers(value)), ratio))
+    return plan
+
+
+def confirm(plan: list[Planned]) -> list[dict]:
+    """fvcore's params, FLOPs and activations for every planned variant (the truth)."""
+    base = plan[0].variant.cost()
+    rows = []
+    for item in plan:
+        cost = item.variant.cost()
+        rows.append({"key": item.key, **cost.as_dict(), "flops_ratio": cost.flops / base.flops})
+    return rows
+
+
+# -- one resumable run: run.json (the configuration) + units.jsonl (finished work) ---------
+
+RUN_FILE, UNITS_FILE = "run.json", "units.jsonl"
+
+
+def open_run(out: Path, config: dict) -> dict[str, dict]:
+    """Create or reopen `out` for `config`; return the finished units by key.
+
+    A directory made with another configuration is refused rather than mixed: units trained
+    under different budgets or coefficients are not comparable rows of one table.
+    """
+    out = Path(out)
+    run_file = out / RUN_FILE
+    if run_file.is_file():
+        try:
+            stored = json.loads(run_file.read_text())
+        except json.JSONDecodeError:
+            raise CompareError(f"--out {out}: {RUN_FILE} is not valid JSON; use a new --out") from None
+        if stored.get("kind") != "compare":
+            raise CompareError(f"--out {out} holds a {stored.get('kind', 'different')!r} run, not a compare; use a new --out")
+        if stored.get("config") != config:
+            old = stored.get("config") or {}
+            changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+            first = changed[0]
+            raise CompareError(f"--out {out} holds a compare with a different configuration "
+                               f"({first}: {old.get(first)!r} there, {config.get(first)!r} now"
+                               f"{f', and {len(changed) - 1} more' if len(changed) > 1 else ''}); "
+                               "rerun with the same options or use a new --out")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        run_file.write_text(json.dumps({"kind": "compare", "config": config}, indent=2) + "\n")
+    return read_units(out)
+
+
+def read_units(out: Path) -> dict[str, dict]:
+    units: dict[str, dict] = {}
+    path = Path(out) / UNITS_FILE
+    if not path.is_file():
+        return units
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill mid-write: that unit simply runs again
+        if isinstance(record, dict) and "key" in record:
+            units[record["key"]] = record
+    return units
+
+
+def append_unit(out: Path, record: dict) -> None:
+    """Append one finished unit and make it durable before the next one starts."""
+    with open(Path(out) / UNITS_FILE, "a") as handle:
+        handle.write(json.dumps(record, allow_nan=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def unit_key(item: Planned, seed_index: int) -> str:
+    return f"{item.key}/seed{seed_index}"
+
+
+def pending_units(plan: list[Planned], seeds: int, done: dict[str, dict]) -> list[tuple[Planned, int]]:
+    """Work still to do, seed by seed, so an interrupted run has whole tables early."""
+    return [(item, k) for k in range(seeds) for item in plan if unit_key(item, k) not in done]
+
+
+# -- training ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProxySetup:
+    """Everything every unit shares: the data, the budget and the proxy base resolution."""
+
+    data: object  # scalesearch.data.ImageData
+    budget: object  # scalesearch.train.ProxyBudget (its seed is the base seed)
+    resolution: int
+    device: str = "cpu"
+
+    def proxy(self, item: Planned) -> Variant:
+        return item.variant.at_proxy(self.resolution, self.data.in_channels, self.data.num_classes)
+
+
+def train_unit(setup: ProxySetup, item: Planned, seed_index: int) -> dict:
+    """Train one variant once at the proxy shape; the record that goes to units.jsonl."""
+    import torch
+
+    from scalesearch.train import train_model
+
+    proxy = setup.proxy(item)
+    seed = setup.budget.seed + seed_index
+    budget = replace(setup.budget, seed=seed)
+    torch.manual_seed(seed)  # the initial weights belong to the seed too
+    result = train_model(proxy.build(), setup.data, proxy.resolution, budget, device=setup.device)
+    return {"key": unit_key(item, seed_index), "label": item.label, "method": item.method,
+            "seed_index": seed_index, "seed": seed, "proxy": proxy.describe(),
+            "proxy_flops": proxy.macs(), **result.as_dict()}
+
+
+def run_units(out: Path, todo: list[tuple[Planned, int]], train_one: Callable[[Planned, int], dict],
+              on_start: Callable[[Planned, int], None] | None = None,
+              on_done: Callable[[Planned, int, dict], None] | None = None) -> None:
+    for item, k in todo:
+        if on_start:
+            on_start(item, k)
+        record = train_one(item, k)
+        append_unit(out, record)
+        if on_done:
+            on_done(item, k, record)
+
+
+def estimate_seconds(setup: ProxySetup, todo: list[tuple[Planned, int]], steps: int = 2) -> dict[str, float]:
+    """Seconds each pending unit should take, from a timed train step of the baseline.
+
+    Time per image is taken as proportional to multiply-adds at the proxy shape; small
+    nets are partly memory-bound, so this is a rough guide that `ProgressClock` refines
+    with every finished unit.
+    """
+    import torch
+
+    if not todo:
+        return {}
+    base = Variant(todo[0][0].variant.space).at_proxy(setup.resolution, setup.data.in_channels,
+                                                      setup.data.num_classes)
+    batch = min(setup.budget.batch_size, 64)
+    model = base.build().to(memory_format=torch.channels_last).train()
+    x = torch.randn(batch, base.in_channels, base.resolution, base.resolution).contiguous(
+        memory_format=torch.channels_last)
+    y = torch.randint(0, base.num_classes, (batch,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    elapsed = 0.0
+    for i in range(steps + 1):  # the first step pays one-off oneDNN set-up: not timed
+        start = time.perf_counter()
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        if i:
+            elapsed += time.perf_counter() - start
+    per_image_mac = elapsed / steps / batch / base.macs()
+    budget, data = setup.budget, setup.data
+    train_images = budget.epochs * len(data.train_y)
+    # Evaluation is a forward pass only: about a third of a training step's arithmetic.
+    eval_images = (budget.epochs * len(data.val_y) + len(data.test_y)) / 3
+    return {unit_key(item, k): per_image_mac * setup.proxy(item).macs() * (train_images + eval_images)
+            for item, k in todo}
+
+
+# -- the table ---------------------------------------------------------------------------
+
+def summarise(plan: list[Planned], costs: list[dict], units: dict[str, dict], seeds: int,
+              proxy: Callable[[Planned], Variant]) -> list[dict]:
+    """One row per planned variant: settings, deployment cost, accuracy mean and std.
+
+    Costs are at the deployment shape; accuracies at the proxy shape.  Diverged units
+    are counted in `failed` and left out of the mean.
+    """
+    rows = []
+    for item, cost in zip(plan, costs):
+        done = [units[unit_key(item, k)] for k in range(seeds) if unit_key(item, k) in units]
+        ok = [u for u in done if u.get("status") == "ok"]
+        small = proxy(item)
+        rows.append({
+            "target": item.label, "target_ratio": item.target, "method": item.method,
+            "knob": item.knob, "setting": item.knob_value,
+            "depth": item.variant.depth, "width": item.variant.width,
+            "resolution_mult": item.variant.resolution_mult, "resolution": item.variant.resolution,
+            "params": cost["params"], "flops": cost["flops"], "flops_ratio": cost["flops_ratio"],
+            "target_error": None if item.target is None else cost["flops_ratio"] / item.target - 1,
+            "activations": cost["activations"],
+            "proxy_resolution": small.resolution, "proxy_flops": small.macs(),
+            "seeds": len(ok), "failed": len(done) - len(ok),
+            **_mean_std("val", [u["val_accuracy"] for u in ok]),
+            **_mean_std("test", [u["test_accuracy"] for u in ok]),
+            "images_per_second": _mean([u["images_per_second"] for u in ok]),
+            "train_seconds": _mean([u["seconds"] for u in done]),
+        })
+    return rows
+
+
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def _mean_std(name: str, values: list[float]) -> dict:
+    accuracy = f"{name}_accuracy"
+    if not values:
+        return {accuracy: None, f"{name}_std": None}
+    return {accuracy: statistics.fmean(values),
+            f"{name}_std": statistics.stdev(values) if len(values) > 1 else None}
+
+
+def write_results(out: Path, config: dict, rows: list[dict]) -> list[Path]:
+    """compare.csv and compare.json: the rows the report (and any user script) reads."""
+    import pandas as pd
+
+    out = Path(out)
+    frame = pd.DataFrame(rows)
+    csv_path, json_path = out / "compare.csv", out / "compare.json"
+    frame.to_csv(csv_path, index=False)
+    document = {"kind": "compare", "config": config, "rows": rows,
+                "shapes": {"cost": "deployment (the space's resolution, 3 channels, 1000 classes)",
+                           "accuracy": f"proxy ({config.get('data')}, base {config.get('proxy_resolution')} px x r)"}}
+    json_path.write_text(json.dumps(_finite(document), indent=2) + "\n")
+    return [csv_path, json_path]
+
+
+def _finite(value):
+    """JSON has no NaN: write null instead (a diverged unit's accuracy)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+# -- the whole command, edge to edge ------------------------------------------------------
+
+@dataclass(frozen=True)
+class CompareRequest:
+    """What `scalesearch compare` was asked; None budget fields fall back to the space's proxy."""
+
+    space: SearchSpace
+    out: Path
+    targets: tuple[float, ...] = (2.0,)
+    methods: tuple[str, ...] = METHODS
+    coefficients: Coefficients = PAPER_B0
+    coefficients_source: str = "paper"
+    preset: str | None = None
+    data: str = "fashion-mnist"
+    data_dir: str | None = None
+    epochs: int | None = None
+    train_images: int | None = None
+    val_images: int = 2000
+    test_images: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    proxy_resolution: int | None = None
+    seeds: int = 1
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.seeds < 1:
+            raise CompareError(f"--seeds must be >= 1, got {self.seeds}")
+        if self.proxy_resolution is not None and self.proxy_resolution < 8:
+            raise CompareError(f"--resolution must be >= 8 px, got {self.proxy_resolution}")
+
+    def _proxy(self, name: str, given, fallback):
+        return given if given is not None else type(fallback)(self.space.proxy.get(name, fallback))
+
+    def budget(self):
+        from scalesearch.train import ProxyBudget
+
+        defaults = ProxyBudget()
+        return ProxyBudget(epochs=self._proxy("epochs", self.epochs, defaults.epochs),
+                           train_images=self._proxy("train_images", self.train_images, defaults.train_images),
+                           batch_size=self._proxy("batch_size", self.batch_size, defaults.batch_size),
+                           lr=self._proxy("lr", self.lr, defaults.lr), seed=self.seed,
+                           val_images=self.val_images)
+
+    @property
+    def resolution(self) -> int:
+        return self._proxy("resolution", self.proxy_resolution, 32)
+
+    def config(self) -> dict:
+        """Everything that changes what a unit means; the device and --out do not."""
+        network = self.space.network
+        return {"baseline": self.space.name, "baseline_source": self.space.source,
+                "spec_hash": network.spec_hash() if network is not None else None,
+                "targets": [target_label(t) for t in self.targets] if self.preset != "paper-table3" else ["table3"],
+                "methods": list(self.methods), "preset": self.preset,
+                "coefficients": self.coefficients.as_dict(), "coefficients_source": self.coefficients_source,
+                "data": self.data, "data_dir": self.data_dir, "test_images": self.test_images,
+                "proxy_resolution": self.resolution, "seeds": self.seeds, **self.budget().as_dict()}
+
+
+class CompareEvents:
+    """What a front end hears while a compare runs (the CLI draws progress from these)."""
+
+    def planned(self, plan: list[Planned], costs: list[dict], todo: list[tuple[Planned, int]],
+                finished: int, estimates: dict[str, float]) -> None: ...
+
+    def unit_started(self, item: Planned, seed_index: int) -> None: ...
+
+    def unit_done(self, item: Planned, seed_index: int, record: dict) -> None: ...
+
+
+def run_compare(request: CompareRequest, events: CompareEvents | None = None,
+                train_one: Callable[[ProxySetup, Planned, int], dict] | None = None) -> list[dict]:
+    """Plan, confirm costs, train what is not yet in `request.out`, write the results.
+
+    `train_one(setup, item, seed_index)` defaults to `train_unit` (looked up at call time,
+    so tests can swap in a fake trainer).
+    """
+    from scalesearch.data import load_data
+
+    events = events or CompareEvents()
+    train_one = train_one or train_unit
+    config = request.config()  # also validates the budget before any work
+    done = open_run(request.out, config)
+    plan = plan_compare(request.space, request.targets, request.methods, request.coefficients,
+                        request.preset)
+    costs = confirm(plan)
+    budget = request.budget()
+    data = load_data(request.data, request.data_dir, train_images=budget.train_images,
+                     val_images=request.val_images, test_images=request.test_images, seed=request.seed)
+    setup = ProxySetup(data, budget, request.resolution, request.device)
+    todo = pending_units(plan, request.seeds, done)
+    estimates = estimate_seconds(setup, todo) if todo else {}
+    events.planned(plan, costs, todo, len(plan) * request.seeds - len(todo), estimates)
+    run_units(request.out, todo, lambda item, k: train_one(setup, item, k),
+              events.unit_started, events.unit_done)
+    rows = summarise(plan, costs, read_units(request.out), request.seeds, setup.proxy)
+    write_results(request.out, config, rows)
+    return rows
