@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -53,7 +54,9 @@ def count_params(model: nn.Module) -> int:
 
 def measure_model(model: nn.Module, in_channels: int, resolution: int) -> Cost:
     """Count a model's cost with fvcore on a 1 x C x R x R input."""
-    from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fvcore's imports script functions with torch.jit
+        from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
 
     model = model.eval()
     example = torch.zeros(1, in_channels, resolution, resolution)
@@ -61,7 +64,8 @@ def measure_model(model: nn.Module, in_channels: int, resolution: int) -> Cost:
     level = fvcore_logger.level
     fvcore_logger.setLevel(logging.ERROR)  # unsupported-op notes are routed away on purpose
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit deprecation notes from fvcore's tracer
             flops = FlopCountAnalysis(model, example)
             flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             for op in _IGNORED_OPS:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib
 import importlib.resources
 import math
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -126,6 +128,8 @@ def _section(data: dict, key: str, allowed: set[str], source: str) -> dict[str, 
 
 def _space_from_factory(ref: str) -> SearchSpace:
     module_name, _, attr = ref.partition(":")
+    if os.getcwd() not in sys.path:  # like `python -m`: modules next to the user resolve
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as error:  # any import failure is the user's module, not ours
