@@ -1,0 +1,36 @@
+"""Published scaling settings, kept as data with their sources.
+
+`--preset paper` is the paper's searched coefficients (`scaling.PAPER_B0`);
+`--preset efficientnet-official` is the hand-picked B0..B7 table below, which is not
+alpha^phi, beta^phi, gamma^phi for any one phi.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PublishedMember:
+    """One row of a published family: absolute multipliers and resolution, not a phi rule."""
+
+    name: str
+    width: float
+    depth: float
+    resolution: int  # pixels
+    dropout: float
+
+
+# EfficientNet B0..B7 (width, depth, resolution, dropout) as set in the official
+# TensorFlow code (tensorflow/tpu, models/official/efficientnet/efficientnet_builder.py,
+# `efficientnet_params`); Tan & Le 2019 only reports their costs (Table 2).
+EFFICIENTNET_OFFICIAL: tuple[PublishedMember, ...] = (
+    PublishedMember("efficientnet-b0", 1.0, 1.0, 224, 0.2),
+    PublishedMember("efficientnet-b1", 1.0, 1.1, 240, 0.2),
+    PublishedMember("efficientnet-b2", 1.1, 1.2, 260, 0.3),
+    PublishedMember("efficientnet-b3", 1.2, 1.4, 300, 0.3),
+    PublishedMember("efficientnet-b4", 1.4, 1.8, 380, 0.4),
+    PublishedMember("efficientnet-b5", 1.6, 2.2, 456, 0.4),
+    PublishedMember("efficientnet-b6", 1.8, 2.6, 528, 0.5),
+    PublishedMember("efficientnet-b7", 2.0, 3.1, 600, 0.5),
+)
