@@ -1,0 +1,58 @@
+"""Which builder turns a run directory of each kind back into a Report.
+
+A run directory holds `run.json` with `{"kind": ...}`; `rebuild(run_dir)` looks the
+kind up here and re-renders report.md / report.html from the saved results only.
+
+Adding a kind is one line, either here in `BUILDERS` (a lazy "module:function" so the
+CLI does not import every command's code), e.g.
+
+    "grid": "scalesearch.report.grid:grid_report",
+
+or, from code, `register("grid", grid_report)`.  A builder takes the run directory and
+its run.json dict and returns a `Report`; a builder that writes its own files may
+return the paths it wrote instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Callable
+
+from scalesearch.errors import UserError
+from scalesearch.report.document import Report
+from scalesearch.report.files import read_run_info, write_report
+
+Builder = Callable[[Path, dict[str, Any]], Report]
+
+BUILDERS: dict[str, str | Builder] = {
+    "expand": "scalesearch.report.expand:expand_report",
+    "grid": "scalesearch.report.grid:grid_report",
+}
+
+
+def register(kind: str, builder: Builder) -> None:
+    """Register a builder; a second one for the same kind is a bug and fails loudly."""
+    if kind in BUILDERS and BUILDERS[kind] is not builder:
+        raise ValueError(f"a report builder for kind {kind!r} is already registered")
+    BUILDERS[kind] = builder
+
+
+def builder_for(kind: str) -> Builder:
+    entry = BUILDERS.get(kind)
+    if entry is None:
+        raise UserError(f"no report builder for run kind {kind!r}; known: {', '.join(sorted(BUILDERS))}")
+    if isinstance(entry, str):
+        module, _, name = entry.partition(":")
+        entry = getattr(importlib.import_module(module), name)
+    return entry
+
+
+def rebuild(run_dir: str | Path) -> dict[str, Path]:
+    """Re-render a run directory's report from its saved results; returns the files written."""
+    run_dir = Path(run_dir)
+    info = read_run_info(run_dir)
+    built = builder_for(info["kind"])(run_dir, info)
+    if isinstance(built, Report):
+        return write_report(built, run_dir)
+    return {Path(path).name: Path(path) for path in built}
