@@ -1,0 +1,26 @@
+"""`scalesearch report DIR`: rebuild a run directory's report from its saved results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scalesearch.cli.app import FormatOption, OutputFormat, command, print_json
+from scalesearch.report.files import read_run_info
+from scalesearch.report.registry import rebuild
+
+
+@command("report", "scalesearch report runs/expand-efficientnet-b0")
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="The --out directory of a grid, expand or compare run.")],
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """Re-render report.md and report.html of a run from its saved results (nothing is recomputed)."""
+    kind = read_run_info(run_dir)["kind"]
+    written = {name: str(path) for name, path in rebuild(run_dir).items()}
+    if format is OutputFormat.json:
+        print_json({"run_dir": str(run_dir), "kind": kind, "files": written})
+    else:
+        typer.echo(f"{kind} report rebuilt: " + ", ".join(written.values()))
