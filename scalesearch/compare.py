@@ -302,7 +302,9 @@ def open_run(out: Path, config: dict) -> dict[str, dict]:
                                "rerun with the same options or use a new --out")
     else:
         out.mkdir(parents=True, exist_ok=True)
-        run_file.write_text(json.dumps({"kind": "compare", "config": config}, indent=2) + "\n")
+        created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        run_file.write_text(json.dumps({"kind": "compare", "config": config, "results": "compare.json",
+                                        "created": created}, indent=2) + "\n")
     return read_units(out)
 
 
@@ -394,7 +396,7 @@ def estimate_seconds(setup: ProxySetup, todo: list[tuple[Planned, int]], steps: 
         return {}
     base = Variant(todo[0][0].variant.space).at_proxy(setup.resolution, setup.data.in_channels,
                                                       setup.data.num_classes)
-    batch = min(setup.budget.batch_size, 64)
+    batch = min(setup.budget.batch_size, 32)  # a rough guide; keep its own cost to seconds
     model = base.build().to(memory_format=torch.channels_last).train()
     x = torch.randn(batch, base.in_channels, base.resolution, base.resolution).contiguous(
         memory_format=torch.channels_last)
@@ -572,12 +574,13 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
     train_one = train_one or train_unit
     config = request.config()  # also validates the budget before any work
     done = open_run(request.out, config)
+    budget = request.budget()
+    # Data first: a missing dataset should fail in a second, not after the solving.
+    data = load_data(request.data, request.data_dir, train_images=budget.train_images,
+                     val_images=request.val_images, test_images=request.test_images, seed=request.seed)
     plan = plan_compare(request.space, request.targets, request.methods, request.coefficients,
                         request.preset)
     costs = confirm(plan)
-    budget = request.budget()
-    data = load_data(request.data, request.data_dir, train_images=budget.train_images,
-                     val_images=request.val_images, test_images=request.test_images, seed=request.seed)
     setup = ProxySetup(data, budget, request.resolution, request.device)
     todo = pending_units(plan, request.seeds, done)
     estimates = estimate_seconds(setup, todo) if todo else {}
