@@ -1,0 +1,143 @@
+"""The compare report: a Table-3-shaped table and a Figure-8-shaped plot from a compare run.
+
+Built from what `scalesearch compare` saved (compare.json in the run directory), never
+from console output, so `scalesearch report DIR` re-renders a finished or half-finished
+run.  Registered for run.json's kind "compare" with the report registry; the generic
+writers make report.md (+ figures/compare.png) and a self-contained report.html.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from scalesearch.report import plots
+from scalesearch.report.document import Report
+from scalesearch.report.files import read_json
+from scalesearch.report.registry import BUILDERS, rebuild, register
+
+KIND = "compare"
+SINGLE = ("width", "depth", "resolution")
+# Colours fixed per method so the same method looks the same in every report.
+COLOURS = {"width": "tab:blue", "depth": "tab:green", "resolution": "tab:orange",
+           "compound": "tab:red", "fast": "tab:purple"}
+
+
+def write_compare_report(run_dir: Path) -> list[Path]:
+    """report.md, its figure and report.html in `run_dir`; the paths written."""
+    return list(rebuild(run_dir).values())
+
+
+def compare_report(run_dir: Path, info: dict[str, Any]) -> Report:
+    document = read_json(Path(run_dir) / info.get("results", "compare.json"))
+    rows, config = document["rows"], document["config"]
+    report = Report(f"Scaling {config['baseline']}: single dimension vs compound at matched FLOPs")
+    for line in setup_lines(document):
+        report.paragraph(line)
+    report.heading("Methods at matched FLOPs")
+    report.table(table_frame(rows), "d, w, r: depth, width and resolution multipliers (r's pixels at the "
+                 "deployment shape in brackets). Params, FLOPs (multiply-adds) and activations at the "
+                 "deployment shape; FLOP ratio = FLOPs / the baseline's. Accuracy: mean ± std over seeds "
+                 "at the proxy shape.")
+    lines = verdicts(rows)
+    if lines:
+        report.heading("Does compound scaling win?")
+        for line in lines:
+            report.paragraph(line)
+    report.heading("Accuracy vs FLOPs")
+    report.figure("compare", figure_png(rows, config["baseline"]),
+                  "Test accuracy (proxy shape) against FLOPs (deployment shape), one line per method "
+                  "from the baseline through each target; bars are ± one std over seeds.")
+    report.paragraph("`compare.json` and `compare.csv` hold every number above; `units.jsonl` holds each "
+                     "training (variant x seed). Rerun the same command to finish or extend it; "
+                     "rebuild this report with `scalesearch report DIR`.")
+    return report
+
+
+# -- content -------------------------------------------------------------------------------
+
+def table_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "target": row["target"], "method": row["method"], "d": f"{row['depth']:.3g}",
+        "w": f"{row['width']:.3g}", "r (px)": f"{row['resolution_mult']:.3g} ({row['resolution']})",
+        "params": f"{row['params'] / 1e6:.2f}M", "GFLOPs": f"{row['flops'] / 1e9:.3f}",
+        "FLOP ratio": f"{row['flops_ratio']:.2f}×", "activations": f"{row['activations'] / 1e6:.1f}M",
+        "test accuracy": accuracy_cell(row, "test"), "val accuracy": accuracy_cell(row, "val"),
+    } for row in rows])
+
+
+def accuracy_cell(row: dict, split: str) -> str:
+    mean, std = row.get(f"{split}_accuracy"), row.get(f"{split}_std")
+    if mean is None:
+        return "failed" if row.get("failed") else "not trained yet"
+    return f"{mean:.2%}" + (f" ± {std:.2%}" if std is not None else "")
+
+
+def verdicts(rows: list[dict]) -> list[str]:
+    """Per target: does compound beat the best single dimension, and by how much (test)."""
+    lines = []
+    for target in dict.fromkeys(r["target"] for r in rows if r["method"] != "baseline"):
+        at = {r["method"]: r for r in rows if r["target"] == target and r.get("test_accuracy") is not None}
+        singles = [at[m] for m in SINGLE if m in at]
+        for method in ("compound", "fast"):
+            if method not in at or not singles:
+                continue
+            best = max(singles, key=lambda r: r["test_accuracy"])
+            gap = (at[method]["test_accuracy"] - best["test_accuracy"]) * 100
+            if gap == 0:
+                lines.append(f"{target}: {method} ties with the best single dimension ({best['method']}) "
+                             "on test accuracy")
+                continue
+            word = "beats" if gap > 0 else "trails"
+            lines.append(f"{target}: {method} {word} the best single dimension ({best['method']}) "
+                         f"by {abs(gap):.2f} points of test accuracy")
+    return lines
+
+
+def setup_lines(document: dict) -> list[str]:
+    c = document["config"]
+    coefficients = c["coefficients"]
+    return [
+        f"Baseline: {c['baseline']} ({c['baseline_source']}); targets: {', '.join(c['targets'])}; "
+        f"methods: {', '.join(c['methods'])}.",
+        f"Compound coefficients: alpha={coefficients['alpha']:g}, beta={coefficients['beta']:g}, "
+        f"gamma={coefficients['gamma']:g} ({c['coefficients_source']}); fast: d=s^0.1, w=s^0.4, r=s^0.05 "
+        "(Dollár et al., CVPR 2021).",
+        f"Proxy training: {c['data']}, {c['train_images']} training images, {c['epochs']} epochs, "
+        f"batch {c['batch_size']}, lr {c['lr']:g}, base {c['proxy_resolution']} px x r; "
+        f"{c['seeds']} seed(s) per variant (mean ± std).",
+        "Params, FLOPs (multiply-adds) and activations are at the deployment shape (the baseline's own "
+        "resolution x r, 3 channels, 1000 classes); accuracies at the proxy shape. Validation is "
+        "carved from the training data; test is the source's own test split.",
+    ]
+
+
+def figure_png(rows: list[dict], baseline: str) -> bytes:
+    """Test accuracy vs FLOPs, one line per method from the baseline through each target."""
+    fig, ax = plots.plt.subplots(figsize=(plots.WIDTH, plots.HEIGHT + 0.6), layout="constrained")
+    base = next((r for r in rows if r["method"] == "baseline" and r.get("test_accuracy") is not None), None)
+    for method in dict.fromkeys(r["method"] for r in rows if r["method"] != "baseline"):
+        points = [r for r in rows if r["method"] == method and r.get("test_accuracy") is not None]
+        if not points:
+            continue
+        points = sorted([base, *points] if base else points, key=lambda r: r["flops"])
+        ax.errorbar([p["flops"] / 1e9 for p in points], [p["test_accuracy"] * 100 for p in points],
+                    yerr=[(p.get("test_std") or 0) * 100 for p in points], marker="o", capsize=3,
+                    label=method, color=COLOURS.get(method))
+    if base:
+        ax.plot([base["flops"] / 1e9], [base["test_accuracy"] * 100], "k*", markersize=12, label="baseline")
+    ax.set_xlabel("GFLOPs (multiply-adds, deployment shape)")
+    ax.set_ylabel("test accuracy, proxy shape (%)")
+    ax.set_title(f"{baseline}: accuracy vs FLOPs by scaling method")
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    return plots.to_png(fig)
+
+
+# `scalesearch report DIR` finds builders by run.json's kind. A lazy entry in the
+# registry's BUILDERS table would do the same without this import-time call.
+if KIND not in BUILDERS:
+    register(KIND, compare_report)
