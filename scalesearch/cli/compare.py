@@ -1,0 +1,130 @@
+"""`scalesearch compare`: single-dimension vs compound scaling at matched FLOPs (Table 3)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, emit, stderr
+from scalesearch.compare import (METHODS, CompareError, CompareEvents, CompareRequest, Planned, coefficients_from,
+                                 parse_methods, parse_targets, run_compare)
+from scalesearch.profiling import resolve_device
+from scalesearch.report.compare_report import write_compare_report  # also registers the "compare" report
+from scalesearch.searchspaces import load_space
+
+
+@command("compare", "scalesearch compare --baseline mobilenetv2 --target 2x,4x --seeds 2 --out runs/compare-mbv2")
+def compare(
+    baseline: BaselineOption,
+    out: Annotated[Path, typer.Option(help="Run directory: run.json, units.jsonl, compare.csv/json, report.md/html. Rerun to resume.")],
+    target: Annotated[Optional[str], typer.Option(help="FLOP multiples of the baseline to match, e.g. 2x,4x (default 2x).")] = None,
+    methods: Annotated[str, typer.Option(help=f"Which scalings to compare: any of {','.join(METHODS)}.")] = ",".join(METHODS),
+    from_dir: Annotated[Optional[Path], typer.Option("--from", help="Take alpha, beta, gamma from a grid run's best.json.")] = None,
+    alpha: Annotated[Optional[float], typer.Option(help="Compound depth coefficient.")] = None,
+    beta: Annotated[Optional[float], typer.Option(help="Compound width coefficient.")] = None,
+    gamma: Annotated[Optional[float], typer.Option(help="Compound resolution coefficient.")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="paper: B0's 1.2, 1.1, 1.15 (the default); paper-table3: the paper's own fixed Table 3 settings.")] = None,
+    data: Annotated[str, typer.Option(help="fashion-mnist, cifar10, imagefolder or synthetic.")] = "fashion-mnist",
+    data_dir: Annotated[Optional[str], typer.Option(help="Where the data source's files are.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Proxy epochs (default: the baseline's proxy budget).")] = None,
+    train_images: Annotated[Optional[int], typer.Option(help="Training images (a seeded subset).")] = None,
+    val_images: Annotated[int, typer.Option(help="Validation images held out of the training split.")] = 2000,
+    test_images: Annotated[Optional[int], typer.Option(help="Test images to report on (default: all).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch size.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate.")] = None,
+    resolution: Annotated[Optional[int], typer.Option(help="Proxy base resolution in px, scaled by each variant's r (default: the baseline's, e.g. 32).")] = None,
+    seeds: Annotated[int, typer.Option(help="Trainings per variant (mean ± std over seeds).")] = 1,
+    seed: Annotated[int, typer.Option(help="Base seed: data split and the first training; seed k uses seed + k.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """Scale width, depth, resolution, compound and fast to the same FLOPs; train each; compare."""
+    if preset == "paper-table3" and target is not None:
+        raise CompareError("--preset paper-table3 fixes every setting (w=2, r=2, d=4, compound 1.4/1.2/1.3); drop --target")
+    coefficients, source = coefficients_from(None if from_dir is None else str(from_dir), alpha, beta, gamma, preset)
+    request = CompareRequest(
+        space=load_space(baseline), out=out, targets=parse_targets(target or "2x"),
+        methods=parse_methods(methods), coefficients=coefficients, coefficients_source=source,
+        preset=preset, data=data, data_dir=data_dir, epochs=epochs, train_images=train_images,
+        val_images=val_images, test_images=test_images, batch_size=batch_size, lr=lr,
+        proxy_resolution=resolution, seeds=seeds, seed=seed, device=str(resolve_device(device)))
+    rows = run_compare(request, ProgressEvents())
+    written = _write_report(out)
+    stderr.print(f"compare: wrote {', '.join(str(p) for p in written)}")
+    emit(format, rows, lambda: rows_table(rows, request.space.name))
+
+
+def _write_report(out: Path) -> list[Path]:
+    return [out / "compare.csv", out / "compare.json", *write_compare_report(out)]
+
+
+class ProgressEvents(CompareEvents):
+    """A rich bar on stderr whose length is the estimated seconds, so its ETA is the estimate."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.estimates: dict[str, float] = {}
+        self.started = 0.0
+
+    def planned(self, plan, costs, todo, finished, estimates) -> None:
+        for item, cost in zip(plan, costs):
+            if not item.within_tolerance:
+                stderr.print(f"warning: {item.key} reaches {cost['flops_ratio']:.2f}x, outside ±5% of "
+                             f"{item.label}; rounding leaves no closer setting")
+        self.estimates = estimates
+        total = sum(estimates.values())
+        stderr.print(f"compare: {len(plan)} variants, {len(todo)} units to train "
+                     f"({finished} already done), estimated {_duration(total)}")
+        if not todo:
+            return
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                                 TextColumn("left"), TimeRemainingColumn(), console=stderr, transient=True)
+        self.progress.start()
+        self.task = self.progress.add_task("compare", total=max(total, 1e-9))
+
+    def unit_started(self, item: Planned, seed_index: int) -> None:
+        self.started = time.perf_counter()
+        if self.progress:
+            self.progress.update(self.task, description=f"{item.key} seed {seed_index}")
+
+    def unit_done(self, item: Planned, seed_index: int, record: dict) -> None:
+        key = record["key"]
+        if self.progress:
+            self.progress.advance(self.task, self.estimates.get(key, 0.0))
+            if self.progress.finished:
+                self.progress.stop()
+        took = time.perf_counter() - self.started
+        if record.get("status") == "ok":
+            stderr.print(f"  {key}: val {record['val_accuracy']:.2%}, test {record['test_accuracy']:.2%} "
+                         f"({took:.0f} s, estimated {self.estimates.get(key, 0):.0f} s)")
+        else:
+            stderr.print(f"  {key}: {record.get('status')}: {record.get('message', '')}")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def rows_table(rows: list[dict], baseline: str) -> Table:
+    table = Table(title=f"{baseline} at matched FLOPs (cost: deployment shape; accuracy: proxy shape)")
+    for column in ("target", "method", "d", "w", "r", "px", "params", "GFLOPs", "ratio", "acts",
+                   "test acc"):
+        table.add_column(column, justify="left" if column in ("target", "method") else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(row["target"], row["method"], f"{row['depth']:.3g}", f"{row['width']:.3g}",
+                      f"{row['resolution_mult']:.3g}", str(row["resolution"]), f"{row['params'] / 1e6:.2f}M",
+                      f"{row['flops'] / 1e9:.3f}", f"{row['flops_ratio']:.2f}x",
+                      f"{row['activations'] / 1e6:.1f}M", accuracy(row, "test"))
+    return table
+
+
+def accuracy(row: dict, split: str) -> str:
+    mean, std = row.get(f"{split}_accuracy"), row.get(f"{split}_std")
+    if mean is None:
+        return "failed" if row.get("failed") else "-"
+    return f"{mean:.2%}" + (f" ± {std:.2%}" if std is not None else "")
