@@ -1,0 +1,79 @@
+"""`scalesearch compare` through the CLI: errors, JSON output, a tiny real run, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scalesearch import compare
+from tests.test_compare import TINY
+
+
+def test_help_has_an_example(cli):
+    result = cli("compare", "--help")
+    assert result.exit_code == 0
+    assert "scalesearch compare --baseline" in result.output and "--seeds" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--target", "2y"), "--target: cannot read '2y'"),
+    (("--target", "1x"), "above 1"),
+    (("--methods", "width,heigth"), "unknown method 'heigth'"),
+    (("--preset", "paper-table3", "--target", "4x"), "drop --target"),
+    (("--alpha", "1.2"), "go together"),
+    (("--seeds", "0"), "--seeds must be >= 1"),
+])
+def test_bad_input_is_one_line_and_exit_1(cli, tmp_path, args, message):
+    result = cli("compare", "-b", "mobilenetv2", "--out", tmp_path / "run", *args)
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+    assert result.output.strip().startswith("error:")
+
+
+def test_refuses_a_directory_holding_another_kind_of_run(cli, tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps({"kind": "grid", "config": {}}))
+    result = cli("compare", "-b", "mobilenetv2", "--out", tmp_path)
+    assert result.exit_code == 1 and "holds a 'grid' run" in result.output
+
+
+def fake_train(setup, item, seed_index):
+    accuracy = {"baseline": 0.8, "width": 0.82, "compound": 0.84}.get(item.method, 0.81)
+    return {"key": compare.unit_key(item, seed_index), "label": item.label, "method": item.method,
+            "seed_index": seed_index, "status": "ok", "val_accuracy": accuracy,
+            "test_accuracy": accuracy, "images_per_second": 1.0, "seconds": 0.1}
+
+
+def test_format_json_prints_the_rows_only(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(compare, "train_unit", fake_train)
+    monkeypatch.setattr(compare, "estimate_seconds", lambda setup, todo: {})
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    result = cli("compare", "-b", tmp_path / "tiny.yaml", "--target", "2x", "--methods", "width,compound",
+                 "--data", "synthetic", "--train-images", "256", "--val-images", "200", "--out", tmp_path, "--format", "json",
+                 "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["target"], r["method"]) for r in rows] == [("1x", "baseline"), ("2x", "width"), ("2x", "compound")]
+    assert rows[2]["test_accuracy"] == 0.84 and abs(rows[1]["flops_ratio"] - 2) <= 0.1
+    for name in ("run.json", "units.jsonl", "compare.csv", "compare.json", "report.md", "report.html",
+                 "figures/compare.png"):
+        assert (tmp_path / name).is_file(), name
+    assert "compound beats the best single dimension (width) by 2.00 points" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_tiny_real_compare_end_to_end_and_resume(cli, tmp_path):
+    args = ("compare", "-b", "mobilenetv2", "--target", "2x", "--methods", "width,compound",
+            "--data", "fashion-mnist", "--epochs", "1", "--train-images", "256", "--val-images", "200",
+            "--test-images", "200", "--device", "cpu", "--out", tmp_path, "--format", "json")
+    first = cli(*args)
+    assert first.exit_code == 0, first.output
+    rows = json.loads(first.stdout)
+    assert len(rows) == 3 and all(r["seeds"] == 1 and 0 <= r["test_accuracy"] <= 1 for r in rows)
+    assert "3 units to train (0 already done)" in first.stderr
+
+    second = cli(*args)
+    assert second.exit_code == 0
+    assert "0 units to train (3 already done)" in second.stderr
+    assert json.loads(second.stdout) == rows
+    assert len((tmp_path / "units.jsonl").read_text().splitlines()) == 3

@@ -1,0 +1,186 @@
+"""compare core: target parsing, coefficient sources, FLOP matching, resume, the table."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from scalesearch import compare
+from scalesearch.compare import (METHODS, PAPER_TABLE3, CompareError, CompareRequest, coefficients_from,
+                                 parse_methods, parse_targets, plan_compare, run_compare)
+from scalesearch.report.compare_report import write_compare_report
+from scalesearch.scaling import PAPER_B0, Coefficients
+from scalesearch.searchspaces import load_space
+from scalesearch.variant import Variant
+
+
+# -- parsing ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [("2x,4x", (2.0, 4.0)), ("2", (2.0,)), (" 3.5x ", (3.5,)),
+                                            ("2x,2x,4X", (2.0, 4.0)), ("4x,2x", (4.0, 2.0))])
+def test_parse_targets(text, expected):
+    assert parse_targets(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "x", "1x", "0.5x", "-2x", "two", "2x,", "nanx", "2x4"])
+def test_parse_targets_refuses_with_a_hint(text):
+    with pytest.raises(CompareError, match="e.g. 2x,4x"):
+        parse_targets(text)
+
+
+def test_parse_methods():
+    assert parse_methods("compound, width,compound") == ("compound", "width")
+    with pytest.raises(CompareError, match="width,depth,resolution,compound,fast"):
+        parse_methods("width,height")
+
+
+def test_coefficients_sources(tmp_path):
+    assert coefficients_from(None, None, None, None, None)[0] == PAPER_B0
+    assert coefficients_from(None, 1.3, 1.1, 1.1, None)[0] == Coefficients(1.3, 1.1, 1.1)
+    (tmp_path / "best.json").write_text(json.dumps({"alpha": 1.4, "beta": 1.1, "gamma": 1.05, "val_accuracy": 0.9}))
+    assert coefficients_from(str(tmp_path), None, None, None, None)[0] == Coefficients(1.4, 1.1, 1.05)
+    with pytest.raises(CompareError, match="go together"):
+        coefficients_from(None, 1.2, None, None, None)
+    with pytest.raises(CompareError, match="one source"):
+        coefficients_from(str(tmp_path), 1.2, 1.1, 1.1, None)
+    with pytest.raises(CompareError, match="no best.json"):
+        coefficients_from(str(tmp_path / "missing"), None, None, None, None)
+    with pytest.raises(CompareError, match="--preset"):
+        coefficients_from(None, None, None, None, "papr")
+
+
+# -- FLOP matching ---------------------------------------------------------------------
+
+def test_solve_finds_the_closest_step_of_a_staircase(monkeypatch):
+    """Depth by ceil makes cost a staircase: the solver must land on the nearest step."""
+    space = load_space("mobilenetv1")
+    # FLOPs grow in steps of 0.35x of the baseline per 0.25 of depth: 1.7, 2.05, 2.4, ...
+    monkeypatch.setattr(Variant, "macs", lambda self: round(1000 * (1 + 0.35 * math.ceil(round((self.depth - 1) / 0.25, 9)))))
+    setting = compare.method_setting("depth", PAPER_B0)
+    value, ratio = compare.solve(space, setting, 2.0, 1000)
+    assert ratio == pytest.approx(2.05)
+    assert 1.5 < value <= 1.75 and value == round(value, 2)  # a readable d on that step
+
+
+def test_fast_exponents_add_up_to_flops():
+    e = compare.FAST_EXPONENTS
+    assert e["depth"] + 2 * e["width"] + 2 * e["resolution"] == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("baseline", ["mobilenetv1", "mobilenetv2", "resnet50", "efficientnet-b0"])
+def test_every_solved_variant_is_within_five_percent(baseline):
+    space = load_space(baseline)
+    plan = plan_compare(space, (2.0, 4.0), METHODS, PAPER_B0)
+    base = Variant(space).macs()
+    assert [p.method for p in plan] == ["baseline", *METHODS, *METHODS]
+    for item in plan[1:]:
+        measured = item.variant.macs() / base  # count_macs == fvcore's flops (tests/test_measure.py)
+        assert measured == pytest.approx(item.flops_ratio)
+        assert abs(measured / item.target - 1) <= compare.TOLERANCE, (item.key, measured)
+
+
+def test_paper_table3_uses_the_published_settings(tiny):
+    plan = plan_compare(tiny, (), ("width", "resolution", "compound"), PAPER_B0, preset="paper-table3")
+    by_method = {p.method: p.variant for p in plan}
+    assert (by_method["width"].depth, by_method["width"].width, by_method["width"].resolution_mult) == PAPER_TABLE3["width"]
+    assert by_method["resolution"].resolution == 128
+    assert (by_method["compound"].depth, by_method["compound"].width) == (1.4, 1.2)
+    assert all(p.label in ("1x", "table3") for p in plan)
+
+
+# -- resumable runs ----------------------------------------------------------------------
+
+# A tiny user space: the same code paths as a built-in baseline, at a fraction of the cost.
+TINY = """
+network:
+  name: tiny
+  resolution: 64
+  activation: relu
+  stem: {channels: 8, kernel: 3, stride: 2}
+  stages: [ds_r1_k3_s1_c16, ds_r2_k3_s2_c24, ds_r2_k3_s2_c32]
+proxy: {resolution: 32, epochs: 1, train_images: 256, batch_size: 64, lr: 0.1}
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return load_space(str(path))
+
+
+class FakeTrainer:
+    """Counts calls and returns a deterministic accuracy per method and seed."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, setup, item, seed_index):
+        key = compare.unit_key(item, seed_index)
+        self.calls.append(key)
+        accuracy = 0.5 + 0.05 * (len(item.method) % 5) + 0.02 * seed_index
+        return {"key": key, "label": item.label, "method": item.method, "seed_index": seed_index,
+                "status": "ok", "val_accuracy": accuracy, "test_accuracy": accuracy - 0.01,
+                "images_per_second": 100.0, "seconds": 1.0}
+
+
+def request(tmp_path, space, **changes) -> CompareRequest:
+    values = dict(space=space, out=tmp_path / "run", targets=(2.0,),
+                  methods=("width", "resolution"), data="synthetic", val_images=200, train_images=256,
+                  epochs=1, seeds=2)
+    values.update(changes)
+    return CompareRequest(**values)
+
+
+@pytest.fixture
+def no_estimate(monkeypatch):
+    """The upfront estimate times a real train step: seconds the fake trainer does not need."""
+    monkeypatch.setattr(compare, "estimate_seconds", lambda setup, todo: {})
+
+
+def test_resume_skips_finished_units_and_refuses_another_configuration(tmp_path, tiny, no_estimate):
+    trainer = FakeTrainer()
+    rows = run_compare(request(tmp_path, tiny), train_one=trainer)
+    assert len(trainer.calls) == 3 * 2  # baseline + 2 methods, 2 seeds
+    assert trainer.calls[:3] == ["1x/baseline/seed0", "2x/width/seed0", "2x/resolution/seed0"]
+
+    again = FakeTrainer()
+    assert run_compare(request(tmp_path, tiny), train_one=again) == rows
+    assert again.calls == []
+
+    units = tmp_path / "run" / "units.jsonl"
+    lines = units.read_text().splitlines()
+    units.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])  # killed mid-write
+    third = FakeTrainer()
+    run_compare(request(tmp_path, tiny), train_one=third)
+    assert third.calls == ["2x/resolution/seed1"]
+
+    with pytest.raises(CompareError, match="epochs: 1 there, 2 now"):
+        run_compare(request(tmp_path, tiny, epochs=2), train_one=FakeTrainer())
+    run_json = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run_json["kind"] == "compare" and run_json["config"]["methods"] == ["width", "resolution"]
+
+
+def test_rows_carry_cost_and_accuracy_mean_and_std(tmp_path, tiny, no_estimate):
+    rows = run_compare(request(tmp_path, tiny), train_one=FakeTrainer())
+    width = next(r for r in rows if r["method"] == "width")
+    assert width["seeds"] == 2 and width["failed"] == 0
+    assert width["val_accuracy"] == pytest.approx(0.5 + 0.01)  # mean of +0 and +0.02 over seeds
+    assert width["val_std"] == pytest.approx(math.sqrt(2) * 0.01)
+    assert abs(width["flops_ratio"] / 2 - 1) <= compare.TOLERANCE
+    assert width["proxy_resolution"] == 32 and width["resolution"] == 64
+    resolution = next(r for r in rows if r["method"] == "resolution")
+    assert resolution["proxy_resolution"] > 32 and resolution["resolution"] > 64
+
+    saved = json.loads((tmp_path / "run" / "compare.json").read_text())
+    assert saved["kind"] == "compare" and len(saved["rows"]) == 3
+    assert (tmp_path / "run" / "compare.csv").read_text().startswith("target,")
+
+    written = write_compare_report(tmp_path / "run")
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "| target | method | d | w | r (px) |" in report and "± 1.41%" in report
+    assert (tmp_path / "run" / "figures" / "compare.png").is_file()
+    assert any(p.name == "report.html" for p in written)
