@@ -1,0 +1,165 @@
+"""Where a study lives: Optuna storage from a URL, and recovery of trials whose worker died.
+
+- default: a journal file in the run directory (safe for several processes on one host);
+- `journal:PATH`: a journal file elsewhere (e.g. on a shared disk);
+- `sqlite:///...`, `postgresql://...`, `mysql://...`: Optuna's RDB storage.  PostgreSQL is
+  for many hosts: heartbeats let any worker fail a trial whose worker stopped beating.
+
+Journal files have no heartbeat, so each trial carries its owner (host, pid) and a lease
+that its worker renews while it trains.  `reap_stale_trials` fails a RUNNING trial whose
+owner process is gone (same host) or whose lease has run out (any host); the caller then
+re-runs that point.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from scalesearch.errors import UserError
+
+LEASE_SECONDS = 120.0  # a worker renews its lease every LEASE_SECONDS / 4
+HEARTBEAT_SECONDS = 20  # RDB heartbeat; grace period is 3x this
+
+
+class StorageError(UserError):
+    """A storage URL that cannot be opened."""
+
+
+def open_storage(url: str | None, run_dir: Path) -> optuna.storages.BaseStorage:
+    """An Optuna storage for `url` (None = a journal file in `run_dir`)."""
+    if not url:
+        return _journal(run_dir / "study.journal")
+    if url.startswith("journal:"):
+        return _journal(Path(url.removeprefix("journal:")))
+    scheme = urlsplit(url).scheme.split("+")[0]
+    if scheme not in ("sqlite", "postgresql", "postgres", "mysql"):
+        raise StorageError(f"--storage {url!r}: use sqlite:///FILE, postgresql://HOST/DB, "
+                           "mysql://HOST/DB or journal:PATH")
+    if scheme == "postgres":
+        url = "postgresql" + url[len("postgres"):]
+    engine_kwargs: dict = {"pool_pre_ping": True}
+    if scheme in ("postgresql", "postgres"):
+        # Fail fast on an unreachable server; keep few connections per worker.
+        engine_kwargs.update(connect_args={"connect_timeout": 5}, pool_size=2, max_overflow=2)
+    heartbeat = {}
+    if scheme != "sqlite":
+        heartbeat = dict(heartbeat_interval=HEARTBEAT_SECONDS, grace_period=3 * HEARTBEAT_SECONDS)
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+    except Exception as error:  # SQLAlchemy / driver errors: name the server, no traceback
+        raise StorageError(f"cannot open --storage {_where(url)}: {_first_line(error)}") from None
+
+
+def _journal(path: Path) -> optuna.storages.JournalStorage:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backend = optuna.storages.journal.JournalFileBackend(str(path))
+    except OSError as error:
+        raise StorageError(f"cannot open journal file {path}: {error.strerror}") from None
+    return optuna.storages.JournalStorage(backend)
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.hostname:
+        return f"{parts.scheme}://{parts.hostname}:{parts.port or 5432}{parts.path}"
+    return url
+
+
+def _first_line(error: Exception) -> str:
+    text = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+# -- ownership, leases and stale trials ----------------------------------------------------
+
+def owner_attrs() -> dict[str, object]:
+    return {"owner_host": socket.gethostname(), "owner_pid": os.getpid(),
+            "lease_until": time.time() + LEASE_SECONDS}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (a child that died but was not reaped) counts as dead.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def is_stale(trial: FrozenTrial, now: float | None = None) -> bool:
+    """A RUNNING trial whose worker is gone: dead pid on this host, or lease run out."""
+    if trial.state != TrialState.RUNNING:
+        return False
+    attrs = trial.user_attrs
+    if "owner_pid" not in attrs:
+        # Created but not yet claimed; only stale once clearly abandoned.
+        start = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
+        return (now or time.time()) - start > LEASE_SECONDS
+    if attrs.get("owner_host") == socket.gethostname() and not _pid_alive(int(attrs["owner_pid"])):
+        return True
+    return (now or time.time()) > float(attrs.get("lease_until", 0))
+
+
+def reap_stale_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Mark stale RUNNING trials FAIL (so their points are re-run); return them."""
+    reaped = []
+    if isinstance(study._storage, optuna.storages.RDBStorage):
+        optuna.storages.fail_stale_trials(study)  # heartbeats, where the storage has them
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial.user_attrs.get("owner_pid") == os.getpid() and trial.user_attrs.get(
+                "owner_host") == socket.gethostname():
+            continue  # our own
+        if is_stale(trial):
+            try:
+                study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+                study._storage.set_trial_user_attr(trial._trial_id, "failed_reason", "worker died")
+                reaped.append(trial)
+            except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+                pass  # another worker reaped it first, or it just finished
+    return reaped
+
+
+class LeaseKeeper:
+    """Renews a trial's lease from a background thread while its worker trains."""
+
+    def __init__(self, study: optuna.Study, trial_id: int):
+        self._storage, self._trial_id = study._storage, trial_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        # RDB storages also get Optuna's own heartbeat, which `study.optimize` would start
+        # but ask/tell does not; other workers' fail_stale_trials then see a dead worker.
+        from optuna.storages._heartbeat import get_heartbeat_thread
+        self._heartbeat = get_heartbeat_thread(trial_id, self._storage)
+
+    def __enter__(self) -> "LeaseKeeper":
+        self._thread.start()
+        self._heartbeat.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._heartbeat.join()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(LEASE_SECONDS / 4):
+            try:
+                self._storage.set_trial_user_attr(self._trial_id, "lease_until",
+                                                  time.time() + LEASE_SECONDS)
+            except Exception:  # a finished trial or a storage hiccup: the next renewal retries
+                pass
