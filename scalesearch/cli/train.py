@@ -1,0 +1,166 @@
+"""`scalesearch train`: one proxy training of one scaled baseline, with its metrics.
+
+Two shapes, kept apart: the network trains at the *proxy* shape (the data's channels and
+classes, `--resolution` px, by default the space's proxy resolution x r); `params` and
+`flops` in the output are the *deployment* shape's (the space's native resolution x r,
+3 channels, 1000 classes), with the proxy shape's cost beside them as `proxy_params` and
+`proxy_flops`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, _jsonable, command, emit,
+                                 fail, stderr)
+from scalesearch.data import SOURCES, load_data
+from scalesearch.errors import UserError
+from scalesearch.profiling import resolve_device, resolve_multipliers
+from scalesearch.searchspaces import SearchSpace, load_space
+from scalesearch.train import ProxyBudget, train_model
+from scalesearch.variant import Variant
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.json"
+
+
+@command("train", "scalesearch train --baseline efficientnet-b0 --data fashion-mnist --epochs 1 --train-images 4096 --resolution 32")
+def train(
+    baseline: BaselineOption,
+    depth: Annotated[Optional[float], typer.Option(help="Depth multiplier d.")] = None,
+    width: Annotated[Optional[float], typer.Option(help="Width multiplier w.")] = None,
+    resolution: Annotated[Optional[int], typer.Option(help="Proxy training resolution in px (default: the space's proxy resolution x r, e.g. 32).")] = None,
+    phi: Annotated[Optional[float], typer.Option(help="Compound coefficient: d, w, r = alpha^phi, beta^phi, gamma^phi.")] = None,
+    alpha: Annotated[Optional[float], typer.Option(help="Depth coefficient (with --phi).")] = None,
+    beta: Annotated[Optional[float], typer.Option(help="Width coefficient (with --phi).")] = None,
+    gamma: Annotated[Optional[float], typer.Option(help="Resolution coefficient (with --phi).")] = None,
+    data: Annotated[str, typer.Option(help=f"Data source: {', '.join(SOURCES)} (synthetic is generated, for tests).")] = "fashion-mnist",
+    data_dir: Annotated[Optional[str], typer.Option(help="Folder with the source's files (fashion-mnist default: /usr/share/datasets/fashion-mnist).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: the space's proxy budget).")] = None,
+    train_images: Annotated[Optional[int], typer.Option(help="Training images, a seeded subset (default: the space's proxy budget).")] = None,
+    val_images: Annotated[int, typer.Option(help="Validation images held out of the training split (what a search selects on).")] = 2000,
+    test_images: Annotated[Optional[int], typer.Option(help="Test images to report on (default: the whole test split).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch size (default: the space's proxy budget).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default: the space's proxy budget).")] = None,
+    optimizer: Annotated[str, typer.Option(help="sgd (Nesterov momentum) or rmsprop.")] = "sgd",
+    seed: Annotated[int, typer.Option(help="Seed for the validation split, the subset, the weights and the batches.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: the cores available to this process).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help=f"Run folder: {CHECKPOINT} (weights, optimizer, NetSpec) after each epoch and {METRICS}.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last finished epoch.")] = False,
+    progress: Annotated[Optional[bool], typer.Option(help="Progress bar on stderr (default: when stderr is a terminal).")] = None,
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """Proxy-train a baseline (optionally scaled) and report validation and test accuracy."""
+    d, w, r, px = resolve_multipliers(depth, width, resolution, phi, alpha, beta, gamma)
+    result = run_train(load_space(baseline), d, w, r, px, data=data, data_dir=data_dir, epochs=epochs,
+                       train_images=train_images, val_images=val_images, test_images=test_images,
+                       batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed, device=device,
+                       threads=threads, out=out, resume=resume,
+                       progress=stderr.is_terminal if progress is None else progress)
+    emit(format, result, lambda: _table(result))
+    if result["status"] != "ok":
+        fail(result["message"])
+
+
+def budget_for(space: SearchSpace, **given: Any) -> ProxyBudget:
+    """The space's `proxy:` defaults, overridden by whatever option was given (not None)."""
+    defaults = ProxyBudget()
+    values = {}
+    for name in ("epochs", "train_images", "batch_size", "lr"):
+        default = getattr(defaults, name)
+        value = given.pop(name, None)
+        values[name] = value if value is not None else type(default)(space.proxy.get(name, default))
+    return ProxyBudget(**values, **{k: v for k, v in given.items() if v is not None})
+
+
+def run_train(space: SearchSpace, d: float, w: float, r: float, pixels: int | None, *,
+              data: str, data_dir: str | None, epochs: int | None, train_images: int | None,
+              val_images: int, test_images: int | None, batch_size: int | None, lr: float | None,
+              optimizer: str, seed: int, device: str, threads: int | None, out: Path | None,
+              resume: bool, progress: bool) -> dict[str, Any]:
+    """Train one variant at the proxy shape; return (and with --out, write) its metrics."""
+    budget = budget_for(space, epochs=epochs, train_images=train_images, batch_size=batch_size,
+                        lr=lr, optimizer=optimizer, seed=seed, val_images=val_images)
+    checkpoint = _prepare_out(out, resume)
+    dev = resolve_device(device)
+    images = load_data(data, data_dir, train_images=budget.train_images, val_images=budget.val_images,
+                       test_images=test_images, seed=seed)
+    deployment = Variant(space, d, w, r)
+    proxy = deployment.at_proxy(int(space.proxy.get("resolution", 32)), images.in_channels,
+                                images.num_classes)
+    if pixels is not None:
+        if pixels < 8:
+            raise UserError(f"--resolution must be >= 8 px, got {pixels}")
+        proxy = replace(proxy, resolution=pixels)
+    if proxy.spec is not None:
+        proxy.spec.validate()  # names the field when the resolution is too small for the strides
+    import torch
+
+    torch.manual_seed(seed)  # the initial weights belong to the seed too
+    model = proxy.build()
+    extra = {"spec": proxy.spec.to_dict() if proxy.spec else None, "variant": proxy.describe(),
+             "data": images.describe()}
+    result = train_model(model, images, proxy.resolution, budget, device=dev, progress=progress,
+                         threads=threads, checkpoint=checkpoint, resume=resume, checkpoint_extra=extra)
+    proxy_cost, deploy_cost = proxy.cost(), deployment.cost()
+    metrics = {
+        "baseline": space.name, "depth": d, "width": w, "resolution_mult": r,
+        **{k: v for k, v in result.as_dict().items() if k != "resolution"},
+        "proxy_resolution": proxy.resolution,
+        "params": deploy_cost.params, "flops": deploy_cost.flops, "flops_shape": "deployment",
+        "deployment_resolution": deployment.resolution, "deployment_shape": "3 channels, 1000 classes",
+        "proxy_params": proxy_cost.params, "proxy_flops": proxy_cost.flops,
+        "proxy_shape": f"{images.in_channels} channels, {images.num_classes} classes",
+        **images.describe(), "budget": budget.as_dict(),
+        "spec": extra["spec"],
+    }
+    metrics["train_images"] = result.train_images
+    if out is not None:
+        (out / METRICS).write_text(json.dumps(_jsonable(metrics), indent=2) + "\n")
+    return metrics
+
+
+def _prepare_out(out: Path | None, resume: bool) -> Path | None:
+    if out is None:
+        if resume:
+            raise UserError("--resume needs --out DIR (the folder of the run to continue)")
+        return None
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    checkpoint = out / CHECKPOINT
+    if checkpoint.exists() and not resume:
+        raise UserError(f"--out {out} already holds a run; add --resume to continue it, or choose another --out")
+    if resume and not checkpoint.exists():
+        stderr.print(f"note: no {CHECKPOINT} in {out} yet; starting from epoch 1")
+    out.mkdir(parents=True, exist_ok=True)
+    return checkpoint
+
+
+def _table(m: dict) -> Table:
+    table = Table(title=f"{m['baseline']} (d={m['depth']:.3g}, w={m['width']:.3g}, r={m['resolution_mult']:.3g}) "
+                        f"on {m['data']} at {m['proxy_resolution']}px")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("status", m["status"])
+    table.add_row("val accuracy (held out of train)", _pct(m["val_accuracy"]))
+    table.add_row("test accuracy (reported only)", _pct(m["test_accuracy"]))
+    table.add_row("epochs / steps", f"{m['epochs']} / {m['steps']}")
+    table.add_row("train images / val / test", f"{m['train_images']:,} / {m['val_images']:,} / {m['test_images']:,}")
+    table.add_row("throughput (train)", f"{m['images_per_second']:.0f} img/s on {m['device']}")
+    table.add_row("seconds", f"{m['seconds']:.1f}")
+    table.add_row(f"params, deployment ({m['deployment_resolution']}px)", f"{m['params']:,}")
+    table.add_row(f"FLOPs, deployment ({m['deployment_resolution']}px)", f"{m['flops']:,}")
+    table.add_row(f"params, proxy ({m['proxy_resolution']}px, {m['proxy_shape']})", f"{m['proxy_params']:,}")
+    table.add_row(f"FLOPs, proxy ({m['proxy_resolution']}px)", f"{m['proxy_flops']:,}")
+    return table
+
+
+def _pct(value: float) -> str:
+    return "-" if value != value else f"{value:.2%}"  # NaN after divergence
