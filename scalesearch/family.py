@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from scalesearch.errors import UserError
-from scalesearch.measure import Cost, count_macs, measure_latency, measure_spec
+from scalesearch.measure import Cost, measure_latency
 from scalesearch.presets import EFFICIENTNET_OFFICIAL
 from scalesearch.scaling import PAPER_B0, Coefficients, round_resolution
 from scalesearch.searchspaces import SearchSpace, load_space
@@ -253,7 +253,9 @@ def expand_family(space: SearchSpace, plan: FamilyPlan, *, exact_flops: bool = F
         adjustment: dict[str, Any] = {}
         if exact_flops:
             variant, adjustment = match_flops(variant, base_flops * _nominal(item))
-        member = Member(plan=item, variant=variant, cost=_measure(variant, item.name),
+        # The name is not part of the network, so the baseline-named spec shares fvcore's
+        # cache with the baseline measurement (phi = 0 costs nothing extra).
+        member = Member(plan=item, variant=variant, cost=variant.cost(),
                         base_flops=base_flops, adjustment=adjustment)
         if latency_device is not None:
             member.latency_ms = measure_latency(variant.build(), 3, variant.resolution, latency_device)
@@ -265,13 +267,6 @@ def expand_family(space: SearchSpace, plan: FamilyPlan, *, exact_flops: bool = F
 
 def _nominal(item: MemberPlan) -> float:
     return item.depth * item.width**2 * item.resolution_mult**2
-
-
-def _measure(variant: Variant, name: str) -> Cost:
-    if variant.spec is None:
-        return variant.cost()
-    # Measured under the member's own name: the YAML we emit is exactly what was counted.
-    return measure_spec(replace(variant.spec, name=name))
 
 
 # -- exact FLOPs ----------------------------------------------------------------------
@@ -301,9 +296,9 @@ def match_flops(variant: Variant, target: float,
     error = best.macs() / target - 1
     changes = []
     if best.resolution != variant.resolution:
-        changes.append(f"resolution {variant.resolution} -> {best.resolution} px")
+        changes.append(f"resolution {variant.resolution} → {best.resolution} px")
     if best.width != variant.width:
-        changes.append(f"width {variant.width:.4g} -> {best.width:.4g}")
+        changes.append(f"width {variant.width:.4g} → {best.width:.4g}")
     summary = ", ".join(changes) or "no change"
     if abs(error) > tolerance:
         summary += f" (closest reachable: {error:+.1%} off target)"
@@ -349,7 +344,7 @@ def _match_resolution(variant: Variant, target: float, tolerance: float) -> Vari
 
 
 def _match_width(variant: Variant, target: float, tolerance: float) -> Variant:
-    return _power_search(lambda w: replace(variant, width=w), variant.width, 2.0, target, tolerance)
+    return _power_search(lambda w: replace(variant, width=w), variant.width, 2.0, target, tolerance / 2)
 
 
 # -- proxy training --------------------------------------------------------------------

@@ -72,7 +72,7 @@ def expand_report(run_dir: Path, info: dict[str, Any]) -> Report:
         report.paragraph(f"`--exact-flops`: each member's resolution (then width, where a resolution step "
                          f"was too coarse) was moved until measured FLOPs landed within "
                          f"±{family['exact_tolerance']:.0%} of baseline × nominal.")
-        report.table(_adjustment_table(members))
+        report.table(_adjustment_table(members, family["exact_tolerance"]))
     report.heading("Cost per φ")
     report.figure("flops-per-phi", _cost_plot(family, "flops", "GFLOPs (multiply-adds)", 1e9),
                   "FLOPs per φ: nominal (baseline × d·w²·r²) vs measured, log scale.")
@@ -145,13 +145,18 @@ def _members_table(family: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _adjustment_table(members: list[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "φ": m["phi"], "resolution (px)": f"{m['nominal_resolution']} → {m['resolution']}",
-        "width": f"{m['nominal_width']:.3f} → {m['width']:.3f}",
-        "target ×": f"{m['nominal_ratio']:.3f}", "measured ×": f"{m['flops_ratio']:.3f}",
-        "off": f"{m['ratio_error']:+.1%}", "change": m.get("adjustment") or "none needed",
-    } for m in members])
+def _adjustment_table(members: list[dict[str, Any]], tolerance: float) -> pd.DataFrame:
+    def moved(before: Any, after: Any, fmt: str) -> str:
+        return format(after, fmt) if before == after else f"{before:{fmt}} → {after:{fmt}}"
+
+    rows = [{"φ": m["phi"], "resolution (px)": moved(m["nominal_resolution"], m["resolution"], "d"),
+             "width": moved(m["nominal_width"], m["width"], ".3f"),
+             "target ×": f"{m['nominal_ratio']:.3f}", "measured ×": f"{m['flops_ratio']:.3f}",
+             "off": f"{m['ratio_error']:+.1%}"} for m in members]
+    for row, m in zip(rows, members):
+        if abs(m["ratio_error"]) > tolerance:  # only shown when a target was out of reach
+            row["note"] = "closest reachable"
+    return pd.DataFrame(rows)
 
 
 def _cost_plot(family: dict[str, Any], key: str, label: str, unit: float) -> bytes:

@@ -1,0 +1,116 @@
+"""`scalesearch expand` / `scalesearch report` end to end: files, JSON, round-trips, errors."""
+
+import json
+
+import pytest
+
+from scalesearch.family import EXACT_TOLERANCE
+from scalesearch.scaling import PAPER_B0
+from tests.test_family import OFFICIAL_PARAMS
+
+
+def _expand(cli, tmp_path, *args):
+    out = tmp_path / "run"
+    result = cli("expand", *args, "--out", out, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), out
+
+
+def _assert_members_round_trip(cli, payload, out):
+    """Profiling each emitted YAML gives the family table's params and FLOPs."""
+    for member in payload["members"]:
+        result = cli("profile", "--baseline", out / member["spec_file"], "--format", "json")
+        assert result.exit_code == 0, result.output
+        profiled = json.loads(result.stdout)
+        assert (profiled["params"], profiled["flops"], profiled["resolution"]) == (
+            member["params"], member["flops"], member["resolution"])
+
+
+@pytest.mark.slow  # two fvcore traces plus two round-trip profiles: ~10 s idle, ~50 s on a busy box
+def test_expand_writes_every_file_and_prints_one_json_document(cli, tmp_path):
+    payload, out = _expand(cli, tmp_path, "--baseline", "resnet18", "--phi", "0,1", "--preset", "paper")
+    names = {p.name for p in out.iterdir()}
+    assert {"run.json", "family.json", "family.csv", "report.md", "report.html", "figures",
+            "member-phi0.yaml", "member-phi1.yaml"} <= names
+    assert not [n for n in names if n.endswith(".tmp")]
+    for member in payload["members"]:
+        assert {"phi", "depth", "width", "resolution", "params", "flops", "activations",
+                "flops_ratio", "nominal_ratio"} <= set(member)
+    assert [m["phi"] for m in payload["members"]] == [0, 1]
+    assert payload["members"][0]["flops_ratio"] == 1.0
+    assert payload["members"][1]["nominal_ratio"] == pytest.approx(PAPER_B0.product)
+    assert json.loads((out / "family.json").read_text())["members"] == payload["members"]
+    assert json.loads((out / "run.json").read_text())["kind"] == "expand"
+    _assert_members_round_trip(cli, payload, out)
+
+
+def test_report_command_rebuilds_the_same_report(cli, tmp_path):
+    payload, out = _expand(cli, tmp_path, "--baseline", "resnet18", "--phi", "0", "--alpha", "1.2",
+                           "--beta", "1.1", "--gamma", "1.15")
+    before = (out / "report.md").read_text()
+    (out / "report.md").unlink()
+    (out / "report.html").unlink()
+    result = cli("report", out, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["kind"] == "expand"
+    assert (out / "report.md").read_text() == before and (out / "report.html").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--baseline", "resnet18", "--phi", "3..1", "--preset", "paper"], "descending"),
+    (["--baseline", "resnet18", "--phi", "1..x", "--preset", "paper"], "cannot read"),
+    (["--baseline", "resnet18"], "exactly one coefficient source"),
+    (["--baseline", "resnet50", "--preset", "efficientnet-official"], "EfficientNet-B0-shaped"),
+    (["--baseline", "resnet18", "--preset", "paper", "--from", "nowhere"], "exactly one"),
+])
+def test_expand_user_errors_are_one_line(cli, tmp_path, args, message):
+    result = cli("expand", *args, "--out", tmp_path / "x")
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_report_of_a_non_run_directory_is_one_line(cli, tmp_path):
+    result = cli("report", tmp_path)
+    assert result.exit_code == 1 and "run.json" in result.output
+
+
+def test_train_flag_adds_accuracy_with_a_stub_trainer(cli, tmp_path, monkeypatch):
+    import scalesearch.train as train
+
+    calls = []
+
+    def fake_train_model(model, data, resolution, budget, *, device, on_epoch, progress):
+        calls.append((resolution, data.in_channels, budget.epochs))
+        return train.TrainResult(val_accuracy=0.5 + 0.1 * len(calls), test_accuracy=0.4, images_per_second=100.0,
+                                 epochs=budget.epochs, seconds=0.1)
+
+    monkeypatch.setattr(train, "train_model", fake_train_model)
+    payload, out = _expand(cli, tmp_path, "--baseline", "resnet18", "--phi", "0,1", "--preset", "paper",
+                           "--train", "--data", "synthetic", "--epochs", "1", "--train-images", "64",
+                           "--device", "cpu")
+    # The proxy shape: the space's 32 px x r, the data's channels; the deployment numbers are untouched.
+    assert [(px, epochs) for px, _, epochs in calls] == [(32, 1), (37, 1)]  # 37 = round(32 x 1.15)
+    assert [m["val_accuracy"] for m in payload["members"]] == pytest.approx([0.6, 0.7])
+    assert payload["members"][1]["proxy_resolution"] == calls[1][0]
+    assert "accuracy-vs-flops.png" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_official_preset_reproduces_the_published_family(cli, tmp_path):
+    payload, out = _expand(cli, tmp_path, "--baseline", "efficientnet-b0", "--preset", "efficientnet-official")
+    assert [m["params"] for m in payload["members"]] == OFFICIAL_PARAMS
+    assert payload["members"][-1]["flops"] == 37_745_884_192  # B7, reference.md
+    assert (out / "member-phi7.yaml").read_text().count("efficientnet-b7") >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("baseline", ["resnet50", "mobilenetv2"])
+def test_exact_flops_lands_every_member_within_three_percent(cli, tmp_path, baseline):
+    payload, out = _expand(cli, tmp_path, "--baseline", baseline, "--phi", "0..7", "--preset", "paper",
+                           "--exact-flops")
+    for member in payload["members"]:
+        target = PAPER_B0.product ** member["phi"]
+        assert abs(member["flops_ratio"] / target - 1) <= EXACT_TOLERANCE, member
+    assert "Exact-FLOP adjustment" in (out / "report.md").read_text()
+    _assert_members_round_trip(cli, payload, out)

@@ -1,0 +1,100 @@
+"""report: document renderers, atomic files, the kind registry, rebuilding from saved results."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from scalesearch.errors import UserError
+from scalesearch.report import plots, registry
+from scalesearch.report.document import Report
+from scalesearch.report.files import read_run_info, write_atomic, write_json, write_run_info
+from scalesearch.report.html import render_html
+from scalesearch.report.markdown import render_markdown
+
+
+def _report() -> Report:
+    png = plots.lines([0, 1, 2], {"nominal": [1, 2, 4], "measured": [1, 2.2, 4.1]}, title="t",
+                      xlabel="φ", ylabel="GFLOPs", log_y=True)
+    frame = pd.DataFrame({"φ": [0, 1], "name": ["a|b", "<c>"], "params": ["1,000", "2,000"]})
+    return (Report("A & B").paragraph("see `family.json`").table(frame, "cap")
+            .figure("cost", png, "FLOPs per φ"))
+
+
+def test_markdown_has_tables_and_linked_pngs():
+    text, images = render_markdown(_report())
+    assert text.startswith("# A & B")
+    assert "| φ | name | params |" in text and "| ---: | --- | ---: |" in text and "a\\|b" in text
+    assert "![FLOPs per φ](figures/cost.png)" in text
+    assert images["figures/cost.png"].startswith(b"\x89PNG")
+
+
+def test_html_is_self_contained_and_escaped():
+    page = render_html(_report())
+    assert "data:image/png;base64," in page and "<code>family.json</code>" in page
+    assert "&lt;c&gt;" in page and "A &amp; B" in page and 'class="num"' in page
+    assert "http://" not in page and "https://" not in page  # nothing fetched when opened offline
+
+
+def test_write_atomic_leaves_no_temporary_files(tmp_path):
+    write_atomic(tmp_path / "a" / "x.txt", "one")
+    write_json(tmp_path / "a" / "x.json", {"v": float("nan")})
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["x.json", "x.txt"]
+    assert json.loads((tmp_path / "a" / "x.json").read_text()) == {"v": None}
+
+
+def test_run_info_errors_name_the_problem(tmp_path):
+    with pytest.raises(UserError, match="no such directory"):
+        read_run_info(tmp_path / "missing")
+    with pytest.raises(UserError, match="no run.json"):
+        read_run_info(tmp_path)
+    write_run_info(tmp_path, "mystery")
+    with pytest.raises(UserError, match="no report builder for run kind 'mystery'; known: .*expand"):
+        registry.rebuild(tmp_path)
+
+
+def test_register_is_one_line_and_duplicates_fail(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "BUILDERS", dict(registry.BUILDERS))
+    registry.register("toy", lambda run_dir, info: Report(f"toy {info['n']}").paragraph("hi"))
+    write_run_info(tmp_path, "toy", n=3)
+    files = registry.rebuild(tmp_path)
+    assert "# toy 3" in files["markdown"].read_text() and files["html"].is_file()
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register("toy", lambda run_dir, info: Report("other"))
+
+
+def _family_json(trained: bool) -> dict:
+    members = []
+    for phi, (params, flops, px) in enumerate([(5_288_548, 385_814_752, 224), (7_794_184, 686_802_832, 240)]):
+        member = {"phi": phi, "name": f"b{phi}", "depth": 1 + 0.1 * phi, "width": 1.0, "nominal_width": 1.0,
+                  "resolution_mult": px / 224, "resolution": px, "nominal_resolution": px, "dropout": 0.2,
+                  "blocks": 16, "params": params, "flops": flops, "activations": 1, "fvcore_total": flops,
+                  "flops_ratio": flops / 385_814_752, "nominal_ratio": (1 + 0.1 * phi) * (px / 224) ** 2,
+                  "ratio_error": 0.0, "adjusted": False, "adjustment": "", "spec_file": f"member-phi{phi}.yaml"}
+        if trained:
+            member.update(val_accuracy=0.5 + 0.1 * phi, test_accuracy=0.4 + 0.1 * phi, proxy_resolution=32)
+        members.append(member)
+    return {"baseline": "efficientnet-b0", "coefficient_source": "preset paper", "exact_flops": False,
+            "coefficients": {"alpha": 1.2, "beta": 1.1, "gamma": 1.15}, "product": 1.92,
+            "exact_tolerance": 0.03, "shape": {"base_resolution": 224}, "base_flops": 385_814_752,
+            "training": {"data": "synthetic", "budget": {"epochs": 1, "train_images": 64}} if trained else None,
+            "members": members}
+
+
+@pytest.mark.parametrize("trained", [False, True])
+def test_expand_report_rebuilds_from_saved_files_only(tmp_path, monkeypatch, trained):
+    import scalesearch.measure as measure
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the report must not measure anything")
+
+    monkeypatch.setattr(measure, "measure_model", forbidden)
+    monkeypatch.setattr(measure, "macs_by_part", forbidden)
+    write_json(tmp_path / "family.json", _family_json(trained))
+    write_run_info(tmp_path, "expand", results="family.json", command="scalesearch expand ...")
+    files = registry.rebuild(tmp_path)
+    text = files["markdown"].read_text()
+    assert "7,794,184" in text and "figures/flops-per-phi.png" in text
+    assert ("accuracy-vs-flops" in text) == trained
+    assert (tmp_path / "figures" / "params-per-phi.png").is_file()
+    assert "data:image/png;base64," in files["html"].read_text()
