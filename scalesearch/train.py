@@ -192,6 +192,10 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
     "diverged" and NaN accuracies instead of an exception.  With `checkpoint`, model,
     optimizer, epoch, history, RNG states and `checkpoint_extra` (e.g. the NetSpec) are
     saved after each epoch; `resume=True` continues from the last finished one.
+
+    The loop trains on all of `data.train_x`: `budget.train_images` and `val_images` are
+    what `load_data` was asked for, kept in the budget so a checkpoint records them.
+    Results depend on the thread count as well as the seed (reduction order differs).
     """
     started = time.perf_counter()
     device = torch.device(device)
@@ -199,6 +203,8 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
         torch.manual_seed(budget.seed)  # dropout / stochastic depth draw from the global RNG
         batches = torch.Generator().manual_seed(budget.seed)  # order, crops, flips
         split = resized(data, resolution, device)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # every step has the same shape: tune once
         model = model.to(device, memory_format=torch.channels_last)
         optimizer = make_optimizer(model, budget, device)
         n_train = len(split.train_y)
