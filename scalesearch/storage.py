@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -53,7 +54,9 @@ def open_storage(url: str | None, run_dir: Path) -> optuna.storages.BaseStorage:
     if scheme != "sqlite":
         heartbeat = dict(heartbeat_interval=HEARTBEAT_SECONDS, grace_period=3 * HEARTBEAT_SECONDS)
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
     except Exception as error:  # SQLAlchemy / driver errors: name the server, no traceback
         raise StorageError(f"cannot open --storage {_where(url)}: {_first_line(error)}") from None
 
@@ -126,8 +129,9 @@ def reap_stale_trials(study: optuna.Study) -> list[FrozenTrial]:
             continue  # our own
         if is_stale(trial):
             try:
-                study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+                # The reason first: a finished trial takes no more attributes.
                 study._storage.set_trial_user_attr(trial._trial_id, "failed_reason", "worker died")
+                study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
                 reaped.append(trial)
             except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
                 pass  # another worker reaped it first, or it just finished

@@ -1,0 +1,98 @@
+"""Many workers on one study, with real servers and real process deaths.
+
+Two `scalesearch grid` processes share a study on PostgreSQL or on a journal file; every
+point is trained exactly once.  One worker is SIGKILLed in the middle of a trial; the
+other finishes, the killed point included, and nothing is left RUNNING.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from scalesearch.storage import open_storage
+
+GRID = ["grid", "--baseline", "resnet18", "--step", "0.4", "--epochs", "2", "--train-images", "384",
+        "--val-images", "64", "--test-images", "64", "--batch-size", "64", "--resolution", "32",
+        "--device", "cpu", "--study", "shared"]
+
+
+@pytest.fixture(params=["journal", "postgresql"])
+def storage_url(request, tmp_path):
+    if request.param == "journal":
+        return f"journal:{tmp_path / 'shared.journal'}"
+    return request.getfixturevalue("postgres_url") + f"?application_name={tmp_path.name}"
+
+
+def _worker(storage_url, out, threads="1"):
+    env = {**os.environ, "OMP_NUM_THREADS": threads}
+    return subprocess.Popen([sys.executable, "-m", "scalesearch", *GRID, "--storage", storage_url,
+                             "--out", str(out), "--worker-only", "--threads", threads],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _trials(storage_url, tmp_path):
+    study = optuna.load_study(study_name="shared", storage=open_storage(storage_url, tmp_path))
+    return study, study.get_trials(deepcopy=False)
+
+
+def _assert_each_point_trained_once(storage_url, tmp_path):
+    study, trials = _trials(storage_url, tmp_path)
+    feasible = [c["index"] for c in study.user_attrs["candidates"] if c["feasible"]]
+    complete = [t.params["point"] for t in trials if t.state == TrialState.COMPLETE
+                and not t.user_attrs.get("duplicate")]
+    assert sorted(complete) == sorted(feasible)
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    return trials
+
+
+@pytest.fixture
+def fresh_db(storage_url, tmp_path):
+    if storage_url.startswith("postgresql"):
+        try:  # each test gets its own study: delete one left by an earlier parametrization
+            optuna.delete_study(study_name="shared", storage=open_storage(storage_url, tmp_path))
+        except KeyError:
+            pass
+    return storage_url
+
+
+@pytest.mark.slow
+def test_two_workers_train_every_point_exactly_once(fresh_db, tmp_path):
+    workers = [_worker(fresh_db, tmp_path / f"w{i}") for i in range(2)]
+    for w in workers:
+        _, err = w.communicate(timeout=900)
+        assert w.returncode == 0, err
+    trials = _assert_each_point_trained_once(fresh_db, tmp_path)
+    owners = {t.user_attrs.get("owner_pid") for t in trials if t.state == TrialState.COMPLETE}
+    assert len(owners) == 2  # both workers did some of the work
+
+
+@pytest.mark.slow
+def test_sigkilled_worker_loses_only_its_running_trial(fresh_db, tmp_path):
+    victim = _worker(fresh_db, tmp_path / "victim")
+    survivor = _worker(fresh_db, tmp_path / "survivor")
+    deadline = time.time() + 600
+    killed_point = None
+    while time.time() < deadline and killed_point is None:
+        time.sleep(0.3)
+        try:
+            _, trials = _trials(fresh_db, tmp_path)
+        except KeyError:
+            continue
+        for t in trials:
+            if t.state == TrialState.RUNNING and t.user_attrs.get("owner_pid") == victim.pid:
+                killed_point = t.params["point"]
+    assert killed_point is not None, "the victim never started a trial"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+
+    _, err = survivor.communicate(timeout=900)
+    assert survivor.returncode == 0, err
+    trials = _assert_each_point_trained_once(fresh_db, tmp_path)
+    dead = [t for t in trials if t.params.get("point") == killed_point and t.state == TrialState.FAIL]
+    assert dead and dead[0].user_attrs["failed_reason"] == "worker died"
