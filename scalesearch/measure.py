@@ -4,10 +4,8 @@
 fvcore for conv / linear / matmul ops only.  fvcore also counts batch-norm and pooling;
 those terms are dropped from `flops` and the full figure is kept as `fvcore_total`.
 
-`count_macs` is a fast twin for solvers that measure many candidates: the same model
-built on the meta device (no memory, no arithmetic), with forward hooks reading each
-conv / linear layer's real output shape.  Tests cross-check it against fvcore on every
-baseline.
+`count_macs` is a fast twin for solvers that measure many candidates: the analytic
+count of complexity.py, cross-checked against fvcore on every baseline by the tests.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
+from scalesearch.complexity import macs_by_part
 from scalesearch.models import build_model
 from scalesearch.spec import NetSpec
 
@@ -91,9 +90,8 @@ def measure_spec(spec: NetSpec) -> Cost:
     return _measure_cached(spec.validate())
 
 
-@lru_cache(maxsize=4096)
 def count_macs(spec: NetSpec) -> int:
-    """Multiply-adds of conv and linear layers, from a meta-device forward pass (fast)."""
+    """Multiply-adds of conv and linear layers, computed from the spec (no model built)."""
     return sum(macs_by_part(spec).values())
 
 
@@ -116,31 +114,3 @@ def measure_latency(model: nn.Module, in_channels: int, resolution: int,
             if i >= 3:
                 times.append(time.perf_counter() - start)
     return statistics.median(times) * 1000.0
-
-
-def macs_by_part(spec: NetSpec) -> dict[str, int]:
-    """Multiply-adds per top-level part (stem, stage i, head, classifier), meta device."""
-    parts: dict[str, int] = {}
-
-    def hook_for(part: str):
-        def hook(module: nn.Module, _inputs, output) -> None:
-            if isinstance(module, nn.Conv2d):
-                kernel = module.kernel_size[0] * module.kernel_size[1]
-                macs = output.numel() * (module.in_channels // module.groups) * kernel
-            else:
-                macs = output.numel() * module.in_features
-            parts[part] = parts.get(part, 0) + macs
-        return hook
-
-    with torch.device("meta"):
-        model = build_model(spec).eval()
-        example = torch.zeros(1, spec.in_channels, spec.resolution, spec.resolution)
-    for name, module in model.named_modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            top = name.split(".")
-            part = f"stage {int(top[1]) + 1}" if top[0] == "stages" else top[0]
-            parts.setdefault(part, 0)
-            module.register_forward_hook(hook_for(part))
-    with torch.no_grad():
-        model(example)
-    return parts

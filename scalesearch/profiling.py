@@ -7,7 +7,8 @@ from typing import Any
 import torch
 
 from scalesearch.errors import UserError
-from scalesearch.measure import macs_by_part, measure_latency
+from scalesearch.complexity import macs_by_part
+from scalesearch.measure import measure_latency
 from scalesearch.scaling import Coefficients
 from scalesearch.searchspaces import SearchSpace
 from scalesearch.variant import Variant
