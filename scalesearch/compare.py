@@ -10,7 +10,7 @@ so that the measured multiply-adds land within ±5% of s:
 
 Rounding (channels to multiples of 8, repeats by ceil, integer pixels) makes cost a
 step function of the setting, so this is a search on measured cost, not a formula:
-the fast meta-device counter (`Variant.macs`) drives it and fvcore (`Variant.cost`)
+the fast analytic counter (`Variant.macs`) drives it and fvcore (`Variant.cost`)
 confirms the result.  Every planned variant is then trained with one proxy budget at the
 *proxy* shape (the data's channels and classes at a small base resolution x r), once per
 seed; `compare_store` keeps that work resumable.

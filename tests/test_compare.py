@@ -69,7 +69,6 @@ def test_fast_exponents_add_up_to_flops():
     assert e["depth"] + 2 * e["width"] + 2 * e["resolution"] == pytest.approx(1.0)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("baseline", ["mobilenetv1", "mobilenetv2", "resnet50", "efficientnet-b0"])
 def test_every_solved_variant_is_within_five_percent(baseline):
     space = load_space(baseline)
