@@ -9,7 +9,6 @@ from __future__ import annotations
 import enum
 import functools
 import json
-import math
 import sys
 from typing import Annotated, Any, Callable
 
@@ -19,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scalesearch.errors import UserError
+from scalesearch.report.files import jsonable
 
 app = typer.Typer(
     name="scalesearch",
@@ -70,18 +70,8 @@ def fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def print_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(_jsonable(payload), indent=2) + "\n")
+    sys.stdout.write(json.dumps(jsonable(payload), indent=2) + "\n")
 
 
 def print_table(table: Table) -> None:

@@ -9,7 +9,6 @@ classes, `--resolution` px, by default the space's proxy resolution x r); `param
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -17,11 +16,12 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, _jsonable, command, emit,
+from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, command, emit,
                                  fail, stderr)
 from scalesearch.data import SOURCES, load_data
 from scalesearch.errors import UserError
 from scalesearch.profiling import resolve_device, resolve_multipliers
+from scalesearch.report.files import write_json
 from scalesearch.searchspaces import SearchSpace, load_space
 from scalesearch.train import ProxyBudget, train_model
 from scalesearch.variant import Variant
@@ -123,7 +123,7 @@ def run_train(space: SearchSpace, d: float, w: float, r: float, pixels: int | No
     }
     metrics["train_images"] = result.train_images
     if out is not None:
-        (out / METRICS).write_text(json.dumps(_jsonable(metrics), indent=2) + "\n")
+        write_json(out / METRICS, metrics)  # atomic: a reader never sees half a file
     return metrics
 
 

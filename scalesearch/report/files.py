@@ -33,19 +33,19 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     return path
 
 
-def _plain(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     # NaN / inf are not JSON: write null so every JSON reader can load the file.
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 
 def write_json(path: str | Path, payload: Any) -> Path:
-    return write_atomic(path, json.dumps(_plain(payload), indent=2) + "\n")
+    return write_atomic(path, json.dumps(jsonable(payload), indent=2) + "\n")
 
 
 def read_json(path: str | Path) -> Any:
