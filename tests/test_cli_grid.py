@@ -116,3 +116,21 @@ def test_study_made_for_another_baseline_is_refused(cli, tmp_path):
     result = cli("grid", *TINY, "--out", tmp_path / "r", "--storage", storage, "--study", "shared")
     assert result.exit_code == 1 and "different baseline" in result.stderr
     assert not (tmp_path / "r" / "best.json").exists()
+
+
+def test_study_from_another_scalesearch_version_is_refused(cli, tmp_path):
+    from scalesearch.candidates import GridSpec
+    from scalesearch.search import SearchConfig, open_study
+    from scalesearch.searchspaces import load_space
+    from scalesearch.storage import open_storage
+    from scalesearch.train import ProxyBudget
+
+    space = load_space("resnet18")
+    budget = ProxyBudget(epochs=1, train_images=128, batch_size=64, val_images=64)
+    config = SearchConfig("resnet18", GridSpec(step=0.4), budget, test_images=64)
+    study, _ = open_study(open_storage(None, tmp_path), "grid-resnet18", config, space, lambda: [])
+    old = {**study.user_attrs["fingerprint"], "scalesearch": "0.0"}
+    study.set_user_attr("fingerprint", old)
+    result = cli("grid", *TINY, "--out", tmp_path)
+    assert result.exit_code == 1, result.output
+    assert "different scalesearch" in result.stderr
