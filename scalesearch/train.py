@@ -12,6 +12,11 @@ tensor resized once per resolution (data.resized), batches are gathered, cropped
 flipped as whole-batch tensor ops, and model and input are channels_last (1.5-2.7x over
 NCHW on these nets with oneDNN).  On CUDA the data sits on the GPU and the step runs
 under bf16 autocast.
+
+Inside a process group (`scalesearch.distributed`, `train --nproc N`) the same loop runs
+on every rank: each draws the same global batch and takes its shard of it, DDP averages
+the gradients, so batch size, steps and learning-rate schedule are those of one process.
+Evaluation and the batch-norm re-estimate are sharded and summed; rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scalesearch import distributed
 from scalesearch.data import ImageData, augment, normalize, resized
 from scalesearch.errors import UserError
 
@@ -107,6 +113,7 @@ class TrainResult:
     val_images: int = 0
     test_images: int = 0
     steps: int = 0
+    processes: int = 1  # ranks that trained it (train --nproc); `threads` is per rank
     message: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -159,9 +166,12 @@ def recompute_bn_statistics(model: nn.Module, x: torch.Tensor, mean: torch.Tenso
         m.reset_running_stats()
         m.momentum = None  # None = cumulative average over the batches below
     model.train()
+    starts = range(0, min(images, len(x)), batch_size)
+    mine = starts[distributed.shard(len(starts))]  # each rank its share of the batches
     with _autocast(x.device):
-        for start in range(0, min(images, len(x)), batch_size):
+        for start in mine:
             model(normalize(x[start:start + batch_size], mean, std))
+    distributed.average_batch_norm_statistics(norms, len(mine))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
 
@@ -169,14 +179,17 @@ def recompute_bn_statistics(model: nn.Module, x: torch.Tensor, mean: torch.Tenso
 @torch.inference_mode()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor,
              std: torch.Tensor, batch_size: int = 500) -> float:
-    """Top-1 accuracy of `model` on uint8 images `x` with labels `y`."""
+    """Top-1 accuracy of `model` on uint8 images `x` with labels `y` (each rank its shard)."""
     model.eval()
-    correct = 0
+    part = distributed.shard(len(y))
+    x, total = x[part], len(y)
+    y = y[part]
+    correct = torch.zeros((), dtype=torch.int64, device=y.device)
     for start in range(0, len(y), batch_size):
         with _autocast(x.device):
             logits = model(normalize(x[start:start + batch_size], mean, std))
-        correct += int((logits.argmax(1) == y[start:start + batch_size]).sum())
-    return correct / max(1, len(y))
+        correct += (logits.argmax(1) == y[start:start + batch_size]).sum()
+    return int(distributed.all_reduce_sum(correct)) / max(1, total)
 
 
 def train_model(model: nn.Module, data: ImageData, resolution: int, budget: ProxyBudget, *,
@@ -196,19 +209,23 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
     The loop trains on all of `data.train_x`: `budget.train_images` and `val_images` are
     what `load_data` was asked for, kept in the budget so a checkpoint records them.
     Results depend on the thread count as well as the seed (reduction order differs).
+    In a process group (scalesearch.distributed) `model` is trained with DDP, each rank
+    on its shard of every batch; call it on every rank with the same arguments.
     """
     started = time.perf_counter()
     device = torch.device(device)
+    world, main = distributed.world_size(), distributed.is_main()
     with _threads(threads if device.type == "cpu" else None) as n_threads:
-        torch.manual_seed(budget.seed)  # dropout / stochastic depth draw from the global RNG
+        # dropout / stochastic depth draw from the global RNG: a stream per rank
+        torch.manual_seed(budget.seed + distributed.rank())
         batches = torch.Generator().manual_seed(budget.seed)  # order, crops, flips
         split = resized(data, resolution, device)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # every step has the same shape: tune once
-        model = model.to(device, memory_format=torch.channels_last)
-        optimizer = make_optimizer(model, budget, device)
+        net = model.to(device, memory_format=torch.channels_last)  # evaluated and saved
+        optimizer = make_optimizer(net, budget, device)
         n_train = len(split.train_y)
-        batch_size = min(budget.batch_size, n_train)
+        batch_size = min(budget.batch_size, n_train)  # global: each rank trains on its shard
         # Drop the ragged last batch: every step has the same shape (oneDNN / cuDNN reuse
         # their kernels) and a tiny last batch would upset batch-norm statistics.
         steps_per_epoch = n_train // batch_size
@@ -218,17 +235,18 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
 
         start_epoch, history = 0, []
         if checkpoint is not None and resume and Path(checkpoint).is_file():
-            start_epoch, history = _load_checkpoint(Path(checkpoint), model, optimizer, batches, budget)
+            start_epoch, history = _load_checkpoint(Path(checkpoint), net, optimizer, batches, budget)
+        model = distributed.wrap_model(net, device)  # what trains: DDP with more than one rank
 
         result = TrainResult(val_accuracy=math.nan, test_accuracy=math.nan, images_per_second=0.0,
                              epochs=start_epoch, seconds=0.0, history=history, resolution=resolution,
                              device=str(device), threads=n_threads, train_images=n_train,
                              val_images=len(split.val_y), test_images=len(split.test_y),
-                             steps=start_epoch * steps_per_epoch)
+                             steps=start_epoch * steps_per_epoch, processes=world)
         if history:
             result.val_accuracy = history[-1]["val_accuracy"]
         train_seconds, images_seen = 0.0, 0
-        bar = _progress_bar(progress, total_steps, start_epoch * steps_per_epoch)
+        bar = _progress_bar(progress and main, total_steps, start_epoch * steps_per_epoch)
         with bar or nullcontext():
             task = bar.add_task("train", total=total_steps, completed=start_epoch * steps_per_epoch,
                                 info="") if bar else None
@@ -242,19 +260,26 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
                     for group in optimizer.param_groups:
                         group["lr"] = lr
                     index = order[i * batch_size:(i + 1) * batch_size]
+                    # Every rank draws the whole batch's crops and flips (one RNG stream,
+                    # as in one process) and trains on its shard of it.
                     x = augment(split.train_x[index], batches, split.hflip, pad)
-                    x = normalize(x, split.mean, split.std)
+                    part = distributed.shard(batch_size)
+                    x = normalize(x[part], split.mean, split.std)
                     with _autocast(device):
-                        loss = F.cross_entropy(model(x), split.train_y[index],
+                        loss = F.cross_entropy(model(x), split.train_y[index[part]],
                                                label_smoothing=budget.label_smoothing)
+                    # Weighted by the shard's share, so DDP's mean over ranks is the
+                    # global batch's mean even when shards differ by one image (1.0 alone).
+                    loss = loss * (len(x) * world / batch_size)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
                     loss_sum += loss.detach().float()
                     # Reading the loss forces a device sync; on a GPU do it every 16 steps only.
+                    # Every rank checks at the same steps on the summed loss, so all stop together.
                     if device.type == "cpu" or i % 16 == 15 or i == steps_per_epoch - 1:
                         seen = (i + 1) / max(1e-9, time.perf_counter() - epoch_start) * batch_size
-                        mean_loss = float(loss_sum) / (i + 1)
+                        mean_loss = float(distributed.all_reduce_sum(loss_sum)) / world / (i + 1)
                         if not math.isfinite(mean_loss):
                             result.status = "diverged"
                             result.message = (f"loss became non-finite at epoch {epoch + 1}, step {i + 1} "
@@ -270,19 +295,21 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
                 if result.status == "diverged":
                     break
                 result.steps += steps_per_epoch
-                recompute_bn_statistics(model, split.train_x, split.mean, split.std, batch_size)
-                val = evaluate(model, split.val_x, split.val_y, split.mean, split.std)
-                history.append({"epoch": epoch + 1, "train_loss": float(loss_sum) / steps_per_epoch,
-                                "val_accuracy": val, "lr": lr})
+                recompute_bn_statistics(net, split.train_x, split.mean, split.std, batch_size)
+                val = evaluate(net, split.val_x, split.val_y, split.mean, split.std)
+                train_loss = float(distributed.all_reduce_sum(loss_sum)) / world / steps_per_epoch
+                history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_accuracy": val, "lr": lr})
                 result.epochs, result.val_accuracy = epoch + 1, val
                 if checkpoint is not None:
-                    _save_checkpoint(Path(checkpoint), model, optimizer, batches, epoch + 1, history,
-                                     budget, checkpoint_extra)
+                    torch_states = distributed.rng_states()  # a collective: every rank takes part
+                    if main:
+                        _save_checkpoint(Path(checkpoint), net, optimizer, batches, epoch + 1, history,
+                                         budget, checkpoint_extra, torch_states)
                 if on_epoch is not None:
                     on_epoch(epoch + 1, val)
 
         if result.status == "ok":
-            result.test_accuracy = evaluate(model, split.test_x, split.test_y, split.mean, split.std)
+            result.test_accuracy = evaluate(net, split.test_x, split.test_y, split.mean, split.std)
         else:
             result.val_accuracy = math.nan
         result.images_per_second = images_seen / train_seconds if train_seconds > 0 else 0.0
@@ -338,10 +365,13 @@ def _progress_bar(enabled: bool, total: int, completed: int):
 
 def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                      generator: torch.Generator, epoch: int, history: list, budget: ProxyBudget,
-                     extra: dict | None) -> None:
+                     extra: dict | None, torch_states: list[torch.Tensor]) -> None:
+    """Write the run's state; `torch_states` holds each rank's global RNG state (one without --nproc)."""
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
              "history": history, "budget": budget.as_dict(), "extra": extra or {},
-             "rng": {"batches": generator.get_state(), "torch": torch.get_rng_state()}}
+             "processes": len(torch_states),
+             "rng": {"batches": generator.get_state(), "torch": torch_states[0],
+                     "torch_by_rank": torch_states}}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
@@ -364,7 +394,11 @@ def _load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimi
         raise UserError(f"--resume: checkpoint {path} holds a different network; use a new --out") from None
     optimizer.load_state_dict(state["optimizer"])
     generator.set_state(state["rng"]["batches"])
-    torch.set_rng_state(state["rng"]["torch"])
+    by_rank = state["rng"].get("torch_by_rank") or [state["rng"]["torch"]]
+    if distributed.rank() < len(by_rank):
+        torch.set_rng_state(by_rank[distributed.rank()])
+    else:  # resumed with more processes than it was saved with: a fresh stream for this rank
+        torch.manual_seed(budget.seed + distributed.rank() + 7919 * int(state["epoch"]))
     return int(state["epoch"]), list(state["history"])
 
 

@@ -5,6 +5,10 @@ classes, `--resolution` px, by default the space's proxy resolution x r); `param
 `flops` in the output are the *deployment* shape's (the space's native resolution x r,
 3 channels, 1000 classes), with the proxy shape's cost beside them as `proxy_params` and
 `proxy_flops`.
+
+`--nproc N` trains the same run in N processes (scalesearch.distributed): this process
+checks the options, launches the ranks, and prints what rank 0 hands back; rank 0 writes
+--out.  A run killed at any point continues with `--resume` (with any --nproc).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
+from scalesearch import distributed
 from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, command, emit,
                                  fail, stderr)
 from scalesearch.data import SOURCES, load_data
@@ -23,7 +28,7 @@ from scalesearch.errors import UserError
 from scalesearch.profiling import resolve_device, resolve_multipliers
 from scalesearch.report.files import write_json
 from scalesearch.searchspaces import SearchSpace, load_space
-from scalesearch.train import ProxyBudget, train_model
+from scalesearch.train import ProxyBudget, available_cores, train_model
 from scalesearch.variant import Variant
 
 CHECKPOINT = "checkpoint.pt"
@@ -51,7 +56,8 @@ def train(
     optimizer: Annotated[str, typer.Option(help="sgd (Nesterov momentum) or rmsprop.")] = "sgd",
     seed: Annotated[int, typer.Option(help="Seed for the validation split, the subset, the weights and the batches.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: the cores available to this process).")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads per process (default: the cores available to this process, divided by --nproc).")] = None,
+    nproc: Annotated[int, typer.Option(help="Train in N processes (torch.distributed: gloo on CPU, nccl with one GPU each); same global batch and schedule as one.")] = 1,
     out: Annotated[Optional[Path], typer.Option(help=f"Run folder: {CHECKPOINT} (weights, optimizer, NetSpec) after each epoch and {METRICS}.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last finished epoch.")] = False,
     progress: Annotated[Optional[bool], typer.Option(help="Progress bar on stderr (default: when stderr is a terminal).")] = None,
@@ -59,16 +65,42 @@ def train(
 ) -> None:
     """Proxy-train a baseline (optionally scaled) and report validation and test accuracy."""
     d, w, r, px = resolve_multipliers(depth, width, resolution, phi, alpha, beta, gamma)
-    result = run_train(load_space(baseline), d, w, r, px, data=data, data_dir=data_dir, epochs=epochs,
-                       train_images=train_images, val_images=val_images, test_images=test_images,
-                       batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed, device=device,
-                       threads=threads, out=out, resume=resume,
-                       progress=stderr.is_terminal if progress is None else progress)
+    options = dict(data=data, data_dir=data_dir, epochs=epochs, train_images=train_images,
+                   val_images=val_images, test_images=test_images, batch_size=batch_size, lr=lr,
+                   optimizer=optimizer, seed=seed, device=device, threads=threads, out=out, resume=resume,
+                   progress=stderr.is_terminal if progress is None else progress)
+    if nproc == 1:
+        result = run_train(load_space(baseline), d, w, r, px, **options)
+    else:
+        result = launch_train(baseline, d, w, r, px, nproc=nproc, **options)
     emit(format, result, lambda: _table(result))
     if result["status"] != "ok":
         fail(result["message"])
 
 
+def launch_train(baseline: str, d: float, w: float, r: float, pixels: int | None, *, nproc: int,
+                 **options: Any) -> dict[str, Any]:
+    """Check what can be checked here (one-line errors), then run `run_train` in `nproc` ranks."""
+    space = load_space(baseline)
+    cores = available_cores()
+    dev = resolve_device(options["device"])
+    distributed.check_nproc(nproc, dev.type, cores)
+    if options["threads"] is None and dev.type == "cpu":
+        options["threads"] = max(1, cores // nproc)
+    elif options["threads"] is not None and options["threads"] < 1:
+        raise UserError(f"--threads must be >= 1, got {options['threads']}")
+    budget_for(space, epochs=options["epochs"], train_images=options["train_images"],
+               batch_size=options["batch_size"], lr=options["lr"], optimizer=options["optimizer"],
+               seed=options["seed"], val_images=options["val_images"])
+    _prepare_out(options["out"], options["resume"])
+    return distributed.launch("scalesearch.cli.train:_train_rank",
+                              {"baseline": baseline, "d": d, "w": w, "r": r, "pixels": pixels, **options},
+                              nproc, dev.type)
+
+
+def _train_rank(baseline: str, d: float, w: float, r: float, pixels: int | None, **options: Any) -> dict:
+    """One rank of `launch_train` (in its own process, inside the process group)."""
+    return run_train(load_space(baseline), d, w, r, pixels, **options)
 def budget_for(space: SearchSpace, **given: Any) -> ProxyBudget:
     """The space's `proxy:` defaults, overridden by whatever option was given (not None)."""
     defaults = ProxyBudget()
@@ -85,10 +117,16 @@ def run_train(space: SearchSpace, d: float, w: float, r: float, pixels: int | No
               val_images: int, test_images: int | None, batch_size: int | None, lr: float | None,
               optimizer: str, seed: int, device: str, threads: int | None, out: Path | None,
               resume: bool, progress: bool) -> dict[str, Any]:
-    """Train one variant at the proxy shape; return (and with --out, write) its metrics."""
+    """Train one variant at the proxy shape; return (and with --out, write) its metrics.
+
+    In a process group every rank calls this; the launcher has prepared --out already.
+    """
     budget = budget_for(space, epochs=epochs, train_images=train_images, batch_size=batch_size,
                         lr=lr, optimizer=optimizer, seed=seed, val_images=val_images)
-    checkpoint = _prepare_out(out, resume)
+    if distributed.world_size() == 1:
+        checkpoint = _prepare_out(out, resume)
+    else:
+        checkpoint = None if out is None else out / CHECKPOINT
     dev = resolve_device(device)
     images = load_data(data, data_dir, train_images=budget.train_images, val_images=budget.val_images,
                        test_images=test_images, seed=seed)
@@ -122,7 +160,7 @@ def run_train(space: SearchSpace, d: float, w: float, r: float, pixels: int | No
         "spec": extra["spec"],
     }
     metrics["train_images"] = result.train_images
-    if out is not None:
+    if out is not None and distributed.is_main():
         write_json(out / METRICS, metrics)  # atomic: a reader never sees half a file
     return metrics
 
@@ -153,7 +191,8 @@ def _table(m: dict) -> Table:
     table.add_row("test accuracy (reported only)", _pct(m["test_accuracy"]))
     table.add_row("epochs / steps", f"{m['epochs']} / {m['steps']}")
     table.add_row("train images / val / test", f"{m['train_images']:,} / {m['val_images']:,} / {m['test_images']:,}")
-    table.add_row("throughput (train)", f"{m['images_per_second']:.0f} img/s on {m['device']}")
+    ranks = f" x {m['processes']} processes" if m.get("processes", 1) > 1 else ""
+    table.add_row("throughput (train)", f"{m['images_per_second']:.0f} img/s on {m['device']}{ranks}")
     table.add_row("seconds", f"{m['seconds']:.1f}")
     table.add_row(f"params, deployment ({m['deployment_resolution']}px)", f"{m['params']:,}")
     table.add_row(f"FLOPs, deployment ({m['deployment_resolution']}px)", f"{m['flops']:,}")
