@@ -60,7 +60,7 @@ def grid(
     seed: Annotated[int, Opt(help="Seed for data split, order and init (same for every trial).")] = 0,
     device: Annotated[str, Opt(help="cpu, cuda or auto.")] = "auto",
     workers: Annotated[int, Opt(help="Worker processes on this host sharing the study (cores / N threads each).")] = 1,
-    threads: Annotated[Optional[int], Opt(hidden=True)] = None,
+    threads: Annotated[Optional[int], Opt(help="Threads per worker (default: cores / workers).")] = None,
     worker_only: Annotated[bool, Opt("--worker-only", hidden=True, help="Train only; no results or report.")] = False,
     format: FormatOption = OutputFormat.table,
 ) -> None:
@@ -103,7 +103,7 @@ def grid(
 
     pending = pending_points(candidates, point_status(the_study))
     estimate = estimate_seconds(candidates, space, config, images, pending,
-                                threads=worker_threads(workers) if dev == "cpu" else None)
+                                threads=(threads or worker_threads(workers)) if dev == "cpu" else None)
     feasible = sum(c.feasible for c in candidates) - 1
     stderr.print(f"{space.name}: {feasible} of {len(candidates) - 1} candidates feasible "
                  f"(+ baseline); {len(pending)} to train, about {_minutes(estimate / workers)} "
@@ -111,9 +111,10 @@ def grid(
     interrupted = False
     try:
         if workers == 1:
-            _run_here(the_study, candidates, space, config, images, dev)
+            _run_here(the_study, candidates, space, config, images, dev, threads)
         else:
-            _run_workers(the_study, candidates, workers, storage_name, study_name)
+            _run_workers(the_study, candidates, workers, storage_name, study_name,
+                         threads or worker_threads(workers))
     except KeyboardInterrupt:
         interrupted = True
     rows = collect_rows(the_study, candidates)
@@ -133,7 +134,7 @@ def grid(
                   f"  ->  {run_dir / 'best.json'}, {run_dir / 'report.md'}")
 
 
-def _run_here(study, candidates, space, config, images, dev) -> None:
+def _run_here(study, candidates, space, config, images, dev, threads) -> None:
     live_info: dict[int, str] = {}
     with Live(_table(collect_rows(study, candidates), live_info), console=stderr,
               refresh_per_second=2, transient=True) as live:
@@ -146,14 +147,17 @@ def _run_here(study, candidates, space, config, images, dev) -> None:
                 live_info.pop(event.point, None)
             live.update(_table(collect_rows(study, candidates), live_info))
 
-        run_worker(study, candidates, space, config, images, device=dev, on_event=on_event)
+        run_worker(study, candidates, space, config, images, device=dev, threads=threads,
+                   on_event=on_event)
 
 
-def _run_workers(study, candidates, workers: int, storage_name: str, study_name: str) -> None:
+def _run_workers(study, candidates, workers: int, storage_name: str, study_name: str,
+                 threads: int) -> None:
     """N copies of this command with --worker-only, each with cores / N threads."""
     argv = [a for a in sys.argv[1:]]
-    argv = _drop_option(argv, "--workers") + ["--worker-only", "--storage", storage_name,
-                                               "--study", study_name, "--threads", str(worker_threads(workers))]
+    for option in ("--workers", "--threads", "--storage", "--study"):
+        argv = _drop_option(argv, option)
+    argv += ["--worker-only", "--storage", storage_name, "--study", study_name, "--threads", str(threads)]
     procs = [subprocess.Popen([sys.executable, "-m", "scalesearch", *argv], stdout=subprocess.DEVNULL)
              for _ in range(workers)]
     try:
