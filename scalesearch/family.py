@@ -365,9 +365,8 @@ def train_family(family: Family, *, data_name: str, data_dir: str | None = None,
     from scalesearch.data import load_data
     from scalesearch.train import ProxyBudget, train_model
 
-    proxy = dict(family.space.proxy)
-    base_resolution = int(proxy.pop("resolution", 32))
-    budget = ProxyBudget(**{**proxy, **{k: v for k, v in (budget_overrides or {}).items() if v is not None}})
+    base_resolution = family.space.proxy_resolution
+    budget = ProxyBudget.for_space(family.space.proxy, **(budget_overrides or {}))
     data = load_data(data_name, data_dir, train_images=budget.train_images,
                      val_images=budget.val_images, seed=budget.seed)
     for member in family.members:

@@ -55,6 +55,11 @@ class SearchSpace:
         return self.network.resolution if self.network else self.factory_resolution
 
     @property
+    def proxy_resolution(self) -> int:
+        """The base resolution trials train at (scaled by each candidate's r)."""
+        return int(self.proxy.get("resolution", 32))
+
+    @property
     def kind(self) -> str:
         return "spec" if self.network else "factory"
 

@@ -25,7 +25,7 @@ import math
 import os
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -89,6 +89,23 @@ class ProxyBudget:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def for_space(cls, proxy: dict[str, Any], **given: Any) -> "ProxyBudget":
+        """A search space's `proxy:` defaults, overridden by every option given (not None)."""
+        values = {k: v for k, v in proxy.items() if k != "resolution"}
+        values.update({k: v for k, v in given.items() if v is not None})
+        kinds = {f.name: type(f.default) for f in fields(cls)}
+        return cls(**{k: _as_kind(kinds.get(k), v) for k, v in values.items()})
+
+
+def _as_kind(kind: type | None, value: Any) -> Any:
+    """YAML writes 3 for 3.0 and 3.0 for 3: give a number its field's type back."""
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def _finite(value: Any) -> bool:

@@ -73,11 +73,9 @@ def grid(
     space = load_space(baseline)
     grid_spec = GridSpec.from_space(space, shape=grid_shape, step=step, low=low, high=high,
                                     target=target, tolerance=tolerance)
-    proxy = {**space.proxy, **{k: v for k, v in dict(epochs=epochs, train_images=train_images,
-             batch_size=batch_size, lr=lr).items() if v is not None}}
-    base_resolution = resolution or int(proxy.pop("resolution", 32))
-    proxy.pop("resolution", None)
-    budget = ProxyBudget(seed=seed, val_images=val_images, **proxy)
+    budget = ProxyBudget.for_space(space.proxy, epochs=epochs, train_images=train_images,
+                                   batch_size=batch_size, lr=lr, seed=seed, val_images=val_images)
+    base_resolution = resolution or space.proxy_resolution
     config = SearchConfig(baseline=space.name, grid=grid_spec, budget=budget, data=data,
                           data_dir=str(data_dir) if data_dir else None, base_resolution=base_resolution,
                           test_images=test_images, sampler=sampler, trials=trials, prune=prune, prune_warmup=prune_warmup)

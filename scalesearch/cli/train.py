@@ -89,9 +89,10 @@ def launch_train(baseline: str, d: float, w: float, r: float, pixels: int | None
         options["threads"] = max(1, cores // nproc)
     elif options["threads"] is not None and options["threads"] < 1:
         raise UserError(f"--threads must be >= 1, got {options['threads']}")
-    budget_for(space, epochs=options["epochs"], train_images=options["train_images"],
-               batch_size=options["batch_size"], lr=options["lr"], optimizer=options["optimizer"],
-               seed=options["seed"], val_images=options["val_images"])
+    ProxyBudget.for_space(space.proxy, epochs=options["epochs"], train_images=options["train_images"],
+                          batch_size=options["batch_size"], lr=options["lr"],
+                          optimizer=options["optimizer"], seed=options["seed"],
+                          val_images=options["val_images"])  # validates before any rank starts
     _prepare_out(options["out"], options["resume"])
     return distributed.launch("scalesearch.cli.train:_train_rank",
                               {"baseline": baseline, "d": d, "w": w, "r": r, "pixels": pixels, **options},
@@ -101,17 +102,6 @@ def launch_train(baseline: str, d: float, w: float, r: float, pixels: int | None
 def _train_rank(baseline: str, d: float, w: float, r: float, pixels: int | None, **options: Any) -> dict:
     """One rank of `launch_train` (in its own process, inside the process group)."""
     return run_train(load_space(baseline), d, w, r, pixels, **options)
-def budget_for(space: SearchSpace, **given: Any) -> ProxyBudget:
-    """The space's `proxy:` defaults, overridden by whatever option was given (not None)."""
-    defaults = ProxyBudget()
-    values = {}
-    for name in ("epochs", "train_images", "batch_size", "lr"):
-        default = getattr(defaults, name)
-        value = given.pop(name, None)
-        values[name] = value if value is not None else type(default)(space.proxy.get(name, default))
-    return ProxyBudget(**values, **{k: v for k, v in given.items() if v is not None})
-
-
 def run_train(space: SearchSpace, d: float, w: float, r: float, pixels: int | None, *,
               data: str, data_dir: str | None, epochs: int | None, train_images: int | None,
               val_images: int, test_images: int | None, batch_size: int | None, lr: float | None,
@@ -121,8 +111,9 @@ def run_train(space: SearchSpace, d: float, w: float, r: float, pixels: int | No
 
     In a process group every rank calls this; the launcher has prepared --out already.
     """
-    budget = budget_for(space, epochs=epochs, train_images=train_images, batch_size=batch_size,
-                        lr=lr, optimizer=optimizer, seed=seed, val_images=val_images)
+    budget = ProxyBudget.for_space(space.proxy, epochs=epochs, train_images=train_images,
+                                   batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
+                                   val_images=val_images)
     if distributed.world_size() == 1:
         checkpoint = _prepare_out(out, resume)
     else:
@@ -131,7 +122,7 @@ def run_train(space: SearchSpace, d: float, w: float, r: float, pixels: int | No
     images = load_data(data, data_dir, train_images=budget.train_images, val_images=budget.val_images,
                        test_images=test_images, seed=seed)
     deployment = Variant(space, d, w, r)
-    proxy = deployment.at_proxy(int(space.proxy.get("resolution", 32)), images.in_channels,
+    proxy = deployment.at_proxy(space.proxy_resolution, images.in_channels,
                                 images.num_classes)
     if pixels is not None:
         if pixels < 8:
