@@ -85,6 +85,10 @@ class InvertedResidual(nn.Module):
         out = self.body(x)
         return x + self.drop_path(out) if self.residual else out
 
+    def last_bn(self) -> nn.BatchNorm2d | None:
+        """The BN closing the residual branch (None without a residual connection)."""
+        return self.body[-1][1] if self.residual else None
+
 
 class DepthwiseSeparable(nn.Sequential):
     """MobileNetV1's block: depthwise kxk + BN + act, pointwise 1x1 + BN + act."""
@@ -110,6 +114,10 @@ class _Residual(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.shortcut(x) + self.drop_path(self.body(x)))
+
+    def last_bn(self) -> nn.BatchNorm2d:
+        """The BN closing the residual branch."""
+        return self.body[-1][1]
 
 
 class BasicBlock(_Residual):

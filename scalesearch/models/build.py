@@ -26,6 +26,9 @@ def _make_block(stage: StageSpec, cin: int, stride: int, activation: str, bn_eps
     raise ValueError(f"unknown block kind {stage.block!r}")
 
 
+ZERO_INIT_RESIDUAL = True
+
+
 class ConvNet(nn.Module):
     """stem -> stages -> head -> pool -> dropout -> classifier."""
 
@@ -73,6 +76,13 @@ class ConvNet(nn.Module):
             elif isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, 0, 0.01)
                 nn.init.zeros_(module.bias)
+        if ZERO_INIT_RESIDUAL:
+            # Each residual block starts as the identity (Goyal et al. 2017): deep variants
+            # then leave the early plateau within a short proxy budget instead of at chance.
+            for module in self.modules():
+                last = module.last_bn() if hasattr(module, "last_bn") else None
+                if last is not None:
+                    nn.init.zeros_(last.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.head(self.stages(self.stem(x)))
