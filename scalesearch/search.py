@@ -16,10 +16,9 @@ so each point is trained exactly once; one killed mid-trial is re-run by whoever
 from __future__ import annotations
 
 import math
-import os
 import signal
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 import optuna

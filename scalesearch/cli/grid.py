@@ -15,7 +15,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from scalesearch.candidates import Candidate, GridSpec, build_candidates
+from scalesearch.candidates import GridSpec, build_candidates
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, print_json, print_table, stderr
 from scalesearch.data import load_data
 from scalesearch.errors import UserError

@@ -16,7 +16,7 @@ import pandas as pd
 from scalesearch.report import plots
 from scalesearch.report.document import Report
 from scalesearch.report.files import read_json
-from scalesearch.report.registry import BUILDERS, rebuild, register
+from scalesearch.report.registry import rebuild
 
 KIND = "compare"
 SINGLE = ("width", "depth", "resolution")
@@ -135,9 +135,3 @@ def figure_png(rows: list[dict], baseline: str) -> bytes:
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
     return plots.to_png(fig)
-
-
-# `scalesearch report DIR` finds builders by run.json's kind. A lazy entry in the
-# registry's BUILDERS table would do the same without this import-time call.
-if KIND not in BUILDERS:
-    register(KIND, compare_report)

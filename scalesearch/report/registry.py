@@ -28,6 +28,7 @@ Builder = Callable[[Path, dict[str, Any]], Report]
 BUILDERS: dict[str, str | Builder] = {
     "expand": "scalesearch.report.expand:expand_report",
     "grid": "scalesearch.report.grid:grid_report",
+    "compare": "scalesearch.report.compare_report:compare_report",
 }
 
 
