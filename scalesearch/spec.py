@@ -213,10 +213,7 @@ class NetSpec:
     def from_dict(cls, data: dict[str, Any], *, source: str = "spec") -> "NetSpec":
         if not isinstance(data, dict):
             raise SpecError(f"{source}: expected a mapping of network fields")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise SpecError(f"{source}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        _reject_unknown(cls, data, f"{source}:", "field")
         try:
             stages = data.get("stages")
             if not isinstance(stages, list):
@@ -249,14 +246,18 @@ def _sub(kind: type, value: Any, where: str) -> Any:
         raise SpecError(f"{where} is required")
     if not isinstance(value, dict):
         raise SpecError(f"{where} must be a mapping")
-    names = {f.name for f in fields(kind)}
-    unknown = sorted(set(value) - names)
-    if unknown:
-        raise SpecError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(names))})")
+    _reject_unknown(kind, value, f"{where}:", "key")
     try:
         return kind(**value)
     except TypeError as error:
         raise SpecError(f"{where}: {error}") from None
+
+
+def _reject_unknown(kind: type, value: dict, where: str, word: str) -> None:
+    known = sorted(f.name for f in fields(kind))
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise SpecError(f"{where} unknown {word} {unknown[0]!r} (known: {', '.join(known)})")
 
 
 def _check_types(spec: NetSpec, source: str) -> None:
