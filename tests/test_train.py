@@ -133,5 +133,5 @@ def test_no_weight_decay_on_norms_and_biases():
 
 
 def test_rmsprop_also_learns(data):
-    budget = ProxyBudget(epochs=1, train_images=512, batch_size=64, lr=0.01, optimizer="rmsprop", val_images=256)
+    budget = ProxyBudget(epochs=2, train_images=512, batch_size=64, lr=0.01, optimizer="rmsprop", val_images=256)
     assert train_model(tiny_model(), data, 16, budget).val_accuracy > 0.2
