@@ -31,9 +31,10 @@ def grid_report(run_dir: Path, info: dict[str, Any]) -> Report:
     trained = rows[rows["val_accuracy"].notna() & (rows["role"] == "candidate")]
     if len(trained):
         report.heading("Accuracy over the grid")
-        report.figure("grid-heatmap", _heatmap(trained, best),
+        report.figure("grid-heatmap", _heatmap(rows[rows["role"] == "candidate"], trained, best),
                       "Validation accuracy by width (β) and resolution (γ) coefficient; each cell "
-                      "names its depth coefficient α. Blank: infeasible or not run.")
+                      "names its depth coefficient α. Infeasible cells give their measured FLOP "
+                      "ratio; blank cells were not on the grid or not run.")
     report.heading("Files")
     report.paragraph("`trials.csv` (one row per candidate), `best.json` (the winner, for "
                      "`scalesearch expand --from DIR`), `study.journal` (the Optuna study, unless "
@@ -73,11 +74,15 @@ def _table(rows: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def _heatmap(trained: pd.DataFrame, best: dict[str, Any]) -> bytes:
-    betas = sorted(trained["beta"].unique())
-    gammas = sorted(trained["gamma"].unique())
+def _heatmap(candidates: pd.DataFrame, trained: pd.DataFrame, best: dict[str, Any]) -> bytes:
+    # Axes span every candidate, so untrained (infeasible) points keep their place.
+    betas = sorted(candidates["beta"].unique())
+    gammas = sorted(candidates["gamma"].unique())
     grid = [[math.nan] * len(betas) for _ in gammas]
     labels = [[""] * len(betas) for _ in gammas]
+    for _, row in candidates[~candidates["feasible"].astype(bool)].iterrows():
+        i, j = gammas.index(row["gamma"]), betas.index(row["beta"])
+        labels[i][j] = f"infeasible\n×{row['measured_ratio']:.2f}"
     for _, row in trained.iterrows():
         i, j = gammas.index(row["gamma"]), betas.index(row["beta"])
         if math.isnan(grid[i][j]) or row["val_accuracy"] > grid[i][j]:
@@ -93,8 +98,9 @@ def _heatmap(trained: pd.DataFrame, best: dict[str, Any]) -> bytes:
         for j in range(len(betas)):
             if labels[i][j]:
                 winner = (betas[j], gammas[i]) == (best.get("beta"), best.get("gamma"))
-                ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8,
-                        color="black" if grid[i][j] > _midpoint(grid) else "white",
+                color = ("grey" if math.isnan(grid[i][j]) else
+                         "black" if grid[i][j] > _midpoint(grid) else "white")
+                ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8, color=color,
                         fontweight="bold" if winner else "normal")
     fig.colorbar(image, ax=ax, label="validation accuracy")
     ax.set_title("Proxy validation accuracy at φ = 1 (bold: winner)")
