@@ -523,22 +523,16 @@ class CompareRequest:
         if self.proxy_resolution is not None and self.proxy_resolution < 8:
             raise CompareError(f"--resolution must be >= 8 px, got {self.proxy_resolution}")
 
-    def _proxy(self, name: str, given, fallback):
-        return given if given is not None else type(fallback)(self.space.proxy.get(name, fallback))
-
     def budget(self):
         from scalesearch.train import ProxyBudget
 
-        defaults = ProxyBudget()
-        return ProxyBudget(epochs=self._proxy("epochs", self.epochs, defaults.epochs),
-                           train_images=self._proxy("train_images", self.train_images, defaults.train_images),
-                           batch_size=self._proxy("batch_size", self.batch_size, defaults.batch_size),
-                           lr=self._proxy("lr", self.lr, defaults.lr), seed=self.seed,
-                           val_images=self.val_images)
+        return ProxyBudget.for_space(self.space.proxy, epochs=self.epochs, train_images=self.train_images,
+                                     batch_size=self.batch_size, lr=self.lr, seed=self.seed,
+                                     val_images=self.val_images)
 
     @property
     def resolution(self) -> int:
-        return self._proxy("resolution", self.proxy_resolution, 32)
+        return self.proxy_resolution or self.space.proxy_resolution
 
     def config(self) -> dict:
         """Everything that changes what a unit means; the device and --out do not."""
