@@ -383,36 +383,17 @@ def run_units(out: Path, todo: list[tuple[Planned, int]], train_one: Callable[[P
             on_done(item, k, record)
 
 
-def estimate_seconds(setup: ProxySetup, todo: list[tuple[Planned, int]], warmup: int = 2,
-                     steps: int = 3) -> dict[str, float]:
-    """Seconds each pending unit should take, from timed train steps of the baseline.
-
-    Time per image is taken as proportional to multiply-adds at the proxy shape; small
-    nets are partly memory-bound and a shared CPU makes any timing noisy, so this is a
-    rough guide (the progress bar's ETA corrects it as units finish).
-    """
-    import torch
+def estimate_seconds(setup: ProxySetup, todo: list[tuple[Planned, int]]) -> dict[str, float]:
+    """Seconds each pending unit should take: the baseline's timed train steps
+    (`train.seconds_per_image`), scaled by each unit's multiply-adds at the proxy shape."""
+    from scalesearch.train import seconds_per_image
 
     if not todo:
         return {}
     base = Variant(todo[0][0].variant.space).at_proxy(setup.resolution, setup.data.in_channels,
                                                       setup.data.num_classes)
-    batch = min(setup.budget.batch_size, 32)  # a rough guide: keep its own cost to seconds
-    model = base.build().to(memory_format=torch.channels_last).train()
-    x = torch.randn(batch, base.in_channels, base.resolution, base.resolution).contiguous(
-        memory_format=torch.channels_last)
-    y = torch.randint(0, base.num_classes, (batch,))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    times = []
-    for i in range(warmup + steps):  # the first steps pay oneDNN's one-off set-up: not timed
-        start = time.perf_counter()
-        optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        optimizer.step()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    # The median: one step stalled by another process should not scale the whole estimate.
-    per_image_mac = statistics.median(times) / batch / base.macs()
+    per_image_mac = seconds_per_image(base.build(), base.in_channels, base.resolution,
+                                      base.num_classes, min(setup.budget.batch_size, 32)) / base.macs()
     budget, data = setup.budget, setup.data
     train_images = budget.epochs * len(data.train_y)
     # Evaluation is a forward pass only: about a third of a training step's arithmetic.

@@ -30,7 +30,7 @@ from scalesearch.data import ImageData
 from scalesearch.errors import UserError
 from scalesearch.searchspaces import SearchSpace
 from scalesearch.storage import LeaseKeeper, owner_attrs, reap_stale_trials
-from scalesearch.train import ProxyBudget, TrainResult, train_model
+from scalesearch.train import ProxyBudget, TrainResult, seconds_per_image, train_model
 from scalesearch.variant import Variant
 
 SAMPLERS = ("grid", "tpe", "random")
@@ -338,35 +338,16 @@ def worker_threads(workers: int) -> int:
 
 def estimate_seconds(candidates: list[Candidate], space: SearchSpace, config: SearchConfig,
                      data: ImageData, pending: list[int], threads: int | None = None) -> float:
-    """Rough wall time for the pending points: time two training steps of one candidate,
-    scale by images per trial and by each point's FLOP ratio (all ~target, baseline 1)."""
-    import torch
-
+    """Rough wall time for the pending points: time training steps of the costliest one
+    (`train.seconds_per_image`), then scale by images per trial and each point's FLOP ratio."""
     if not pending:
         return 0.0
     probe = max((c for c in candidates if c.index in pending), key=lambda c: c.measured_ratio)
     variant = Variant(space, probe.alpha, probe.beta, probe.gamma).at_proxy(
         config.base_resolution, data.in_channels, data.num_classes)
-    model = variant.build().train().to(memory_format=torch.channels_last)
-    batch = min(config.budget.batch_size, 32)
-    x = torch.randn(batch, data.in_channels, variant.resolution, variant.resolution).contiguous(
-        memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        timings = []
-        for _ in range(3):
-            start = time.perf_counter()
-            model(x).sum().backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            timings.append(time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(previous)
-    per_image = min(timings[1:]) / batch
+    per_image = seconds_per_image(variant.build(), variant.in_channels, variant.resolution,
+                                  variant.num_classes, min(config.budget.batch_size, 32), threads)
+    # Evaluation is a forward pass only: about a third of a training step's arithmetic.
     images = config.budget.epochs * (config.budget.train_images + config.budget.val_images / 3)
-    return sum(per_image * images * by_ratio
-               for by_ratio in (c.measured_ratio / probe.measured_ratio
-                                for c in candidates if c.index in pending))
+    return sum(per_image * images * c.measured_ratio / probe.measured_ratio
+               for c in candidates if c.index in pending)

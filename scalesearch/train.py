@@ -334,6 +334,36 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
         return result
 
 
+def seconds_per_image(model: nn.Module, in_channels: int, resolution: int, num_classes: int,
+                      batch_size: int, threads: int | None = None, warmup: int = 2,
+                      steps: int = 3) -> float:
+    """Median seconds of one training image through `model` (CPU, channels_last, fp32).
+
+    What run-time estimates are made of: time a few steps on a random batch (the first
+    `warmup` steps pay oneDNN's one-off set-up and are not timed) and take the median, so
+    one step stalled by another process does not scale the whole estimate.  Callers scale
+    it by multiply-adds to other variants: small nets are partly memory-bound, so this is
+    a rough guide that a progress bar's ETA corrects as work finishes.
+    """
+    import statistics
+
+    model = model.train().to(memory_format=torch.channels_last)
+    x = torch.randn(batch_size, in_channels, resolution, resolution).contiguous(
+        memory_format=torch.channels_last)
+    y = torch.randint(0, num_classes, (batch_size,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    times = []
+    with _threads(threads):
+        for i in range(warmup + steps):
+            start = time.perf_counter()
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times) / batch_size
+
+
 # -- the edges of the loop: threads, autocast, progress, checkpoints --------------------
 
 def available_cores() -> int:
