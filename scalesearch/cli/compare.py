@@ -11,6 +11,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, emit, stderr
+from scalesearch.cli.options import (AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
+                                     DeviceOption, EpochsOption, GammaOption, LrOption, TestImagesOption,
+                                     TrainImagesOption, ValImagesOption)
 from scalesearch.compare import (METHODS, CompareError, CompareEvents, CompareRequest, Planned, coefficients_from,
                                  parse_methods, parse_targets, run_compare)
 from scalesearch.profiling import resolve_device
@@ -25,22 +28,22 @@ def compare(
     target: Annotated[Optional[str], typer.Option(help="FLOP multiples of the baseline to match, e.g. 2x,4x (default 2x).")] = None,
     methods: Annotated[str, typer.Option(help=f"Which scalings to compare: any of {','.join(METHODS)}.")] = ",".join(METHODS),
     from_dir: Annotated[Optional[Path], typer.Option("--from", help="Take alpha, beta, gamma from a grid run's best.json.")] = None,
-    alpha: Annotated[Optional[float], typer.Option(help="Compound depth coefficient.")] = None,
-    beta: Annotated[Optional[float], typer.Option(help="Compound width coefficient.")] = None,
-    gamma: Annotated[Optional[float], typer.Option(help="Compound resolution coefficient.")] = None,
+    alpha: AlphaOption = None,
+    beta: BetaOption = None,
+    gamma: GammaOption = None,
     preset: Annotated[Optional[str], typer.Option(help="paper: B0's 1.2, 1.1, 1.15 (the default); paper-table3: the paper's own fixed Table 3 settings.")] = None,
-    data: Annotated[str, typer.Option(help="fashion-mnist, cifar10, imagefolder or synthetic.")] = "fashion-mnist",
-    data_dir: Annotated[Optional[str], typer.Option(help="Where the data source's files are.")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Proxy epochs (default: the baseline's proxy budget).")] = None,
-    train_images: Annotated[Optional[int], typer.Option(help="Training images (a seeded subset).")] = None,
-    val_images: Annotated[int, typer.Option(help="Validation images held out of the training split.")] = 2000,
-    test_images: Annotated[Optional[int], typer.Option(help="Test images to report on (default: all).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Batch size.")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate.")] = None,
+    data: DataOption = "fashion-mnist",
+    data_dir: DataDirOption = None,
+    epochs: EpochsOption = None,
+    train_images: TrainImagesOption = None,
+    val_images: ValImagesOption = 2000,
+    test_images: TestImagesOption = None,
+    batch_size: BatchSizeOption = None,
+    lr: LrOption = None,
     resolution: Annotated[Optional[int], typer.Option(help="Proxy base resolution in px, scaled by each variant's r (default: the baseline's, e.g. 32).")] = None,
     seeds: Annotated[int, typer.Option(help="Trainings per variant (mean ± std over seeds).")] = 1,
     seed: Annotated[int, typer.Option(help="Base seed: data split and the first training; seed k uses seed + k.")] = 0,
-    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    device: DeviceOption = "auto",
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Scale width, depth, resolution, compound and fast to the same FLOPs; train each; compare."""

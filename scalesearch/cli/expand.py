@@ -11,6 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, emit, stderr
+from scalesearch.cli.options import (AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
+                                     DeviceOption, EpochsOption, GammaOption, LrOption, TrainImagesOption)
 from scalesearch.family import expand_family, parse_phis, phi_label, plan_family, train_family
 from scalesearch.profiling import resolve_device
 from scalesearch.report.expand import save_expand_run
@@ -22,21 +24,21 @@ def expand(
     baseline: BaselineOption,
     phi: Annotated[Optional[str], typer.Option(help="Members: a range 0..7 / -2..3 or a list 1,2,4 / 0.5,1.5 [default: 0..7].")] = None,
     preset: Annotated[Optional[str], typer.Option(help="paper (alpha 1.2, beta 1.1, gamma 1.15) or efficientnet-official (the published B0..B7 table).")] = None,
-    alpha: Annotated[Optional[float], typer.Option(help="Depth coefficient: d = alpha^phi.")] = None,
-    beta: Annotated[Optional[float], typer.Option(help="Width coefficient: w = beta^phi.")] = None,
-    gamma: Annotated[Optional[float], typer.Option(help="Resolution coefficient: r = gamma^phi.")] = None,
+    alpha: AlphaOption = None,
+    beta: BetaOption = None,
+    gamma: GammaOption = None,
     from_dir: Annotated[Optional[Path], typer.Option("--from", help="A `scalesearch grid` output directory: use its best.json.")] = None,
     exact_flops: Annotated[bool, typer.Option(help="Move each member's resolution (then width) so measured FLOPs are within 3% of baseline x nominal.")] = False,
     latency: Annotated[bool, typer.Option(help="Also time a batch-1 forward pass per member.")] = False,
     train: Annotated[bool, typer.Option(help="Proxy-train every member (the space's proxy budget) and report accuracy.")] = False,
-    data: Annotated[str, typer.Option(help="With --train: fashion-mnist, cifar10, imagefolder or synthetic.")] = "fashion-mnist",
-    data_dir: Annotated[Optional[str], typer.Option(help="With --train: where the data source lives.")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="With --train: override the space's proxy epochs.")] = None,
-    train_images: Annotated[Optional[int], typer.Option(help="With --train: override the proxy training-set size.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="With --train: override the proxy batch size.")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="With --train: override the proxy peak learning rate.")] = None,
+    data: DataOption = "fashion-mnist",
+    data_dir: DataDirOption = None,
+    epochs: EpochsOption = None,
+    train_images: TrainImagesOption = None,
+    batch_size: BatchSizeOption = None,
+    lr: LrOption = None,
     seed: Annotated[int, typer.Option(help="With --train: seed for data split, order and init.")] = 0,
-    device: Annotated[str, typer.Option(help="For --latency and --train: cpu, cuda or auto.")] = "auto",
+    device: DeviceOption = "auto",
     out: Annotated[Optional[Path], typer.Option(help="Output directory [default: runs/expand-<baseline>].")] = None,
     format: FormatOption = OutputFormat.table,
 ) -> None:

@@ -17,6 +17,8 @@ from rich.table import Table
 
 from scalesearch.candidates import GridSpec, build_candidates
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, print_json, print_table, stderr
+from scalesearch.cli.options import (BatchSizeOption, DataDirOption, DataOption, DeviceOption, EpochsOption,
+                                     LrOption, TestImagesOption, TrainImagesOption, ValImagesOption)
 from scalesearch.data import load_data
 from scalesearch.errors import UserError
 from scalesearch.grid_results import collect_rows, save_grid_run, summarize
@@ -48,17 +50,17 @@ def grid(
     trials: Annotated[Optional[int], Opt(help="Cap on candidates trained (the baseline is extra).")] = None,
     prune: Annotated[str, Opt(help="none, halving or hyperband (after --prune-warmup epochs).")] = "none",
     prune_warmup: Annotated[int, Opt(help="Epochs before a trial may be pruned.")] = 1,
-    data: Annotated[str, Opt(help="fashion-mnist (default, Debian's package), cifar10, imagefolder, synthetic.")] = "fashion-mnist",
-    data_dir: Annotated[Optional[Path], Opt(help="Folder holding the data source's files.")] = None,
-    epochs: Annotated[Optional[int], Opt(help="Proxy epochs per trial (space default).")] = None,
-    train_images: Annotated[Optional[int], Opt(help="Training images per trial (seeded subset).")] = None,
-    val_images: Annotated[int, Opt(help="Validation images held out of train (what trials are selected on).")] = 2000,
-    test_images: Annotated[Optional[int], Opt(help="Test images evaluated per trial (default: the whole test split).")] = None,
+    data: DataOption = "fashion-mnist",
+    data_dir: DataDirOption = None,
+    epochs: EpochsOption = None,
+    train_images: TrainImagesOption = None,
+    val_images: ValImagesOption = 2000,
+    test_images: TestImagesOption = None,
     resolution: Annotated[Optional[int], Opt(help="Proxy base resolution in px, scaled by gamma.")] = None,
-    batch_size: Annotated[Optional[int], Opt(help="Batch size.")] = None,
-    lr: Annotated[Optional[float], Opt(help="Peak learning rate.")] = None,
+    batch_size: BatchSizeOption = None,
+    lr: LrOption = None,
     seed: Annotated[int, Opt(help="Seed for data split, order and init (same for every trial).")] = 0,
-    device: Annotated[str, Opt(help="cpu, cuda or auto.")] = "auto",
+    device: DeviceOption = "auto",
     workers: Annotated[int, Opt(help="Worker processes on this host sharing the study (cores / N threads each).")] = 1,
     threads: Annotated[Optional[int], Opt(help="Threads per worker (default: cores / workers).")] = None,
     worker_only: Annotated[bool, Opt("--worker-only", hidden=True, help="Train only; no results or report.")] = False,
@@ -77,7 +79,7 @@ def grid(
                                    batch_size=batch_size, lr=lr, seed=seed, val_images=val_images)
     base_resolution = resolution or space.proxy_resolution
     config = SearchConfig(baseline=space.name, grid=grid_spec, budget=budget, data=data,
-                          data_dir=str(data_dir) if data_dir else None, base_resolution=base_resolution,
+                          data_dir=data_dir, base_resolution=base_resolution,
                           test_images=test_images, sampler=sampler, trials=trials, prune=prune, prune_warmup=prune_warmup)
     if workers < 1 or workers > os.cpu_count():
         raise UserError(f"--workers must be between 1 and the {os.cpu_count()} cores here, got {workers}")

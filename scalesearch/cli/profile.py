@@ -8,6 +8,8 @@ import typer
 from rich.table import Table
 
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, emit
+from scalesearch.cli.options import (AlphaOption, BetaOption, DepthOption, DeviceOption, GammaOption,
+                                     PhiOption, WidthOption)
 from scalesearch.profiling import profile_variant, resolve_multipliers
 from scalesearch.searchspaces import load_space
 
@@ -15,17 +17,17 @@ from scalesearch.searchspaces import load_space
 @command("profile", "scalesearch profile --baseline efficientnet-b0 --width 2.0 --depth 3.1 --resolution 600")
 def profile(
     baseline: BaselineOption,
-    depth: Annotated[Optional[float], typer.Option(help="Depth multiplier d (repeats x d, ceil per stage).")] = None,
-    width: Annotated[Optional[float], typer.Option(help="Width multiplier w (channels x w, to multiples of 8).")] = None,
+    depth: DepthOption = None,
+    width: WidthOption = None,
     resolution: Annotated[Optional[int], typer.Option(help="Input resolution in pixels (default: the baseline's, x r).")] = None,
-    phi: Annotated[Optional[float], typer.Option(help="Compound coefficient: d, w, r = alpha^phi, beta^phi, gamma^phi.")] = None,
-    alpha: Annotated[Optional[float], typer.Option(help="Depth coefficient (with --phi).")] = None,
-    beta: Annotated[Optional[float], typer.Option(help="Width coefficient (with --phi).")] = None,
-    gamma: Annotated[Optional[float], typer.Option(help="Resolution coefficient (with --phi).")] = None,
+    phi: PhiOption = None,
+    alpha: AlphaOption = None,
+    beta: BetaOption = None,
+    gamma: GammaOption = None,
     num_classes: Annotated[int, typer.Option(help="Classifier outputs (1000 = ImageNet shape).")] = 1000,
     in_channels: Annotated[int, typer.Option(help="Input channels (3 = ImageNet shape).")] = 3,
     latency: Annotated[bool, typer.Option(help="Also time a batch-1 forward pass (median, ms).")] = False,
-    device: Annotated[str, typer.Option(help="Device for --latency: cpu, cuda or auto.")] = "auto",
+    device: DeviceOption = "auto",
     per_stage: Annotated[bool, typer.Option(help="Show where the multiply-adds go, stage by stage.")] = False,
     format: FormatOption = OutputFormat.table,
 ) -> None:

@@ -23,7 +23,11 @@ from rich.table import Table
 from scalesearch import distributed
 from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, command, emit,
                                  fail, stderr)
-from scalesearch.data import SOURCES, load_data
+from scalesearch.cli.options import (AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
+                                     DepthOption, DeviceOption, EpochsOption, GammaOption, LrOption,
+                                     PhiOption, TestImagesOption, TrainImagesOption, ValImagesOption,
+                                     WidthOption)
+from scalesearch.data import load_data
 from scalesearch.errors import UserError
 from scalesearch.profiling import resolve_device, resolve_multipliers
 from scalesearch.report.files import write_json
@@ -38,24 +42,24 @@ METRICS = "metrics.json"
 @command("train", "scalesearch train --baseline efficientnet-b0 --data fashion-mnist --epochs 1 --train-images 4096 --resolution 32")
 def train(
     baseline: BaselineOption,
-    depth: Annotated[Optional[float], typer.Option(help="Depth multiplier d.")] = None,
-    width: Annotated[Optional[float], typer.Option(help="Width multiplier w.")] = None,
+    depth: DepthOption = None,
+    width: WidthOption = None,
     resolution: Annotated[Optional[int], typer.Option(help="Proxy training resolution in px (default: the space's proxy resolution x r, e.g. 32).")] = None,
-    phi: Annotated[Optional[float], typer.Option(help="Compound coefficient: d, w, r = alpha^phi, beta^phi, gamma^phi.")] = None,
-    alpha: Annotated[Optional[float], typer.Option(help="Depth coefficient (with --phi).")] = None,
-    beta: Annotated[Optional[float], typer.Option(help="Width coefficient (with --phi).")] = None,
-    gamma: Annotated[Optional[float], typer.Option(help="Resolution coefficient (with --phi).")] = None,
-    data: Annotated[str, typer.Option(help=f"Data source: {', '.join(SOURCES)} (synthetic is generated, for tests).")] = "fashion-mnist",
-    data_dir: Annotated[Optional[str], typer.Option(help="Folder with the source's files (fashion-mnist default: /usr/share/datasets/fashion-mnist).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: the space's proxy budget).")] = None,
-    train_images: Annotated[Optional[int], typer.Option(help="Training images, a seeded subset (default: the space's proxy budget).")] = None,
-    val_images: Annotated[int, typer.Option(help="Validation images held out of the training split (what a search selects on).")] = 2000,
-    test_images: Annotated[Optional[int], typer.Option(help="Test images to report on (default: the whole test split).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Batch size (default: the space's proxy budget).")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default: the space's proxy budget).")] = None,
+    phi: PhiOption = None,
+    alpha: AlphaOption = None,
+    beta: BetaOption = None,
+    gamma: GammaOption = None,
+    data: DataOption = "fashion-mnist",
+    data_dir: DataDirOption = None,
+    epochs: EpochsOption = None,
+    train_images: TrainImagesOption = None,
+    val_images: ValImagesOption = 2000,
+    test_images: TestImagesOption = None,
+    batch_size: BatchSizeOption = None,
+    lr: LrOption = None,
     optimizer: Annotated[str, typer.Option(help="sgd (Nesterov momentum) or rmsprop.")] = "sgd",
     seed: Annotated[int, typer.Option(help="Seed for the validation split, the subset, the weights and the batches.")] = 0,
-    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    device: DeviceOption = "auto",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads per process (default: the cores available to this process, divided by --nproc).")] = None,
     nproc: Annotated[int, typer.Option(help="Train in N processes (torch.distributed: gloo on CPU, nccl with one GPU each); same global batch and schedule as one.")] = 1,
     out: Annotated[Optional[Path], typer.Option(help=f"Run folder: {CHECKPOINT} (weights, optimizer, NetSpec) after each epoch and {METRICS}.")] = None,

@@ -1,0 +1,41 @@
+"""The command-line options several commands share, declared once.
+
+Each is an `Annotated` type: a command takes `epochs: EpochsOption = None` and gets the
+same flag name, type and help as every other command that trains.  Defaults stay with
+the command, where they are read.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from scalesearch.data import SOURCES
+
+# -- which network ------------------------------------------------------------------------
+DepthOption = Annotated[Optional[float], typer.Option(
+    help="Depth multiplier d (repeats x d, rounded up per stage).")]
+WidthOption = Annotated[Optional[float], typer.Option(
+    help="Width multiplier w (channels x w, to multiples of 8).")]
+PhiOption = Annotated[Optional[float], typer.Option(
+    help="Compound coefficient: d, w, r = alpha^phi, beta^phi, gamma^phi.")]
+AlphaOption = Annotated[Optional[float], typer.Option(help="Depth coefficient alpha: d = alpha^phi.")]
+BetaOption = Annotated[Optional[float], typer.Option(help="Width coefficient beta: w = beta^phi.")]
+GammaOption = Annotated[Optional[float], typer.Option(help="Resolution coefficient gamma: r = gamma^phi.")]
+
+# -- the data and the proxy budget ---------------------------------------------------------
+DataOption = Annotated[str, typer.Option(
+    help=f"Data source: {', '.join(SOURCES)} (fashion-mnist: Debian's package; synthetic: generated, for tests).")]
+DataDirOption = Annotated[Optional[str], typer.Option(
+    help="Folder holding the data source's files (fashion-mnist default: /usr/share/datasets/fashion-mnist).")]
+EpochsOption = Annotated[Optional[int], typer.Option(help="Proxy epochs (default: the space's proxy budget).")]
+TrainImagesOption = Annotated[Optional[int], typer.Option(
+    help="Training images, a seeded subset (default: the space's proxy budget).")]
+ValImagesOption = Annotated[int, typer.Option(
+    help="Validation images held out of the training split (what a search selects on).")]
+TestImagesOption = Annotated[Optional[int], typer.Option(
+    help="Test images to report on, never selected on (default: the whole test split).")]
+BatchSizeOption = Annotated[Optional[int], typer.Option(help="Batch size (default: the space's proxy budget).")]
+LrOption = Annotated[Optional[float], typer.Option(help="Peak learning rate (default: the space's proxy budget).")]
+DeviceOption = Annotated[str, typer.Option(help="cpu, cuda or auto.")]
