@@ -8,6 +8,7 @@ import pytest
 
 from scalesearch import compare
 from tests.test_compare import TINY
+from tests.tiny import write_space
 
 
 def test_help_has_an_example(cli):
@@ -47,8 +48,7 @@ def fake_train(setup, item, seed_index):
 def test_format_json_prints_the_rows_only(cli, tmp_path, monkeypatch):
     monkeypatch.setattr(compare, "train_unit", fake_train)
     monkeypatch.setattr(compare, "estimate_seconds", lambda setup, todo: {})
-    (tmp_path / "tiny.yaml").write_text(TINY)
-    result = cli("compare", "-b", tmp_path / "tiny.yaml", "--target", "2x", "--methods", "width,compound",
+    result = cli("compare", "-b", write_space(tmp_path, TINY), "--target", "2x", "--methods", "width,compound",
                  "--data", "synthetic", "--train-images", "256", "--val-images", "200", "--out", tmp_path, "--format", "json",
                  "--device", "cpu")
     assert result.exit_code == 0, result.output

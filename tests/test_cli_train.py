@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from scalesearch.data import FASHION_MNIST_DIR
+from tests.tiny import DATA, write_space
 
 TINY_SPACE = """
 network:
@@ -16,14 +16,11 @@ network:
   head: {channels: 32}
 proxy: {resolution: 16, epochs: 1, train_images: 256, batch_size: 64, lr: 0.2}
 """
-DATA = "fashion-mnist" if (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file() else "synthetic"
 
 
 @pytest.fixture
 def space(tmp_path):
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY_SPACE)
-    return path
+    return write_space(tmp_path, TINY_SPACE)
 
 
 def train_args(space, *extra):

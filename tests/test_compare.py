@@ -14,6 +14,7 @@ from scalesearch.report.compare_report import write_compare_report
 from scalesearch.scaling import PAPER_B0, Coefficients
 from scalesearch.searchspaces import load_space
 from scalesearch.variant import Variant
+from tests.tiny import write_space
 
 
 # -- parsing ---------------------------------------------------------------------------
@@ -106,9 +107,7 @@ proxy: {resolution: 32, epochs: 1, train_images: 256, batch_size: 64, lr: 0.1}
 
 @pytest.fixture
 def tiny(tmp_path):
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY)
-    return load_space(str(path))
+    return load_space(str(write_space(tmp_path, TINY)))
 
 
 class FakeTrainer:

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from scalesearch import distributed
-from scalesearch.data import FASHION_MNIST_DIR
 from scalesearch.train import available_cores
+from tests.tiny import DATA, write_space
 
 TINY_SPACE = """
 network:
@@ -28,7 +28,6 @@ network:
   head: {channels: 32}
 proxy: {resolution: 16, epochs: 2, train_images: 512, batch_size: 64, lr: 0.2}
 """
-DATA = "fashion-mnist" if (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file() else "synthetic"
 # "Within noise", measured on this space and budget (fashion-mnist, 256 val images), val
 # accuracy 1 process / 2 processes: seed 0 0.363 / 0.375, seed 1 0.285 / 0.277.  Two
 # seeds of the same single-process run differ by 0.078 (and one 256-image accuracy has a
@@ -39,9 +38,7 @@ TOLERANCE = 0.08
 
 @pytest.fixture
 def space(tmp_path):
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY_SPACE)
-    return path
+    return write_space(tmp_path, TINY_SPACE)
 
 
 def train_args(space, *extra):

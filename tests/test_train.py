@@ -1,18 +1,18 @@
 """The proxy training loop: it learns, it is deterministic, it fails softly, it resumes."""
 
 import math
+from functools import partial
 
 import pytest
 import torch
 
-from scalesearch.data import FASHION_MNIST_DIR, load_data
+from scalesearch.data import load_data
 from scalesearch.errors import UserError
 from scalesearch.models import build_model
 from scalesearch.spec import NetSpec
-from functools import partial
-
-from scalesearch.train import ProxyBudget, TrainResult, learning_rate, parameter_groups
+from scalesearch.train import ProxyBudget, TrainResult, learning_rate, parameter_groups, seconds_per_image
 from scalesearch.train import train_model as _train_model
+from tests.tiny import DATA
 
 # One thread: results depend on the thread count (reduction order), and on a shared
 # machine two threads per process oversubscribe the cores and crawl.
@@ -31,8 +31,7 @@ def tiny_model(seed: int = 0) -> torch.nn.Module:
 @pytest.fixture(scope="module")
 def data():
     """A few hundred real Fashion-MNIST images, or the generated set where it is absent."""
-    name = "fashion-mnist" if (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file() else "synthetic"
-    return load_data(name, train_images=512, val_images=256, test_images=256)
+    return load_data(DATA, train_images=512, val_images=256, test_images=256)
 
 
 BUDGET = ProxyBudget(epochs=2, train_images=512, batch_size=64, lr=0.2, val_images=256)
@@ -105,6 +104,17 @@ def test_threads_are_restored(data):
     try:
         budget = ProxyBudget(epochs=1, train_images=64, batch_size=64, val_images=256)
         assert train_model(tiny_model(), data, 16, budget).threads == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_step_timer_gives_a_time_and_restores_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seconds = seconds_per_image(tiny_model(), 1, 16, 10, batch_size=8, threads=1, warmup=1, steps=2)
+        assert 0 < seconds < 10 and math.isfinite(seconds)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
