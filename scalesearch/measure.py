@@ -52,32 +52,60 @@ def count_params(model: nn.Module) -> int:
 
 
 def measure_model(model: nn.Module, in_channels: int, resolution: int) -> Cost:
-    """Count a model's cost with fvcore on a 1 x C x R x R input."""
+    """Count a model's cost with fvcore on a 1 x C x R x R input, from one trace.
+
+    fvcore's FlopCountAnalysis and ActivationCountAnalysis would each trace the model; here
+    one JitModelAnalysis carries both sets of op handles, each op's counts keyed
+    "flops/OP" and "acts/OP", so a big member's forward is traced once, not twice.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fvcore's imports script functions with torch.jit
         from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
+        from fvcore.nn.jit_analysis import JitModelAnalysis
 
     model = model.eval()
     example = torch.zeros(1, in_channels, resolution, resolution)
+    flop_handles = FlopCountAnalysis(model, example)._op_handles  # fvcore's defaults (not traced yet)
+    act_handles = ActivationCountAnalysis(model, example)._op_handles
+    handles = {kind: _both_counts(kind, flop_handles.get(kind), act_handles.get(kind))
+               for kind in set(flop_handles) | set(act_handles)}
+    handles.update({op: None for op in _IGNORED_OPS})
     fvcore_logger = logging.getLogger("fvcore")
     level = fvcore_logger.level
     fvcore_logger.setLevel(logging.ERROR)  # unsupported-op notes are routed away on purpose
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.jit deprecation notes from fvcore's tracer
-            flops = FlopCountAnalysis(model, example)
-            flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-            for op in _IGNORED_OPS:
-                flops.set_op_handle(op, None)
-            by_op = flops.by_operator()
-            total = int(flops.total())
-            macs = total - sum(int(v) for k, v in by_op.items() if k in _NON_MAC_OPS)
-            acts = ActivationCountAnalysis(model, example)
-            acts.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-            activations = int(acts.total())
+            analysis = JitModelAnalysis(model, example).set_op_handle(**handles)
+            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            by_key = analysis.by_operator()
     finally:
         fvcore_logger.setLevel(level)
+    flops = {key[len("flops/"):]: int(v) for key, v in by_key.items() if key.startswith("flops/")}
+    total = sum(flops.values())
+    macs = total - sum(v for op, v in flops.items() if op in _NON_MAC_OPS)
+    activations = sum(int(v) for key, v in by_key.items() if key.startswith("acts/"))
     return Cost(params=count_params(model), flops=macs, activations=activations, fvcore_total=total)
+
+
+def _both_counts(kind: str, flop_handle, act_handle):
+    """One fvcore op handle returning op `kind`'s FLOP and activation counts, keyed
+    "flops/NAME" and "acts/NAME" (NAME as fvcore names it: "aten::conv" -> "conv")."""
+    from collections import Counter
+
+    name = kind.split("::", 1)[-1]
+
+    def handle(inputs, outputs):
+        counts = Counter()
+        for prefix, inner in (("flops/", flop_handle), ("acts/", act_handle)):
+            if inner is None:
+                continue
+            value = inner(inputs, outputs)
+            items = value.items() if isinstance(value, Counter) else [(name, value)]
+            counts.update({prefix + op: n for op, n in items})
+        return counts
+
+    return handle
 
 
 @lru_cache(maxsize=512)
