@@ -13,21 +13,22 @@ step function of the setting, so this is a search on measured cost, not a formul
 the fast analytic counter (`Variant.macs`) drives it and fvcore (`Variant.cost`)
 confirms the result.  Every planned variant is then trained with one proxy budget at the
 *proxy* shape (the data's channels and classes at a small base resolution x r), once per
-seed; `compare_store` keeps that work resumable.
+seed; `compare_store` keeps that work resumable (run.json, units.jsonl) and writes
+the rows (compare.csv, compare.json).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import statistics
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from scalesearch.compare_store import (append_unit, open_run, pending_units, read_units, unit_key,
+                                       write_results)
 from scalesearch.errors import UserError
 from scalesearch.scaling import PAPER_B0, Coefficients
 from scalesearch.searchspaces import SearchSpace
@@ -272,74 +273,6 @@ def confirm(plan: list[Planned]) -> list[dict]:
     return rows
 
 
-# -- one resumable run: run.json (the configuration) + units.jsonl (finished work) ---------
-
-RUN_FILE, UNITS_FILE = "run.json", "units.jsonl"
-
-
-def open_run(out: Path, config: dict) -> dict[str, dict]:
-    """Create or reopen `out` for `config`; return the finished units by key.
-
-    A directory made with another configuration is refused rather than mixed: units trained
-    under different budgets or coefficients are not comparable rows of one table.
-    """
-    out = Path(out)
-    run_file = out / RUN_FILE
-    if run_file.is_file():
-        try:
-            stored = json.loads(run_file.read_text())
-        except json.JSONDecodeError:
-            raise CompareError(f"--out {out}: {RUN_FILE} is not valid JSON; use a new --out") from None
-        if stored.get("kind") != "compare":
-            raise CompareError(f"--out {out} holds a {stored.get('kind', 'different')!r} run, not a compare; use a new --out")
-        if stored.get("config") != config:
-            old = stored.get("config") or {}
-            changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
-            first = changed[0]
-            raise CompareError(f"--out {out} holds a compare with a different configuration "
-                               f"({first}: {old.get(first)!r} there, {config.get(first)!r} now"
-                               f"{f', and {len(changed) - 1} more' if len(changed) > 1 else ''}); "
-                               "rerun with the same options or use a new --out")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-        run_file.write_text(json.dumps({"kind": "compare", "config": config, "results": "compare.json",
-                                        "created": created}, indent=2) + "\n")
-    return read_units(out)
-
-
-def read_units(out: Path) -> dict[str, dict]:
-    units: dict[str, dict] = {}
-    path = Path(out) / UNITS_FILE
-    if not path.is_file():
-        return units
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by a kill mid-write: that unit simply runs again
-        if isinstance(record, dict) and "key" in record:
-            units[record["key"]] = record
-    return units
-
-
-def append_unit(out: Path, record: dict) -> None:
-    """Append one finished unit and make it durable before the next one starts."""
-    with open(Path(out) / UNITS_FILE, "a") as handle:
-        handle.write(json.dumps(record, allow_nan=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def unit_key(item: Planned, seed_index: int) -> str:
-    return f"{item.key}/seed{seed_index}"
-
-
-def pending_units(plan: list[Planned], seeds: int, done: dict[str, dict]) -> list[tuple[Planned, int]]:
-    """Work still to do, seed by seed, so an interrupted run has whole tables early."""
-    return [(item, k) for k in range(seeds) for item in plan if unit_key(item, k) not in done]
-
-
 # -- training ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -444,32 +377,6 @@ def _mean_std(name: str, values: list[float]) -> dict:
         return {accuracy: None, f"{name}_std": None}
     return {accuracy: statistics.fmean(values),
             f"{name}_std": statistics.stdev(values) if len(values) > 1 else None}
-
-
-def write_results(out: Path, config: dict, rows: list[dict]) -> list[Path]:
-    """compare.csv and compare.json: the rows the report (and any user script) reads."""
-    import pandas as pd
-
-    out = Path(out)
-    frame = pd.DataFrame(rows)
-    csv_path, json_path = out / "compare.csv", out / "compare.json"
-    frame.to_csv(csv_path, index=False)
-    document = {"kind": "compare", "config": config, "rows": rows,
-                "shapes": {"cost": "deployment (the space's resolution, 3 channels, 1000 classes)",
-                           "accuracy": f"proxy ({config.get('data')}, base {config.get('proxy_resolution')} px x r)"}}
-    json_path.write_text(json.dumps(_finite(document), indent=2) + "\n")
-    return [csv_path, json_path]
-
-
-def _finite(value):
-    """JSON has no NaN: write null instead (a diverged unit's accuracy)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 # -- the whole command, edge to edge ------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 from scalesearch import compare
 from scalesearch.compare import (METHODS, PAPER_TABLE3, CompareError, CompareRequest, coefficients_from,
                                  parse_methods, parse_targets, plan_compare, run_compare)
+from scalesearch.errors import UserError
 from scalesearch.report.compare_report import write_compare_report
 from scalesearch.scaling import PAPER_B0, Coefficients
 from scalesearch.searchspaces import load_space
@@ -156,7 +157,7 @@ def test_resume_skips_finished_units_and_refuses_another_configuration(tmp_path,
     run_compare(request(tmp_path, tiny), train_one=third)
     assert third.calls == ["2x/resolution/seed1"]
 
-    with pytest.raises(CompareError, match="epochs: 1 there, 2 now"):
+    with pytest.raises(UserError, match="epochs: 1 there, 2 now"):
         run_compare(request(tmp_path, tiny, epochs=2), train_one=FakeTrainer())
     run_json = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run_json["kind"] == "compare" and run_json["config"]["methods"] == ["width", "resolution"]
