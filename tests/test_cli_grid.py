@@ -37,6 +37,8 @@ def test_tiny_grid_end_to_end(cli, tmp_path):
     assert len(rows) == 4 and rows.loc[0, "role"] == "baseline"
     trained = rows[rows["state"] == "complete"]
     assert len(trained) == 1 + best["feasible"]
+    # stderr is not a terminal here: one log line per trained point instead of a live table
+    assert result.stderr.count(": ok val ") == len(trained), result.stderr
     report = (out / "report.md").read_text()
     assert "Winner" in report and (out / "report.html").is_file()
 

@@ -135,6 +135,10 @@ def grid(
 
 
 def _run_here(study, candidates, space, config, images, dev, threads) -> None:
+    if not stderr.is_terminal:  # a log file or a pipe: one line per finished trial, not a live table
+        run_worker(study, candidates, space, config, images, device=dev, threads=threads,
+                   on_event=_log_event)
+        return
     live_info: dict[int, str] = {}
     with Live(_table(collect_rows(study, candidates), live_info), console=stderr,
               refresh_per_second=2, transient=True) as live:
@@ -191,8 +195,8 @@ def _drop_option(argv: list[str], name: str) -> list[str]:
 
 def _log_event(event: Event) -> None:
     if event.kind == "end":
-        stderr.print(f"[pid {os.getpid()}] trial {event.trial} point {event.point}: {event.state} "
-                     f"{'' if math.isnan(event.value) else f'{event.value:.4f}'}")
+        stderr.print(f"{time.strftime('%H:%M:%S')} [pid {os.getpid()}] trial {event.trial} point {event.point}: "
+                     f"{event.state} {'' if math.isnan(event.value) else f'val {event.value:.4f}'}")
 
 
 def _minutes(seconds: float) -> str:
