@@ -38,7 +38,7 @@ def test_tiny_grid_end_to_end(cli, tmp_path):
     trained = rows[rows["state"] == "complete"]
     assert len(trained) == 1 + best["feasible"]
     # stderr is not a terminal here: one log line per trained point instead of a live table
-    assert result.stderr.count(": ok val ") == len(trained), result.stderr
+    assert result.stderr.count(": ok val ") == len(trained) and "[pid " in result.stderr, result.stderr
     report = (out / "report.md").read_text()
     assert "Winner" in report and (out / "report.html").is_file()
 

@@ -196,7 +196,7 @@ def _drop_option(argv: list[str], name: str) -> list[str]:
 def _log_event(event: Event) -> None:
     if event.kind == "end":
         stderr.print(f"{time.strftime('%H:%M:%S')} [pid {os.getpid()}] trial {event.trial} point {event.point}: "
-                     f"{event.state} {'' if math.isnan(event.value) else f'val {event.value:.4f}'}")
+                     f"{event.state} {'' if math.isnan(event.value) else f'val {event.value:.4f}'}", markup=False)
 
 
 def _minutes(seconds: float) -> str:
