@@ -15,6 +15,7 @@ so each point is trained exactly once; one killed mid-trial is re-run by whoever
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import signal
 import time
@@ -33,7 +34,7 @@ from scalesearch.storage import LeaseKeeper, owner_attrs, reap_stale_trials
 from scalesearch.train import ProxyBudget, TrainResult, seconds_per_image, train_model
 from scalesearch.variant import Variant
 
-SAMPLERS = ("grid", "tpe", "random")
+SAMPLERS = ("grid", "tpe", "gp", "random")
 PRUNERS = ("none", "halving", "hyperband")
 POLL_SECONDS = 2.0
 MAX_RETRIES = 3  # a point whose trial failed this often (not by a dead worker) is given up
@@ -92,6 +93,10 @@ def make_sampler(config: SearchConfig, feasible: list[int]) -> optuna.samplers.B
         return optuna.samplers.GridSampler({"point": feasible}, seed=seed)
     if config.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=3)
+    if config.sampler == "gp":
+        if importlib.util.find_spec("scipy") is None:  # GPSampler's optimiser
+            raise UserError("--sampler gp needs scipy: pip install 'scalesearch[gp]'")
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=3)
     return optuna.samplers.RandomSampler(seed=seed)
 
 

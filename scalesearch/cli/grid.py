@@ -46,7 +46,7 @@ def grid(
     high: Annotated[Optional[float], Opt(help="Highest coefficient.")] = None,
     target: Annotated[Optional[float], Opt(help="FLOP multiple at phi = 1 (alpha * beta^2 * gamma^2).")] = None,
     tolerance: Annotated[Optional[float], Opt(help="Allowed |ratio - target|, nominal and measured.")] = None,
-    sampler: Annotated[str, Opt(help="grid (every feasible point), tpe or random (with --trials).")] = "grid",
+    sampler: Annotated[str, Opt(help="grid (every feasible point), or tpe, gp (needs scipy) or random with --trials.")] = "grid",
     trials: Annotated[Optional[int], Opt(help="Cap on candidates trained (the baseline is extra).")] = None,
     prune: Annotated[str, Opt(help="none, halving or hyperband (after --prune-warmup epochs).")] = "none",
     prune_warmup: Annotated[int, Opt(help="Epochs before a trial may be pruned.")] = 1,
