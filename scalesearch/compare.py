@@ -290,15 +290,12 @@ class ProxySetup:
 
 def train_unit(setup: ProxySetup, item: Planned, seed_index: int) -> dict:
     """Train one variant once at the proxy shape; the record that goes to units.jsonl."""
-    import torch
-
     from scalesearch.train import train_model
 
     proxy = setup.proxy(item)
     seed = setup.budget.seed + seed_index
     budget = replace(setup.budget, seed=seed)
-    torch.manual_seed(seed)  # the initial weights belong to the seed too
-    result = train_model(proxy.build(), setup.data, proxy.resolution, budget, device=setup.device)
+    result = train_model(proxy.build(seed), setup.data, proxy.resolution, budget, device=setup.device)
     return {"key": unit_key(item, seed_index), "label": item.label, "method": item.method,
             "seed_index": seed_index, "seed": seed, "proxy": proxy.describe(),
             "proxy_flops": proxy.macs(), **result.as_dict()}

@@ -371,7 +371,7 @@ def train_family(family: Family, *, data_name: str, data_dir: str | None = None,
                      val_images=budget.val_images, seed=budget.seed)
     for member in family.members:
         variant = proxy_variant(member, base_resolution, data.in_channels, data.num_classes)
-        result = train_model(variant.build(), data, variant.resolution, budget, device=device,
+        result = train_model(variant.build(budget.seed), data, variant.resolution, budget, device=device,
                              on_epoch=None, progress=progress)
         member.training = {"proxy_resolution": variant.resolution, "val_accuracy": result.val_accuracy,
                            "test_accuracy": result.test_accuracy, "train_seconds": result.seconds,

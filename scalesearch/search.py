@@ -302,7 +302,7 @@ def train_candidate(candidate: Candidate, space: SearchSpace, config: SearchConf
             if prunable and trial.should_prune():
                 raise optuna.TrialPruned()
 
-    return train_model(variant.build(), data, variant.resolution, config.budget, device=device,
+    return train_model(variant.build(config.budget.seed), data, variant.resolution, config.budget, device=device,
                        on_epoch=report, threads=threads)
 
 

@@ -53,7 +53,23 @@ class Variant:
         return replace(self, resolution=round_resolution(base_resolution * self.resolution_mult, divisor),
                        in_channels=in_channels, num_classes=num_classes)
 
-    def build(self) -> nn.Module:
+    def build(self, seed: int | None = None) -> nn.Module:
+        """The network at this shape; with `seed`, its initial weights are that seed's.
+
+        A trained result belongs to its seed, weights included: without one, the weights
+        would depend on whatever the process drew from torch's RNG before (other
+        trials, a timing probe), and a point's accuracy on which worker trained it.
+        The global RNG is left as it was.
+        """
+        if seed is None:
+            return self._build()
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self._build()
+
+    def _build(self) -> nn.Module:
         if self.spec is not None:
             from scalesearch.models import build_model
             return build_model(self.spec)

@@ -34,3 +34,15 @@ def test_factory_baseline_builds_at_scale(monkeypatch):
     assert space.resolution == 32 and big.resolution == 48
     assert big.cost().params > small.cost().params
     assert big.build()(torch.zeros(1, 3, 48, 48)).shape == (1, 1000)
+
+
+def test_a_seeded_build_has_that_seeds_weights_whatever_ran_before():
+    variant = Variant(load_space("mobilenetv2"), resolution=32, in_channels=1, num_classes=10)
+    first = variant.build(seed=3).state_dict()
+    torch.rand(1000)  # another trial, a timing probe: draws from the global RNG
+    state = torch.random.get_rng_state()
+    again = variant.build(seed=3).state_dict()
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's RNG is untouched
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    other = variant.build(seed=4).state_dict()
+    assert not all(torch.equal(first[k], other[k]) for k in first)

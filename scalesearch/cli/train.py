@@ -134,10 +134,7 @@ def run_train(space: SearchSpace, d: float, w: float, r: float, pixels: int | No
         proxy = replace(proxy, resolution=pixels)
     if proxy.spec is not None:
         proxy.spec.validate()  # names the field when the resolution is too small for the strides
-    import torch
-
-    torch.manual_seed(seed)  # the initial weights belong to the seed too
-    model = proxy.build()
+    model = proxy.build(seed)
     extra = {"spec": proxy.spec.to_dict() if proxy.spec else None, "variant": proxy.describe(),
              "data": images.describe()}
     result = train_model(model, images, proxy.resolution, budget, device=dev, progress=progress,
