@@ -83,7 +83,7 @@ class ProgressEvents(CompareEvents):
         total = sum(estimates.values())
         stderr.print(f"compare: {len(plan)} variants, {len(todo)} units to train "
                      f"({finished} already done), estimated {_duration(total)}")
-        if not todo:
+        if not todo or not stderr.is_terminal:  # a log or a pipe gets the per-unit lines only
             return
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                                  TextColumn("left"), TimeRemainingColumn(), console=stderr, transient=True)
