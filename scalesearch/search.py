@@ -125,12 +125,16 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, config: SearchCo
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize",
                                 sampler=make_sampler(config, feasible), pruner=make_pruner(config),
                                 load_if_exists=True)
-    if "fingerprint" not in study.user_attrs:
-        study.set_user_attr("fingerprint", fingerprint)
+    attrs = study.user_attrs
+    if "fingerprint" not in attrs:
+        # Candidates first: the fingerprint tells a worker starting alongside that the study
+        # is set up.  Two workers racing here write the same values.
         study.set_user_attr("candidates", [c.as_dict() for c in candidates])
-    elif study.user_attrs["fingerprint"] != fingerprint:  # another worker won the race
-        raise UserError(_mismatch(name, study.user_attrs["fingerprint"], fingerprint))
-    return study, [Candidate(**c) for c in study.user_attrs["candidates"]]
+        study.set_user_attr("fingerprint", fingerprint)
+    elif attrs["fingerprint"] != fingerprint:  # another worker won the race
+        raise UserError(_mismatch(name, attrs["fingerprint"], fingerprint))
+    stored = study.user_attrs.get("candidates")  # absent only mid-set-up by another worker
+    return study, [Candidate(**c) for c in stored] if stored else candidates
 
 
 def _existing_attrs(storage: optuna.storages.BaseStorage, name: str) -> dict | None:

@@ -52,3 +52,15 @@ def test_gp_without_scipy_is_one_clear_line(monkeypatch):
     config = SearchConfig("resnet18", GridSpec(), ProxyBudget(epochs=1), sampler="gp", trials=2)
     with pytest.raises(UserError, match=r"pip install 'scalesearch\[gp\]'"):
         search.make_sampler(config, [0, 1])
+
+
+def test_joining_a_study_another_worker_is_still_setting_up(space_and_candidates):
+    """A worker starting alongside the one that created the study may find its fingerprint
+    written but not yet its candidates (CI saw a KeyError there): it uses its own."""
+    space, candidates = space_and_candidates
+    config = SearchConfig(space.name, GridSpec(step=0.1), ProxyBudget(epochs=1))
+    storage = optuna.storages.InMemoryStorage()
+    half_made = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    half_made.set_user_attr("fingerprint", config.fingerprint(space))
+    study, joined = open_study(storage, "s", config, space, lambda: candidates)
+    assert [c.index for c in joined] == [c.index for c in candidates]
