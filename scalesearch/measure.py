@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+from collections import Counter
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -91,8 +92,6 @@ def measure_model(model: nn.Module, in_channels: int, resolution: int) -> Cost:
 def _both_counts(kind: str, flop_handle, act_handle):
     """One fvcore op handle returning op `kind`'s FLOP and activation counts, keyed
     "flops/NAME" and "acts/NAME" (NAME as fvcore names it: "aten::conv" -> "conv")."""
-    from collections import Counter
-
     name = kind.split("::", 1)[-1]
 
     def handle(inputs, outputs):

@@ -306,8 +306,8 @@ def train_candidate(candidate: Candidate, space: SearchSpace, config: SearchConf
             if prunable and trial.should_prune():
                 raise optuna.TrialPruned()
 
-    return train_model(variant.build(config.budget.seed), data, variant.resolution, config.budget, device=device,
-                       on_epoch=report, threads=threads)
+    return train_model(variant.build(config.budget.seed), data, variant.resolution, config.budget,
+                       device=device, on_epoch=report, threads=threads)
 
 
 def _result_attrs(result: TrainResult) -> dict[str, Any]:

@@ -9,9 +9,9 @@ reported, never selected on.
 
 Speed on a CPU comes from the data side as much as the model: the dataset is one uint8
 tensor resized once per resolution (data.resized), batches are gathered, cropped and
-flipped as whole-batch tensor ops, and model and input are channels_last (oneDNN: 1.5-2.7x over
-NCHW on an AVX-512 CPU, 1.3x for B0 on an AVX2 one).  On CUDA the data sits on the GPU and the step runs
-under bf16 autocast.
+flipped as whole-batch tensor ops, and model and input are channels_last (oneDNN:
+1.5-2.7x over NCHW on an AVX-512 CPU, 1.3x for B0 on an AVX2 one).  On CUDA the data sits
+on the GPU and the step runs under bf16 autocast.
 
 Inside a process group (`scalesearch.distributed`, `train --nproc N`) the same loop runs
 on every rank: each draws the same global batch and takes its shard of it, DDP averages
