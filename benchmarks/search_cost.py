@@ -16,11 +16,11 @@ import time
 
 import optuna
 
-from scalesearch.candidates import GridSpec, build_candidates
-from scalesearch.data import load_data
-from scalesearch.search import SearchConfig, open_study, run_worker, train_candidate
-from scalesearch.searchspaces import load_space
-from scalesearch.train import ProxyBudget
+from scalesearch.search.candidates import GridSpec, build_candidates
+from scalesearch.training.data import load_data
+from scalesearch.search.study import SearchConfig, open_study, run_worker, train_candidate
+from scalesearch.spec.spaces import load_space
+from scalesearch.training.loop import ProxyBudget
 
 
 def run_search(space, config, data, candidates):

@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from scalesearch.data import load_data
-from scalesearch.searchspaces import load_space
-from scalesearch.train import ProxyBudget, available_cores, train_model
-from scalesearch.variant import Variant
+from scalesearch.training.data import load_data
+from scalesearch.spec.spaces import load_space
+from scalesearch.training.loop import ProxyBudget, available_cores, train_model
+from scalesearch.measure.variant import Variant
 
 
 class ResizingDataset(Dataset):

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from scalesearch.compare_store import (append_unit, open_run, pending_units, read_units, unit_key,
+from scalesearch.runs.compare_units import (append_unit, open_run, pending_units, read_units, unit_key,
                                        write_results)
 from scalesearch.errors import UserError
-from scalesearch.scaling import PAPER_B0, Coefficients
-from scalesearch.searchspaces import SearchSpace
-from scalesearch.variant import Variant
+from scalesearch.spec.scaling import PAPER_B0, Coefficients
+from scalesearch.spec.spaces import SearchSpace
+from scalesearch.measure.variant import Variant
 
 METHODS = ("width", "depth", "resolution", "compound", "fast")
 TOLERANCE = 0.05  # every solved variant's measured FLOPs within ±5% of its target
@@ -290,7 +290,7 @@ class ProxySetup:
 
 def train_unit(setup: ProxySetup, item: Planned, seed_index: int) -> dict:
     """Train one variant once at the proxy shape; the record that goes to units.jsonl."""
-    from scalesearch.train import train_model
+    from scalesearch.training.loop import train_model
 
     proxy = setup.proxy(item)
     seed = setup.budget.seed + seed_index
@@ -316,7 +316,7 @@ def run_units(out: Path, todo: list[tuple[Planned, int]], train_one: Callable[[P
 def estimate_seconds(setup: ProxySetup, todo: list[tuple[Planned, int]]) -> dict[str, float]:
     """Seconds each pending unit should take: the baseline's timed train steps
     (`train.seconds_per_image`), scaled by each unit's multiply-adds at the proxy shape."""
-    from scalesearch.train import seconds_per_image
+    from scalesearch.training.loop import seconds_per_image
 
     if not todo:
         return {}
@@ -409,7 +409,7 @@ class CompareRequest:
             raise CompareError(f"--resolution must be >= 8 px, got {self.proxy_resolution}")
 
     def budget(self):
-        from scalesearch.train import ProxyBudget
+        from scalesearch.training.loop import ProxyBudget
 
         return ProxyBudget.for_space(self.space.proxy, epochs=self.epochs, train_images=self.train_images,
                                      batch_size=self.batch_size, lr=self.lr, seed=self.seed,
@@ -449,7 +449,7 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
     `train_one(setup, item, seed_index)` defaults to `train_unit` (looked up at call time,
     so tests can swap in a fake trainer).
     """
-    from scalesearch.data import load_data
+    from scalesearch.training.data import load_data
 
     events = events or CompareEvents()
     train_one = train_one or train_unit

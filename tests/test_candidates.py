@@ -2,9 +2,9 @@
 
 import pytest
 
-from scalesearch.candidates import GridSpec, build_candidates
+from scalesearch.search.candidates import GridSpec, build_candidates
 from scalesearch.errors import UserError
-from scalesearch.searchspaces import load_space
+from scalesearch.spec.spaces import load_space
 
 
 def test_2d_candidates_solve_alpha_on_measured_flops():

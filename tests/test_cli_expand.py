@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from scalesearch.family import EXACT_TOLERANCE
-from scalesearch.scaling import PAPER_B0
+from scalesearch.expand import EXACT_TOLERANCE
+from scalesearch.spec.scaling import PAPER_B0
 from tests.test_family import OFFICIAL_PARAMS
 
 
@@ -76,7 +76,7 @@ def test_report_of_a_non_run_directory_is_one_line(cli, tmp_path):
 
 
 def test_train_flag_adds_accuracy_with_a_stub_trainer(cli, tmp_path, monkeypatch):
-    import scalesearch.train as train
+    import scalesearch.training.loop as train
 
     calls = []
 

@@ -106,11 +106,11 @@ def test_grid_bad_input(cli, tmp_path):
 
 def test_study_made_for_another_baseline_is_refused(cli, tmp_path):
     storage = f"journal:{tmp_path / 'shared.journal'}"
-    from scalesearch.candidates import GridSpec
-    from scalesearch.search import SearchConfig, open_study
-    from scalesearch.searchspaces import load_space
-    from scalesearch.storage import open_storage
-    from scalesearch.train import ProxyBudget
+    from scalesearch.search.candidates import GridSpec
+    from scalesearch.search.study import SearchConfig, open_study
+    from scalesearch.spec.spaces import load_space
+    from scalesearch.search.storage import open_storage
+    from scalesearch.training.loop import ProxyBudget
 
     space = load_space("mobilenetv1")
     config = SearchConfig("mobilenetv1", GridSpec(step=0.4), ProxyBudget())
@@ -121,11 +121,11 @@ def test_study_made_for_another_baseline_is_refused(cli, tmp_path):
 
 
 def test_study_from_another_scalesearch_version_is_refused(cli, tmp_path):
-    from scalesearch.candidates import GridSpec
-    from scalesearch.search import SearchConfig, open_study
-    from scalesearch.searchspaces import load_space
-    from scalesearch.storage import open_storage
-    from scalesearch.train import ProxyBudget
+    from scalesearch.search.candidates import GridSpec
+    from scalesearch.search.study import SearchConfig, open_study
+    from scalesearch.spec.spaces import load_space
+    from scalesearch.search.storage import open_storage
+    from scalesearch.training.loop import ProxyBudget
 
     space = load_space("resnet18")
     budget = ProxyBudget(epochs=1, train_images=128, batch_size=64, val_images=64)

@@ -11,10 +11,10 @@ from scalesearch import compare
 from scalesearch.compare import (METHODS, PAPER_TABLE3, CompareError, CompareRequest, coefficients_from,
                                  parse_methods, parse_targets, plan_compare, run_compare)
 from scalesearch.errors import UserError
-from scalesearch.report.compare_report import write_compare_report
-from scalesearch.scaling import PAPER_B0, Coefficients
-from scalesearch.searchspaces import load_space
-from scalesearch.variant import Variant
+from scalesearch.report.compare import write_compare_report
+from scalesearch.spec.scaling import PAPER_B0, Coefficients
+from scalesearch.spec.spaces import load_space
+from scalesearch.measure.variant import Variant
 from tests.tiny import write_space
 
 

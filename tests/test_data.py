@@ -7,7 +7,7 @@ import struct
 import pytest
 import torch
 
-from scalesearch.data import (FASHION_MNIST_DIR, DataError, augment, load_data, normalize, resize_images,
+from scalesearch.training.data import (FASHION_MNIST_DIR, DataError, augment, load_data, normalize, resize_images,
                               resized)
 
 HAVE_FASHION = (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file()
@@ -69,7 +69,7 @@ def test_imagefolder_decodes_once_and_caches(tmp_path):
     caches = list((tmp_path / ".scalesearch-cache").glob("*.pt"))
     assert len(caches) == 1
     # A second process would read the cache: prove it by making decoding impossible.
-    from scalesearch import data as data_module
+    from scalesearch.training import data as data_module
     data_module._read_source.cache_clear()
     original = data_module._decode_images
     data_module._decode_images = lambda *a: (_ for _ in ()).throw(AssertionError("decoded again"))

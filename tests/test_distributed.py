@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from scalesearch import distributed
-from scalesearch.train import available_cores
+from scalesearch.training import distributed
+from scalesearch.training.loop import available_cores
 from tests.tiny import DATA, write_space
 
 TINY_SPACE = """

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from scalesearch.errors import UserError
-from scalesearch.family import (EXACT_TOLERANCE, grown_dropout, match_flops, parse_phis, phi_label,
+from scalesearch.expand import (EXACT_TOLERANCE, grown_dropout, match_flops, parse_phis, phi_label,
                                 plan_family)
 from scalesearch.models import build_model
-from scalesearch.searchspaces import load_space
-from scalesearch.variant import Variant
+from scalesearch.spec.spaces import load_space
+from scalesearch.measure.variant import Variant
 
 # Parameter counts of the published EfficientNet B0..B7 at ImageNet shape.  B0 and B7 are
 # reference.md's golden numbers; B1..B6 are the common reference implementation's counts

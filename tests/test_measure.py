@@ -7,9 +7,9 @@ import pytest
 from torch import nn
 
 from scalesearch.models import build_model
-from scalesearch.measure import count_macs, macs_by_part, measure_model, measure_spec
-from scalesearch.searchspaces import builtin_names, load_space
-from scalesearch.variant import Variant
+from scalesearch.measure.cost import count_macs, macs_by_part, measure_model, measure_spec
+from scalesearch.spec.spaces import builtin_names, load_space
+from scalesearch.measure.variant import Variant
 
 
 def test_fvcore_counts_match_hand_derived_formula():

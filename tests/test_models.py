@@ -4,8 +4,8 @@ and at a scaled (d, w, r), and every parameter receives a gradient."""
 import pytest
 import torch
 
-from scalesearch.searchspaces import builtin_names, load_space
-from scalesearch.variant import Variant
+from scalesearch.spec.spaces import builtin_names, load_space
+from scalesearch.measure.variant import Variant
 
 SCALES = [(1.0, 1.0, 1.0), (1.4, 1.2, 1.3), (0.5, 0.5, 1.0)]
 

@@ -8,7 +8,7 @@ import pytest
 from scalesearch.errors import UserError
 from scalesearch.report import plots, registry
 from scalesearch.report.document import Report
-from scalesearch.report.files import read_run_info, write_atomic, write_json, write_run_info
+from scalesearch.runs.files import read_run_info, write_atomic, write_json, write_run_info
 from scalesearch.report.html import render_html
 from scalesearch.report.markdown import render_markdown
 
@@ -83,7 +83,7 @@ def _family_json(trained: bool) -> dict:
 
 @pytest.mark.parametrize("trained", [False, True])
 def test_expand_report_rebuilds_from_saved_files_only(tmp_path, monkeypatch, trained):
-    import scalesearch.measure as measure
+    import scalesearch.measure.cost as measure
 
     def forbidden(*args, **kwargs):
         raise AssertionError("the report must not measure anything")

@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from scalesearch.scaling import (PAPER_B0, Coefficients, ScalingError, grid_2d, grid_3d,
+from scalesearch.spec.scaling import (PAPER_B0, Coefficients, ScalingError, grid_2d, grid_3d,
                                  round_channels, round_repeats, round_resolution, scale_spec,
                                  solve_for_target)
-from scalesearch.searchspaces import load_space
+from scalesearch.spec.spaces import load_space
 
 
 @pytest.mark.parametrize("channels, expected", [

@@ -4,12 +4,12 @@ feasible points, respects --trials, and never trains a point twice."""
 import optuna
 import pytest
 
-from scalesearch import search
-from scalesearch.candidates import GridSpec, build_candidates
+from scalesearch.search import study as search
+from scalesearch.search.candidates import GridSpec, build_candidates
 from scalesearch.errors import UserError
-from scalesearch.search import SearchConfig, open_study, run_worker
-from scalesearch.searchspaces import load_space
-from scalesearch.train import ProxyBudget, TrainResult
+from scalesearch.search.study import SearchConfig, open_study, run_worker
+from scalesearch.spec.spaces import load_space
+from scalesearch.training.loop import ProxyBudget, TrainResult
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@
 import pytest
 
 from scalesearch.errors import UserError
-from scalesearch.searchspaces import SpaceError, builtin_names, load_space
-from scalesearch.spec import SpecError
+from scalesearch.spec.spaces import SpaceError, builtin_names, load_space
+from scalesearch.spec.netspec import SpecError
 from tests.conftest import EXAMPLES
 
 

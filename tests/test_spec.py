@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scalesearch.searchspaces import builtin_names, load_space
-from scalesearch.spec import NetSpec, SpecError, StageSpec, load_spec_yaml
+from scalesearch.spec.spaces import builtin_names, load_space
+from scalesearch.spec.netspec import NetSpec, SpecError, StageSpec, load_spec_yaml
 
 stages = st.builds(
     StageSpec,

@@ -6,12 +6,12 @@ from functools import partial
 import pytest
 import torch
 
-from scalesearch.data import load_data
+from scalesearch.training.data import load_data
 from scalesearch.errors import UserError
 from scalesearch.models import build_model
-from scalesearch.spec import NetSpec
-from scalesearch.train import ProxyBudget, TrainResult, learning_rate, parameter_groups, seconds_per_image
-from scalesearch.train import train_model as _train_model
+from scalesearch.spec.netspec import NetSpec
+from scalesearch.training.loop import ProxyBudget, TrainResult, learning_rate, parameter_groups, seconds_per_image
+from scalesearch.training.loop import train_model as _train_model
 from tests.tiny import DATA
 
 # One thread: results depend on the thread count (reduction order), and on a shared

@@ -15,7 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from scalesearch.storage import open_storage
+from scalesearch.search.storage import open_storage
 
 GRID = ["grid", "--baseline", "resnet18", "--step", "0.4", "--epochs", "2", "--train-images", "384",
         "--val-images", "64", "--test-images", "64", "--batch-size", "64", "--resolution", "32",

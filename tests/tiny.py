@@ -6,7 +6,7 @@ Tests train on a few hundred real Fashion-MNIST images when Debian's package is 
 
 from pathlib import Path
 
-from scalesearch.data import FASHION_MNIST_DIR
+from scalesearch.training.data import FASHION_MNIST_DIR
 
 DATA = "fashion-mnist" if (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file() else "synthetic"
 

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scalesearch.errors import UserError
-from scalesearch.report.files import jsonable
+from scalesearch.runs.files import jsonable
 
 app = typer.Typer(
     name="scalesearch",

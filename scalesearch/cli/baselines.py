@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.table import Table
 
 from scalesearch.cli.app import FormatOption, OutputFormat, command, emit
-from scalesearch.searchspaces import builtin_names, load_space
-from scalesearch.variant import Variant
+from scalesearch.spec.spaces import builtin_names, load_space
+from scalesearch.measure.variant import Variant
 
 
 def list_baselines() -> list[dict]:

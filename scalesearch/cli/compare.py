@@ -16,9 +16,9 @@ from scalesearch.cli.options import (AlphaOption, BatchSizeOption, BetaOption, D
                                      TrainImagesOption, ValImagesOption)
 from scalesearch.compare import (METHODS, CompareError, CompareEvents, CompareRequest, Planned, coefficients_from,
                                  parse_methods, parse_targets, run_compare)
-from scalesearch.profiling import resolve_device
-from scalesearch.report.compare_report import write_compare_report  # also registers the "compare" report
-from scalesearch.searchspaces import load_space
+from scalesearch.measure.profile import resolve_device
+from scalesearch.report.compare import write_compare_report  # also registers the "compare" report
+from scalesearch.spec.spaces import load_space
 
 
 @command("compare", "scalesearch compare --baseline mobilenetv2 --target 2x,4x --seeds 2 --out runs/compare-mbv2")

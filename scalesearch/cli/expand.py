@@ -13,10 +13,10 @@ from rich.table import Table
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, emit, stderr
 from scalesearch.cli.options import (AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DeviceOption, EpochsOption, GammaOption, LrOption, TrainImagesOption)
-from scalesearch.family import expand_family, parse_phis, phi_label, plan_family, train_family
-from scalesearch.profiling import resolve_device
+from scalesearch.expand import expand_family, parse_phis, phi_label, plan_family, train_family
+from scalesearch.measure.profile import resolve_device
 from scalesearch.report.expand import save_expand_run
-from scalesearch.searchspaces import load_space
+from scalesearch.spec.spaces import load_space
 
 
 @command("expand", "scalesearch expand --baseline efficientnet-b0 --phi 0..7 --preset paper --exact-flops")

@@ -15,21 +15,21 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from scalesearch.candidates import GridSpec, build_candidates
+from scalesearch.search.candidates import GridSpec, build_candidates
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, print_json, print_table, stderr
 from scalesearch.cli.options import (BatchSizeOption, DataDirOption, DataOption, DeviceOption, EpochsOption,
                                      LrOption, TestImagesOption, TrainImagesOption, ValImagesOption)
-from scalesearch.data import load_data
+from scalesearch.training.data import load_data
 from scalesearch.errors import UserError
-from scalesearch.grid_results import collect_rows, save_grid_run, summarize
-from scalesearch.profiling import resolve_device
+from scalesearch.runs.grid_tables import collect_rows, save_grid_run, summarize
+from scalesearch.measure.profile import resolve_device
 from scalesearch.report.registry import rebuild
-from scalesearch.search import (Event, SearchConfig, estimate_seconds, open_study, pending_points,
+from scalesearch.search.study import (Event, SearchConfig, estimate_seconds, open_study, pending_points,
                                 point_status, run_worker, worker_threads)
-from scalesearch.searchspaces import load_space
-from scalesearch.storage import open_storage
-from scalesearch.train import ProxyBudget
-from scalesearch.variant import Variant
+from scalesearch.spec.spaces import load_space
+from scalesearch.search.storage import open_storage
+from scalesearch.training.loop import ProxyBudget
+from scalesearch.measure.variant import Variant
 
 Opt = typer.Option
 

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from scalesearch.data import SOURCES
+from scalesearch.training.data import SOURCES
 
 # -- which network ------------------------------------------------------------------------
 DepthOption = Annotated[Optional[float], typer.Option(

@@ -10,8 +10,8 @@ from rich.table import Table
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, emit
 from scalesearch.cli.options import (AlphaOption, BetaOption, DepthOption, DeviceOption, GammaOption,
                                      PhiOption, WidthOption)
-from scalesearch.profiling import profile_variant, resolve_multipliers
-from scalesearch.searchspaces import load_space
+from scalesearch.measure.profile import profile_variant, resolve_multipliers
+from scalesearch.spec.spaces import load_space
 
 
 @command("profile", "scalesearch profile --baseline efficientnet-b0 --width 2.0 --depth 3.1 --resolution 600")

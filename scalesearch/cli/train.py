@@ -6,7 +6,7 @@ classes, `--resolution` px, by default the space's proxy resolution x r); `param
 3 channels, 1000 classes), with the proxy shape's cost beside them as `proxy_params` and
 `proxy_flops`.
 
-`--nproc N` trains the same run in N processes (scalesearch.distributed): this process
+`--nproc N` trains the same run in N processes (scalesearch.training.distributed): this process
 checks the options, launches the ranks, and prints what rank 0 hands back; rank 0 writes
 --out.  A run killed at any point continues with `--resume` (with any --nproc).
 """
@@ -20,20 +20,20 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from scalesearch import distributed
+from scalesearch.training import distributed
 from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, command, emit,
                                  fail, stderr)
 from scalesearch.cli.options import (AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DepthOption, DeviceOption, EpochsOption, GammaOption, LrOption,
                                      PhiOption, TestImagesOption, TrainImagesOption, ValImagesOption,
                                      WidthOption)
-from scalesearch.data import load_data
+from scalesearch.training.data import load_data
 from scalesearch.errors import UserError
-from scalesearch.profiling import resolve_device, resolve_multipliers
-from scalesearch.report.files import write_json
-from scalesearch.searchspaces import SearchSpace, load_space
-from scalesearch.train import ProxyBudget, available_cores, train_model
-from scalesearch.variant import Variant
+from scalesearch.measure.profile import resolve_device, resolve_multipliers
+from scalesearch.runs.files import write_json
+from scalesearch.spec.spaces import SearchSpace, load_space
+from scalesearch.training.loop import ProxyBudget, available_cores, train_model
+from scalesearch.measure.variant import Variant
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"

@@ -7,7 +7,7 @@ from torch import nn
 
 from scalesearch.models.blocks import (BasicBlock, Bottleneck, ConvBNAct, DepthwiseSeparable,
                                        InvertedResidual)
-from scalesearch.spec import NetSpec, StageSpec
+from scalesearch.spec.netspec import NetSpec, StageSpec
 
 
 def _make_block(stage: StageSpec, cin: int, stride: int, activation: str, bn_eps: float,

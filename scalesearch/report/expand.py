@@ -18,10 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from scalesearch.family import Family, phi_label
+from scalesearch.expand import Family, phi_label
 from scalesearch.report import plots
 from scalesearch.report.document import Report
-from scalesearch.report.files import read_json, write_atomic, write_json, write_run_info
+from scalesearch.runs.files import read_json, write_atomic, write_json, write_run_info
 from scalesearch.report.registry import rebuild
 
 KIND = "expand"

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from scalesearch.report.document import Report
-from scalesearch.report.files import read_json
+from scalesearch.runs.files import read_json
 from scalesearch.report.plots import plt, to_png
 
 

@@ -21,14 +21,14 @@ from typing import Any, Callable
 
 from scalesearch.errors import UserError
 from scalesearch.report.document import Report
-from scalesearch.report.files import read_run_info, write_report
+from scalesearch.runs.files import read_run_info, write_report
 
 Builder = Callable[[Path, dict[str, Any]], Report]
 
 BUILDERS: dict[str, str | Builder] = {
     "expand": "scalesearch.report.expand:expand_report",
     "grid": "scalesearch.report.grid:grid_report",
-    "compare": "scalesearch.report.compare_report:compare_report",
+    "compare": "scalesearch.report.compare:compare_report",
 }
 
 

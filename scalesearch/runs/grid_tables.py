@@ -15,9 +15,9 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from scalesearch.candidates import Candidate
-from scalesearch.report.files import write_atomic, write_json, write_run_info
-from scalesearch.search import SearchConfig, point_status
+from scalesearch.search.candidates import Candidate
+from scalesearch.runs.files import write_atomic, write_json, write_run_info
+from scalesearch.search.study import SearchConfig, point_status
 
 COLUMNS = ["index", "role", "alpha", "beta", "gamma", "nominal_ratio", "measured_ratio", "feasible",
            "state", "val_accuracy", "test_accuracy", "epochs", "resolution", "seconds",

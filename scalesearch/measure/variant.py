@@ -13,10 +13,10 @@ from functools import lru_cache
 
 from torch import nn
 
-from scalesearch.measure import Cost, count_macs, measure_model, measure_spec
-from scalesearch.scaling import check_multiplier, round_resolution, scale_spec
-from scalesearch.searchspaces import SearchSpace
-from scalesearch.spec import NetSpec
+from scalesearch.measure.cost import Cost, count_macs, measure_model, measure_spec
+from scalesearch.spec.scaling import check_multiplier, round_resolution, scale_spec
+from scalesearch.spec.spaces import SearchSpace
+from scalesearch.spec.netspec import NetSpec
 
 
 @dataclass(frozen=True)

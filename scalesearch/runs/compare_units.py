@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scalesearch.errors import UserError
-from scalesearch.report.files import RUN_FILE, write_atomic, write_json
+from scalesearch.runs.files import RUN_FILE, write_atomic, write_json
 
 if TYPE_CHECKING:
     from scalesearch.compare import Planned

@@ -15,7 +15,7 @@ import pandas as pd
 
 from scalesearch.report import plots
 from scalesearch.report.document import Report
-from scalesearch.report.files import read_json
+from scalesearch.runs.files import read_json
 from scalesearch.report.registry import rebuild
 
 KIND = "compare"

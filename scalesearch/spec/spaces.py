@@ -24,7 +24,7 @@ from typing import Any, Callable
 import yaml
 
 from scalesearch.errors import UserError
-from scalesearch.spec import NetSpec, SpecError
+from scalesearch.spec.netspec import NetSpec, SpecError
 
 _BUILTIN_PACKAGE = "scalesearch.builtin_spaces"
 _SPACE_KEYS = {"description", "network", "proxy", "grid", "dropout_growth"}

@@ -10,7 +10,7 @@ Every conv uses 'same' padding (k // 2), so an output side is ceil(side / stride
 
 from __future__ import annotations
 
-from scalesearch.spec import NetSpec, StageSpec
+from scalesearch.spec.netspec import NetSpec, StageSpec
 
 
 def _out(side: int, stride: int) -> int:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from scalesearch.errors import UserError
-from scalesearch.spec import NetSpec, StageSpec
+from scalesearch.spec.netspec import NetSpec, StageSpec
 
 
 class ScalingError(UserError):

@@ -26,13 +26,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch import __version__
-from scalesearch.candidates import Candidate, GridSpec
-from scalesearch.data import ImageData
+from scalesearch.search.candidates import Candidate, GridSpec
+from scalesearch.training.data import ImageData
 from scalesearch.errors import UserError
-from scalesearch.searchspaces import SearchSpace
-from scalesearch.storage import LeaseKeeper, owner_attrs, reap_stale_trials
-from scalesearch.train import ProxyBudget, TrainResult, seconds_per_image, train_model
-from scalesearch.variant import Variant
+from scalesearch.spec.spaces import SearchSpace
+from scalesearch.search.storage import LeaseKeeper, owner_attrs, reap_stale_trials
+from scalesearch.training.loop import ProxyBudget, TrainResult, seconds_per_image, train_model
+from scalesearch.measure.variant import Variant
 
 SAMPLERS = ("grid", "tpe", "gp", "random")
 PRUNERS = ("none", "halving", "hyperband")
@@ -341,7 +341,7 @@ def _in_main_thread() -> bool:
 
 def worker_threads(workers: int) -> int:
     """Cores per worker: oversubscribing two cores collapses throughput (reference.md)."""
-    from scalesearch.train import available_cores
+    from scalesearch.training.loop import available_cores
     return max(1, available_cores() // max(1, workers))
 
 

@@ -21,9 +21,9 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from scalesearch.complexity import macs_by_part
+from scalesearch.models.complexity import macs_by_part
 from scalesearch.models import build_model
-from scalesearch.spec import NetSpec
+from scalesearch.spec.netspec import NetSpec
 
 # Ops fvcore has no handle for (activations, the SE multiply, residual add, max-pool):
 # they cost no multiply-adds in the paper's convention, so their warnings are noise.

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from scalesearch.errors import UserError
-from scalesearch.measure import Cost, measure_latency
-from scalesearch.presets import EFFICIENTNET_OFFICIAL
-from scalesearch.scaling import PAPER_B0, Coefficients, round_resolution
-from scalesearch.searchspaces import SearchSpace, load_space
-from scalesearch.variant import Variant
+from scalesearch.measure.cost import Cost, measure_latency
+from scalesearch.spec.presets import EFFICIENTNET_OFFICIAL
+from scalesearch.spec.scaling import PAPER_B0, Coefficients, round_resolution
+from scalesearch.spec.spaces import SearchSpace, load_space
+from scalesearch.measure.variant import Variant
 
 EXACT_TOLERANCE = 0.03  # the issue's +-3% band around baseline x nominal multiple
 MAX_ABS_PHI = 10  # 2^10 x the baseline's FLOPs already means hours of fvcore tracing
@@ -362,8 +362,8 @@ def train_family(family: Family, *, data_name: str, data_dir: str | None = None,
 
     Returns what the report needs to say about the proxy shape (data, budget, resolution).
     """
-    from scalesearch.data import load_data
-    from scalesearch.train import ProxyBudget, train_model
+    from scalesearch.training.data import load_data
+    from scalesearch.training.loop import ProxyBudget, train_model
 
     base_resolution = family.space.proxy_resolution
     budget = ProxyBudget.for_space(family.space.proxy, **(budget_overrides or {}))

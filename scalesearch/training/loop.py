@@ -13,7 +13,7 @@ flipped as whole-batch tensor ops, and model and input are channels_last (oneDNN
 1.5-2.7x over NCHW on an AVX-512 CPU, 1.3x for B0 on an AVX2 one).  On CUDA the data sits
 on the GPU and the step runs under bf16 autocast.
 
-Inside a process group (`scalesearch.distributed`, `train --nproc N`) the same loop runs
+Inside a process group (`scalesearch.training.distributed`, `train --nproc N`) the same loop runs
 on every rank: each draws the same global batch and takes its shard of it, DDP averages
 the gradients, so batch size, steps and learning-rate schedule are those of one process.
 Evaluation and the batch-norm re-estimate are sharded and summed; rank 0 alone writes.
@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scalesearch import distributed
-from scalesearch.data import ImageData, augment, normalize, resized
+from scalesearch.training import distributed
+from scalesearch.training.data import ImageData, augment, normalize, resized
 from scalesearch.errors import UserError
 
 OPTIMIZERS = ("sgd", "rmsprop")
@@ -226,7 +226,7 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
     The loop trains on all of `data.train_x`: `budget.train_images` and `val_images` are
     what `load_data` was asked for, kept in the budget so a checkpoint records them.
     Results depend on the thread count as well as the seed (reduction order differs).
-    In a process group (scalesearch.distributed) `model` is trained with DDP, each rank
+    In a process group (scalesearch.training.distributed) `model` is trained with DDP, each rank
     on its shard of every batch; call it on every rank with the same arguments.
     """
     started = time.perf_counter()

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from scalesearch.errors import UserError
-from scalesearch.scaling import Coefficients, grid_2d, grid_3d
-from scalesearch.searchspaces import SearchSpace
-from scalesearch.variant import Variant
+from scalesearch.spec.scaling import Coefficients, grid_2d, grid_3d
+from scalesearch.spec.spaces import SearchSpace
+from scalesearch.measure.variant import Variant
 
 ALPHA_STEP = 0.01
 

@@ -2,7 +2,7 @@
 
 `launch` is a small torchrun: it hosts the rendezvous store on 127.0.0.1 (a port the
 kernel picks, so two launches never race for one), starts `nproc` fresh interpreters
-(`python -m scalesearch.distributed`) with the usual RANK / WORLD_SIZE / LOCAL_RANK /
+(`python -m scalesearch.training.distributed`) with the usual RANK / WORLD_SIZE / LOCAL_RANK /
 MASTER_ADDR / MASTER_PORT environment, and waits.  Each rank joins the group (gloo on
 CPU, nccl on CUDA, one GPU per rank), calls the target function with the launcher's
 keyword arguments, and rank 0 hands its return value back through a file.  A rank that
@@ -143,7 +143,7 @@ def launch(target: str, kwargs: dict[str, Any], nproc: int, device_type: str) ->
             try:
                 for r in range(nproc):
                     ranks.append(subprocess.Popen(
-                        [sys.executable, "-m", "scalesearch.distributed"],
+                        [sys.executable, "-m", "scalesearch.training.distributed"],
                         env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
                         stdin=subprocess.DEVNULL, stdout=2))  # stdout is the launcher's alone (JSON)
                 failed = _wait(ranks)

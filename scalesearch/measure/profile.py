@@ -7,11 +7,11 @@ from typing import Any
 import torch
 
 from scalesearch.errors import UserError
-from scalesearch.complexity import macs_by_part
-from scalesearch.measure import measure_latency
-from scalesearch.scaling import Coefficients
-from scalesearch.searchspaces import SearchSpace
-from scalesearch.variant import Variant
+from scalesearch.models.complexity import macs_by_part
+from scalesearch.measure.cost import measure_latency
+from scalesearch.spec.scaling import Coefficients
+from scalesearch.spec.spaces import SearchSpace
+from scalesearch.measure.variant import Variant
 
 
 def resolve_multipliers(depth: float | None, width: float | None, resolution: int | None,
