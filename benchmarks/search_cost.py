@@ -18,9 +18,10 @@ import optuna
 
 from scalesearch.search.candidates import GridSpec, build_candidates
 from scalesearch.training.data import load_data
-from scalesearch.search.study import SearchConfig, open_study, run_worker, train_candidate
+from scalesearch.search.study import SearchConfig, open_study
+from scalesearch.search.worker import run_worker, train_candidate
 from scalesearch.spec.spaces import load_space
-from scalesearch.training.loop import ProxyBudget
+from scalesearch.training.budget import ProxyBudget
 
 
 def run_search(space, config, data, candidates):

@@ -27,7 +27,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from scalesearch.training.data import load_data
 from scalesearch.spec.spaces import load_space
-from scalesearch.training.loop import ProxyBudget, available_cores, train_model
+from scalesearch.training.budget import ProxyBudget
+from scalesearch.training.device import available_cores
+from scalesearch.training.loop import train_model
 from scalesearch.measure.variant import Variant
 
 

@@ -13,26 +13,34 @@ step function of the setting, so this is a search on measured cost, not a formul
 the fast analytic counter (`Variant.macs`) drives it and fvcore (`Variant.cost`)
 confirms the result.  Every planned variant is then trained with one proxy budget at the
 *proxy* shape (the data's channels and classes at a small base resolution x r), once per
-seed; `compare_store` keeps that work resumable (run.json, units.jsonl) and writes
-the rows (compare.csv, compare.json).
+seed; `runs/compare_units.py` keeps that work resumable (units.jsonl) and writes the
+rows (compare.csv, compare.json).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import statistics
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from scalesearch.runs.compare_units import (append_unit, open_run, pending_units, read_units, unit_key,
-                                       write_results)
+from scalesearch.runs.compare_units import append_unit, read_units, unit_key, write_results
 from scalesearch.errors import UserError
+from scalesearch.runs.grid_tables import read_grid_coefficients
+from scalesearch.spec.coefficients import COEFFICIENTS, choose_source, manual
 from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.measure.variant import Variant
+from scalesearch.runs.files import jsonable
+from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
+from scalesearch.spec.spaces import load_space
+from scalesearch.training.budget import ProxyBudget
+from scalesearch.training.data import ImageData, load_data
+from scalesearch.training.device import resolve_device
+from scalesearch.training.loop import train_model
+from scalesearch.training.timing import estimate_seconds
 
 METHODS = ("width", "depth", "resolution", "compound", "fast")
 TOLERANCE = 0.05  # every solved variant's measured FLOPs within ±5% of its target
@@ -67,7 +75,7 @@ def parse_targets(text: str) -> tuple[float, ...]:
         match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*x?", item)
         value = float(match.group(1)) if match else math.nan
         if not match or not math.isfinite(value) or value <= 1:
-            raise CompareError(f"--target: cannot read {item!r}; give FLOP multiples above 1, e.g. 2x,4x")
+            raise CompareError(f"{{target}}: cannot read {item!r}; give FLOP multiples above 1, e.g. 2x,4x")
         if value not in targets:
             targets.append(value)
     return tuple(targets)
@@ -78,7 +86,7 @@ def parse_methods(text: str) -> tuple[str, ...]:
     for item in str(text).split(","):
         item = item.strip().lower()
         if item not in METHODS:
-            raise CompareError(f"--methods: unknown method {item!r}; choose from {','.join(METHODS)}")
+            raise CompareError(f"{{methods}}: unknown method {item!r}; choose from {','.join(METHODS)}")
         if item not in methods:
             methods.append(item)
     return tuple(methods)
@@ -91,37 +99,19 @@ def target_label(target: float | None) -> str:
 def coefficients_from(from_dir: str | None, alpha: float | None, beta: float | None,
                       gamma: float | None, preset: str | None) -> tuple[Coefficients, str]:
     """The compound coefficients and where they came from (for the report)."""
-    given = [name for name, on in (("--from", from_dir is not None),
-                                   ("--alpha/--beta/--gamma", any(v is not None for v in (alpha, beta, gamma))),
-                                   ("--preset", preset is not None)) if on]
-    if len(given) > 1:
-        raise CompareError(f"give one source of coefficients, not {' and '.join(given)}")
+    source = choose_source({"{from}": from_dir is not None, COEFFICIENTS: any(v is not None for v in (alpha, beta, gamma)),
+                            "{preset}": preset is not None}, required=False)
     if preset is not None and preset not in PRESETS:
-        raise CompareError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-    if from_dir is not None:
-        return _coefficients_from_best(Path(from_dir)), f"{from_dir}/best.json"
-    if any(v is not None for v in (alpha, beta, gamma)):
-        if any(v is None for v in (alpha, beta, gamma)):
-            raise CompareError("--alpha, --beta and --gamma go together (e.g. --alpha 1.2 --beta 1.1 --gamma 1.15)")
-        return Coefficients(alpha, beta, gamma), "command line"
+        raise CompareError(f"{{preset}} must be one of {', '.join(PRESETS)}, got {preset!r}")
+    if source == "{from}":
+        return read_grid_coefficients(Path(from_dir)), f"{from_dir}/best.json"
+    coefficients = manual(alpha, beta, gamma)
+    if coefficients is not None:
+        return coefficients, "command line"
     if preset == "paper-table3":
         d, w, r = PAPER_TABLE3["compound"]
         return Coefficients(d, w, r), "paper Table 3 (d=1.4, w=1.2, r=1.3 at phi=1)"
     return PAPER_B0, "paper (EfficientNet-B0: 1.2, 1.1, 1.15)"
-
-
-def _coefficients_from_best(directory: Path) -> Coefficients:
-    path = directory / "best.json"
-    try:
-        best = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CompareError(f"--from {directory}: no best.json there (run `scalesearch grid --out {directory}` first)") from None
-    except json.JSONDecodeError:
-        raise CompareError(f"--from {directory}: best.json is not valid JSON") from None
-    try:
-        return Coefficients(float(best["alpha"]), float(best["beta"]), float(best["gamma"]))
-    except (KeyError, TypeError, ValueError):
-        raise CompareError(f"--from {directory}: best.json needs numeric alpha, beta and gamma") from None
 
 
 # -- solving ---------------------------------------------------------------------------
@@ -279,8 +269,8 @@ def confirm(plan: list[Planned]) -> list[dict]:
 class ProxySetup:
     """Everything every unit shares: the data, the budget and the proxy base resolution."""
 
-    data: object  # scalesearch.data.ImageData
-    budget: object  # scalesearch.train.ProxyBudget (its seed is the base seed)
+    data: ImageData
+    budget: ProxyBudget  # its seed is the base seed
     resolution: int
     device: str = "cpu"
 
@@ -290,46 +280,25 @@ class ProxySetup:
 
 def train_unit(setup: ProxySetup, item: Planned, seed_index: int) -> dict:
     """Train one variant once at the proxy shape; the record that goes to units.jsonl."""
-    from scalesearch.training.loop import train_model
-
     proxy = setup.proxy(item)
     seed = setup.budget.seed + seed_index
     budget = replace(setup.budget, seed=seed)
     result = train_model(proxy.build(seed), setup.data, proxy.resolution, budget, device=setup.device)
-    return {"key": unit_key(item, seed_index), "label": item.label, "method": item.method,
+    return {"key": unit_key(item.key, seed_index), "label": item.label, "method": item.method,
             "seed_index": seed_index, "seed": seed, "proxy": proxy.describe(),
             "proxy_flops": proxy.macs(), **result.as_dict()}
 
 
-def run_units(out: Path, todo: list[tuple[Planned, int]], train_one: Callable[[Planned, int], dict],
-              on_start: Callable[[Planned, int], None] | None = None,
-              on_done: Callable[[Planned, int, dict], None] | None = None) -> None:
-    for item, k in todo:
-        if on_start:
-            on_start(item, k)
-        record = train_one(item, k)
-        append_unit(out, record)
-        if on_done:
-            on_done(item, k, record)
+def pending_units(plan: list[Planned], seeds: int, done: dict[str, dict]) -> list[tuple[Planned, int]]:
+    """Work still to do, seed by seed, so an interrupted run has whole tables early."""
+    return [(item, k) for k in range(seeds) for item in plan if unit_key(item.key, k) not in done]
 
 
-def estimate_seconds(setup: ProxySetup, todo: list[tuple[Planned, int]]) -> dict[str, float]:
-    """Seconds each pending unit should take: the baseline's timed train steps
-    (`train.seconds_per_image`), scaled by each unit's multiply-adds at the proxy shape."""
-    from scalesearch.training.loop import seconds_per_image
-
-    if not todo:
-        return {}
-    base = Variant(todo[0][0].variant.space).at_proxy(setup.resolution, setup.data.in_channels,
-                                                      setup.data.num_classes)
-    per_image_mac = seconds_per_image(base.build(), base.in_channels, base.resolution,
-                                      base.num_classes, min(setup.budget.batch_size, 32)) / base.macs()
-    budget, data = setup.budget, setup.data
-    train_images = budget.epochs * len(data.train_y)
-    # Evaluation is a forward pass only: about a third of a training step's arithmetic.
-    eval_images = (budget.epochs * len(data.val_y) + len(data.test_y)) / 3
-    return {unit_key(item, k): per_image_mac * setup.proxy(item).macs() * (train_images + eval_images)
-            for item, k in todo}
+def estimates(setup: ProxySetup, todo: list[tuple[Planned, int]]) -> dict[str, float]:
+    """Seconds each pending unit should take (training.timing)."""
+    seconds = estimate_seconds([setup.proxy(item) for item, _ in todo], setup.budget,
+                               len(setup.data.train_y), len(setup.data.val_y), len(setup.data.test_y))
+    return {unit_key(item.key, k): t for (item, k), t in zip(todo, seconds)}
 
 
 # -- the table ---------------------------------------------------------------------------
@@ -343,7 +312,7 @@ def summarise(plan: list[Planned], costs: list[dict], units: dict[str, dict], se
     """
     rows = []
     for item, cost in zip(plan, costs):
-        done = [units[unit_key(item, k)] for k in range(seeds) if unit_key(item, k) in units]
+        done = [units[unit_key(item.key, k)] for k in range(seeds) if unit_key(item.key, k) in units]
         ok = [u for u in done if u.get("status") == "ok"]
         small = proxy(item)
         rows.append({
@@ -382,12 +351,14 @@ def _mean_std(name: str, values: list[float]) -> dict:
 class CompareRequest:
     """What `scalesearch compare` was asked; None budget fields fall back to the space's proxy."""
 
-    space: SearchSpace
+    baseline: str
     out: Path
-    targets: tuple[float, ...] = (2.0,)
-    methods: tuple[str, ...] = METHODS
-    coefficients: Coefficients = PAPER_B0
-    coefficients_source: str = "paper"
+    targets: str | None = None  # "2x,4x" (default 2x); paper-table3 fixes its own
+    methods: str = ",".join(METHODS)
+    from_dir: str | None = None
+    alpha: float | None = None
+    beta: float | None = None
+    gamma: float | None = None
     preset: str | None = None
     data: str = "fashion-mnist"
     data_dir: str | None = None
@@ -400,35 +371,59 @@ class CompareRequest:
     proxy_resolution: int | None = None
     seeds: int = 1
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
+    command: str = ""
 
     def __post_init__(self) -> None:
         if self.seeds < 1:
-            raise CompareError(f"--seeds must be >= 1, got {self.seeds}")
+            raise CompareError(f"{{seeds}} must be >= 1, got {self.seeds}")
         if self.proxy_resolution is not None and self.proxy_resolution < 8:
-            raise CompareError(f"--resolution must be >= 8 px, got {self.proxy_resolution}")
+            raise CompareError(f"{{resolution}} must be >= 8 px, got {self.proxy_resolution}")
+        if self.preset == "paper-table3" and self.targets is not None:
+            raise CompareError("{preset} paper-table3 fixes every setting (w=2, r=2, d=4, compound "
+                               "1.4/1.2/1.3); drop {target}")
 
-    def budget(self):
-        from scalesearch.training.loop import ProxyBudget
+    def as_dict(self) -> dict:
+        return jsonable(asdict(self))
 
-        return ProxyBudget.for_space(self.space.proxy, epochs=self.epochs, train_images=self.train_images,
-                                     batch_size=self.batch_size, lr=self.lr, seed=self.seed,
-                                     val_images=self.val_images)
+
+@dataclass(frozen=True)
+class Comparison:
+    """A request resolved: the baseline, targets, methods and coefficients it means."""
+
+    request: CompareRequest
+    space: SearchSpace
+    targets: tuple[float, ...]
+    methods: tuple[str, ...]
+    coefficients: Coefficients
+    coefficients_source: str
+
+    @classmethod
+    def resolve(cls, request: CompareRequest) -> "Comparison":
+        coefficients, source = coefficients_from(request.from_dir, request.alpha, request.beta,
+                                                 request.gamma, request.preset)
+        return cls(request, load_space(request.baseline), parse_targets(request.targets or "2x"),
+                   parse_methods(request.methods), coefficients, source)
+
+    def budget(self) -> ProxyBudget:
+        r = self.request
+        return ProxyBudget.for_space(self.space.proxy, epochs=r.epochs, train_images=r.train_images,
+                                     batch_size=r.batch_size, lr=r.lr, seed=r.seed, val_images=r.val_images)
 
     @property
     def resolution(self) -> int:
-        return self.proxy_resolution or self.space.proxy_resolution
+        return self.request.proxy_resolution or self.space.proxy_resolution
 
     def config(self) -> dict:
-        """Everything that changes what a unit means; the device and --out do not."""
-        network = self.space.network
+        """Everything that changes what a unit means; the device and the folder do not."""
+        r, network = self.request, self.space.network
         return {"baseline": self.space.name, "baseline_source": self.space.source,
                 "spec_hash": network.spec_hash() if network is not None else None,
-                "targets": [target_label(t) for t in self.targets] if self.preset != "paper-table3" else ["table3"],
-                "methods": list(self.methods), "preset": self.preset,
+                "targets": [target_label(t) for t in self.targets] if r.preset != "paper-table3" else ["table3"],
+                "methods": list(self.methods), "preset": r.preset,
                 "coefficients": self.coefficients.as_dict(), "coefficients_source": self.coefficients_source,
-                "data": self.data, "data_dir": self.data_dir, "test_images": self.test_images,
-                "proxy_resolution": self.resolution, "seeds": self.seeds, **self.budget().as_dict()}
+                "data": r.data, "data_dir": r.data_dir, "test_images": r.test_images,
+                "proxy_resolution": self.resolution, "seeds": r.seeds, **self.budget().as_dict()}
 
 
 class CompareEvents:
@@ -449,25 +444,30 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
     `train_one(setup, item, seed_index)` defaults to `train_unit` (looked up at call time,
     so tests can swap in a fake trainer).
     """
-    from scalesearch.training.data import load_data
-
     events = events or CompareEvents()
     train_one = train_one or train_unit
-    config = request.config()  # also validates the budget before any work
-    done = open_run(request.out, config)
-    budget = request.budget()
+    c = Comparison.resolve(request)
+    config = c.config()  # also validates the budget before any work
+    device = str(resolve_device(request.device))
+    info = claim_run_dir(request.out, RunInfo(kind="compare", baseline=c.space.name, space=c.space.identity,
+                                              request=request.as_dict(), results="compare.json",
+                                              command=request.command, identity=config))
+    done = read_units(request.out)
+    budget = c.budget()
     # Data first: a missing dataset should fail in a second, not after the solving.
     data = load_data(request.data, request.data_dir, train_images=budget.train_images,
                      val_images=request.val_images, test_images=request.test_images, seed=request.seed)
-    plan = plan_compare(request.space, request.targets, request.methods, request.coefficients,
-                        request.preset)
+    plan = plan_compare(c.space, c.targets, c.methods, c.coefficients, request.preset)
     costs = confirm(plan)
-    setup = ProxySetup(data, budget, request.resolution, request.device)
+    setup = ProxySetup(data, budget, c.resolution, device)
     todo = pending_units(plan, request.seeds, done)
-    estimates = estimate_seconds(setup, todo) if todo else {}
-    events.planned(plan, costs, todo, len(plan) * request.seeds - len(todo), estimates)
-    run_units(request.out, todo, lambda item, k: train_one(setup, item, k),
-              events.unit_started, events.unit_done)
+    events.planned(plan, costs, todo, len(plan) * request.seeds - len(todo), estimates(setup, todo))
+    for item, k in todo:
+        events.unit_started(item, k)
+        record = train_one(setup, item, k)
+        append_unit(request.out, record)
+        events.unit_done(item, k, record)
     rows = summarise(plan, costs, read_units(request.out), request.seeds, setup.proxy)
     write_results(request.out, config, rows)
+    finish_run(request.out, info)
     return rows

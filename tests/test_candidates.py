@@ -31,11 +31,11 @@ def test_3d_candidates_mark_measured_outliers_infeasible():
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
-    ({"low": 0.8}, "--low 0.8"),
-    ({"high": 0.9}, "--high"),
-    ({"step": 0}, "--step"),
-    ({"shape": "4d"}, "--grid"),
-    ({"target": 1.0}, "--target"),
+    ({"low": 0.8}, "low 0.8"),
+    ({"high": 0.9}, "high 0.9 is below low"),
+    ({"step": 0}, "step"),
+    ({"shape": "4d"}, "grid must be 2d or 3d"),
+    ({"target": 1.0}, "target 1.0"),
 ])
 def test_bad_grid_settings(kwargs, fragment):
     with pytest.raises(UserError, match=fragment):
@@ -43,5 +43,5 @@ def test_bad_grid_settings(kwargs, fragment):
 
 
 def test_empty_feasible_set_says_what_to_relax():
-    with pytest.raises(UserError, match="relax --tolerance"):
+    with pytest.raises(UserError, match="relax tolerance"):
         build_candidates(load_space("resnet18"), GridSpec(shape="3d", step=0.5, tolerance=0.01))

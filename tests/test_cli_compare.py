@@ -35,19 +35,19 @@ def test_bad_input_is_one_line_and_exit_1(cli, tmp_path, args, message):
 def test_refuses_a_directory_holding_another_kind_of_run(cli, tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({"kind": "grid", "config": {}}))
     result = cli("compare", "-b", "mobilenetv2", "--out", tmp_path)
-    assert result.exit_code == 1 and "holds a 'grid' run" in result.output
+    assert result.exit_code == 1 and "holds a grid run" in result.output
 
 
 def fake_train(setup, item, seed_index):
     accuracy = {"baseline": 0.8, "width": 0.82, "compound": 0.84}.get(item.method, 0.81)
-    return {"key": compare.unit_key(item, seed_index), "label": item.label, "method": item.method,
+    return {"key": compare.unit_key(item.key, seed_index), "label": item.label, "method": item.method,
             "seed_index": seed_index, "status": "ok", "val_accuracy": accuracy,
             "test_accuracy": accuracy, "images_per_second": 1.0, "seconds": 0.1}
 
 
 def test_format_json_prints_the_rows_only(cli, tmp_path, monkeypatch):
     monkeypatch.setattr(compare, "train_unit", fake_train)
-    monkeypatch.setattr(compare, "estimate_seconds", lambda setup, todo: {})
+    monkeypatch.setattr(compare, "estimates", lambda setup, todo: {})
     result = cli("compare", "-b", write_space(tmp_path, TINY), "--target", "2x", "--methods", "width,compound",
                  "--data", "synthetic", "--train-images", "256", "--val-images", "200", "--out", tmp_path, "--format", "json",
                  "--device", "cpu")

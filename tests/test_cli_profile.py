@@ -44,7 +44,7 @@ def test_user_yaml_and_factory_through_the_cli(cli, monkeypatch):
     (["-b", "resnet18", "--width", "0"], "--width must be a positive"),
     (["-b", "resnet18", "--depth", "nan"], "--depth must be a positive"),
     (["-b", "resnet18", "--resolution", "16"], "too small for a total stride of 32"),
-    (["-b", "resnet18", "--phi", "1"], "--phi needs all of"),
+    (["-b", "resnet18", "--phi", "1"], "--phi, --alpha, --beta, --gamma go together"),
     (["-b", "no_such_pkg:factory"], "cannot import"),
 ])
 def test_bad_input_is_one_line_and_exit_1(cli, args, fragment):

@@ -11,7 +11,7 @@ from scalesearch import compare
 from scalesearch.compare import (METHODS, PAPER_TABLE3, CompareError, CompareRequest, coefficients_from,
                                  parse_methods, parse_targets, plan_compare, run_compare)
 from scalesearch.errors import UserError
-from scalesearch.report.compare import write_compare_report
+from scalesearch.report.registry import rebuild
 from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import load_space
 from scalesearch.measure.variant import Variant
@@ -43,13 +43,13 @@ def test_coefficients_sources(tmp_path):
     assert coefficients_from(None, 1.3, 1.1, 1.1, None)[0] == Coefficients(1.3, 1.1, 1.1)
     (tmp_path / "best.json").write_text(json.dumps({"alpha": 1.4, "beta": 1.1, "gamma": 1.05, "val_accuracy": 0.9}))
     assert coefficients_from(str(tmp_path), None, None, None, None)[0] == Coefficients(1.4, 1.1, 1.05)
-    with pytest.raises(CompareError, match="go together"):
+    with pytest.raises(UserError, match="go together"):
         coefficients_from(None, 1.2, None, None, None)
-    with pytest.raises(CompareError, match="one source"):
+    with pytest.raises(UserError, match="exactly one coefficient source"):
         coefficients_from(str(tmp_path), 1.2, 1.1, 1.1, None)
-    with pytest.raises(CompareError, match="no best.json"):
+    with pytest.raises(UserError, match="no best.json"):
         coefficients_from(str(tmp_path / "missing"), None, None, None, None)
-    with pytest.raises(CompareError, match="--preset"):
+    with pytest.raises(CompareError, match="preset must be one of"):
         coefficients_from(None, None, None, None, "papr")
 
 
@@ -118,7 +118,7 @@ class FakeTrainer:
         self.calls: list[str] = []
 
     def __call__(self, setup, item, seed_index):
-        key = compare.unit_key(item, seed_index)
+        key = compare.unit_key(item.key, seed_index)
         self.calls.append(key)
         accuracy = 0.5 + 0.05 * (len(item.method) % 5) + 0.02 * seed_index
         return {"key": key, "label": item.label, "method": item.method, "seed_index": seed_index,
@@ -127,9 +127,9 @@ class FakeTrainer:
 
 
 def request(tmp_path, space, **changes) -> CompareRequest:
-    values = dict(space=space, out=tmp_path / "run", targets=(2.0,),
-                  methods=("width", "resolution"), data="synthetic", val_images=200, train_images=256,
-                  epochs=1, seeds=2)
+    values = dict(baseline=space.source, out=tmp_path / "run", targets="2x",
+                  methods="width,resolution", data="synthetic", val_images=200, train_images=256,
+                  epochs=1, seeds=2, device="cpu")
     values.update(changes)
     return CompareRequest(**values)
 
@@ -137,7 +137,7 @@ def request(tmp_path, space, **changes) -> CompareRequest:
 @pytest.fixture
 def no_estimate(monkeypatch):
     """The upfront estimate times a real train step: seconds the fake trainer does not need."""
-    monkeypatch.setattr(compare, "estimate_seconds", lambda setup, todo: {})
+    monkeypatch.setattr(compare, "estimates", lambda setup, todo: {})
 
 
 def test_resume_skips_finished_units_and_refuses_another_configuration(tmp_path, tiny, no_estimate):
@@ -160,7 +160,7 @@ def test_resume_skips_finished_units_and_refuses_another_configuration(tmp_path,
     with pytest.raises(UserError, match="epochs: 1 there, 2 now"):
         run_compare(request(tmp_path, tiny, epochs=2), train_one=FakeTrainer())
     run_json = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert run_json["kind"] == "compare" and run_json["config"]["methods"] == ["width", "resolution"]
+    assert run_json["kind"] == "compare" and run_json["identity"]["methods"] == ["width", "resolution"]
 
 
 def test_rows_carry_cost_and_accuracy_mean_and_std(tmp_path, tiny, no_estimate):
@@ -178,7 +178,7 @@ def test_rows_carry_cost_and_accuracy_mean_and_std(tmp_path, tiny, no_estimate):
     assert saved["kind"] == "compare" and len(saved["rows"]) == 3
     assert (tmp_path / "run" / "compare.csv").read_text().startswith("target,")
 
-    written = write_compare_report(tmp_path / "run")
+    written = list(rebuild(tmp_path / "run").values())
     report = (tmp_path / "run" / "report.md").read_text()
     assert "| target | method | d | w | r (px) |" in report and "± 1.41%" in report
     assert (tmp_path / "run" / "figures" / "compare.png").is_file()

@@ -7,8 +7,8 @@ import struct
 import pytest
 import torch
 
-from scalesearch.training.data import (FASHION_MNIST_DIR, DataError, augment, load_data, normalize, resize_images,
-                              resized)
+from scalesearch.training.batches import augment, normalize, resize_images, resized
+from scalesearch.training.data import FASHION_MNIST_DIR, DataError, load_data
 
 HAVE_FASHION = (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file()
 needs_fashion = pytest.mark.skipif(not HAVE_FASHION, reason="dataset-fashion-mnist is not installed")
@@ -82,7 +82,7 @@ def test_imagefolder_decodes_once_and_caches(tmp_path):
 
 @pytest.mark.parametrize("name, data_dir, fragment", [
     ("mnist", None, "unknown data source 'mnist'"),
-    ("cifar10", None, "needs --data-dir"),
+    ("cifar10", None, "needs data_dir"),
     ("cifar10", "/no/such/dir", "no such directory"),
     ("imagefolder", "/", "train/CLASS"),
 ])
@@ -92,7 +92,7 @@ def test_bad_sources_are_user_errors(name, data_dir, fragment):
 
 
 def test_too_many_train_images_is_a_user_error():
-    with pytest.raises(DataError, match="--train-images"):
+    with pytest.raises(DataError, match="train_images"):
         load_data("synthetic", train_images=10**6)
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from scalesearch.training import distributed
-from scalesearch.training.loop import available_cores
+from scalesearch.training.device import available_cores
 from tests.tiny import DATA, write_space
 
 TINY_SPACE = """
@@ -73,18 +73,23 @@ def test_two_processes_match_one_and_rank_0_alone_writes(cli, space, tmp_path):
     assert abs(double["val_accuracy"] - single["val_accuracy"]) <= TOLERANCE, (single, double)
     assert double["val_accuracy"] > 0.2  # it learned: chance is 0.1
     # rank 0 alone writes: the two files, complete, and nothing from another rank
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.json", "run.json"]
     assert json.loads((out / "metrics.json").read_text())["val_accuracy"] == double["val_accuracy"]
     state = torch.load(out / "checkpoint.pt", weights_only=False)
     assert state["epoch"] == 2 and state["processes"] == 2 and len(state["rng"]["torch_by_rank"]) == 2
 
 
-def test_only_the_main_rank_writes(cli, space, tmp_path, monkeypatch):
-    """The gate itself, in one process: a rank that is not rank 0 writes no file."""
+def test_only_the_main_rank_writes(space, tmp_path, monkeypatch):
+    """The gate itself, in one process: a rank that is not rank 0 writes no file (the
+    launcher alone makes the run folder and its run.json)."""
+    from scalesearch.train import TrainRequest, train_rank
+
     monkeypatch.setattr(distributed, "is_main", lambda: False)
     out = tmp_path / "run"
-    result = cli(*train_args(space, "--epochs", 1, "--train-images", 128, "--out", out))
-    assert result.exit_code == 0, result.output
+    out.mkdir()
+    metrics = train_rank(TrainRequest(baseline=str(space), data=DATA, epochs=1, train_images=128,
+                                      val_images=256, test_images=256, threads=1, device="cpu", out=out))
+    assert metrics["status"] == "ok"
     assert list(out.iterdir()) == []
 
 

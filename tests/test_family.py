@@ -32,7 +32,7 @@ def test_parse_phis(text, expected):
 def test_parse_phis_rejects_with_one_line(text):
     with pytest.raises(UserError) as error:
         parse_phis(text)
-    assert "\n" not in str(error.value) and "--phi" in str(error.value)
+    assert "\n" not in str(error.value) and "phi" in str(error.value)
 
 
 def test_phi_label():
@@ -67,7 +67,7 @@ def test_exactly_one_coefficient_source(tmp_path):
     space = load_space("resnet18")
     with pytest.raises(UserError, match="got none"):
         plan_family(space, (1.0,))
-    with pytest.raises(UserError, match="--preset and --alpha"):
+    with pytest.raises(UserError, match="preset and alpha/beta/gamma"):
         plan_family(space, (1.0,), preset="paper", alpha=1.2)
     with pytest.raises(UserError, match="go together"):
         plan_family(space, (1.0,), alpha=1.2, beta=1.1)
@@ -79,7 +79,7 @@ def test_exactly_one_coefficient_source(tmp_path):
     plan = plan_family(space, (0.0, 2.0), from_dir=tmp_path)
     assert plan.coefficients.alpha == 1.4 and plan.members[1].depth == pytest.approx(1.96)
     (tmp_path / "best.json").write_text("{\"alpha\": 1.2}")
-    with pytest.raises(UserError, match="numeric alpha, beta, gamma"):
+    with pytest.raises(UserError, match="no numeric alpha, beta and gamma"):
         plan_family(space, (1.0,), from_dir=tmp_path)
 
 

@@ -8,7 +8,8 @@ import pytest
 from scalesearch.errors import UserError
 from scalesearch.report import plots, registry
 from scalesearch.report.document import Report
-from scalesearch.runs.files import read_run_info, write_atomic, write_json, write_run_info
+from scalesearch.runs.files import write_atomic, write_json
+from scalesearch.runs.run_dir import RunInfo, claim_run_dir, read_run_info
 from scalesearch.report.html import render_html
 from scalesearch.report.markdown import render_markdown
 
@@ -48,15 +49,15 @@ def test_run_info_errors_name_the_problem(tmp_path):
         read_run_info(tmp_path / "missing")
     with pytest.raises(UserError, match="no run.json"):
         read_run_info(tmp_path)
-    write_run_info(tmp_path, "mystery")
+    claim_run_dir(tmp_path, RunInfo("mystery", "b", "s", {}, "x.json"))
     with pytest.raises(UserError, match="no report builder for run kind 'mystery'; known: .*expand"):
         registry.rebuild(tmp_path)
 
 
 def test_register_is_one_line_and_duplicates_fail(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "BUILDERS", dict(registry.BUILDERS))
-    registry.register("toy", lambda run_dir, info: Report(f"toy {info['n']}").paragraph("hi"))
-    write_run_info(tmp_path, "toy", n=3)
+    registry.register("toy", lambda run_dir, info: Report(f"toy {info['request']['n']}").paragraph("hi"))
+    claim_run_dir(tmp_path, RunInfo("toy", "b", "s", {"n": 3}, "x.json"))
     files = registry.rebuild(tmp_path)
     assert "# toy 3" in files["markdown"].read_text() and files["html"].is_file()
     with pytest.raises(ValueError, match="already registered"):
@@ -91,7 +92,7 @@ def test_expand_report_rebuilds_from_saved_files_only(tmp_path, monkeypatch, tra
     monkeypatch.setattr(measure, "measure_model", forbidden)
     monkeypatch.setattr(measure, "macs_by_part", forbidden)
     write_json(tmp_path / "family.json", _family_json(trained))
-    write_run_info(tmp_path, "expand", results="family.json", command="scalesearch expand ...")
+    claim_run_dir(tmp_path, RunInfo("expand", "b", "s", {}, "family.json", command="scalesearch expand ..."))
     files = registry.rebuild(tmp_path)
     text = files["markdown"].read_text()
     assert "7,794,184" in text and "figures/flops-per-phi.png" in text

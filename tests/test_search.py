@@ -4,12 +4,14 @@ feasible points, respects --trials, and never trains a point twice."""
 import optuna
 import pytest
 
-from scalesearch.search import study as search
+from scalesearch.search import study, worker
 from scalesearch.search.candidates import GridSpec, build_candidates
 from scalesearch.errors import UserError
-from scalesearch.search.study import SearchConfig, open_study, run_worker
+from scalesearch.search.study import SearchConfig, open_study
+from scalesearch.search.worker import run_worker
 from scalesearch.spec.spaces import load_space
-from scalesearch.training.loop import ProxyBudget, TrainResult
+from scalesearch.training.budget import ProxyBudget
+from scalesearch.training.loop import TrainResult
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,7 @@ def fake_training(trained):
 def test_every_sampler_trains_distinct_feasible_points(space_and_candidates, monkeypatch, sampler, trials):
     space, candidates = space_and_candidates
     trained = []
-    monkeypatch.setattr(search, "train_candidate", fake_training(trained))
+    monkeypatch.setattr(worker, "train_candidate", fake_training(trained))
     config = SearchConfig(space.name, GridSpec(step=0.1), ProxyBudget(epochs=1), sampler=sampler, trials=trials)
     study, _ = open_study(optuna.storages.InMemoryStorage(), "s", config, space, lambda: candidates)
     run_worker(study, candidates, space, config, data=None)
@@ -51,7 +53,7 @@ def test_gp_without_scipy_is_one_clear_line(monkeypatch):
                         lambda name, *args: None if name == "scipy" else find_spec(name, *args))
     config = SearchConfig("resnet18", GridSpec(), ProxyBudget(epochs=1), sampler="gp", trials=2)
     with pytest.raises(UserError, match=r"pip install 'scalesearch\[gp\]'"):
-        search.make_sampler(config, [0, 1])
+        study.make_sampler(config, [0, 1])
 
 
 def test_joining_a_study_another_worker_is_still_setting_up(space_and_candidates):

@@ -1,7 +1,8 @@
-"""The typer app, the options every command shares, and the user-error boundary.
+"""The typer app, the output formats, and the user-error boundary.
 
 Commands register with `@command(...)`: a UserError raised anywhere below becomes one
-line on stderr and exit code 1; anything else is a bug and keeps its traceback.
+line on stderr (its settings written as this CLI's flags) and exit code 1; anything
+else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import shlex
 import sys
 from typing import Annotated, Any, Callable
 
@@ -18,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scalesearch.errors import UserError
+from scalesearch.cli.options import flag
 from scalesearch.runs.files import jsonable
 
 app = typer.Typer(
@@ -51,7 +54,7 @@ def command(name: str, example: str) -> Callable:
             try:
                 return fn(*args, **kwargs)
             except UserError as error:
-                fail(str(error))
+                fail(error.render(flag))
 
         doc = (fn.__doc__ or "").strip()
         guarded.__doc__ = f"{doc}\n\nExample:\n\n    {example}"
@@ -62,12 +65,17 @@ def command(name: str, example: str) -> Callable:
 
 
 def fail(message: str) -> None:
-    """Print one line naming what was wrong and exit 1."""
-    line = " ".join(str(message).split())
+    """Print one line naming what was wrong (settings as flags) and exit 1."""
+    line = " ".join(UserError(str(message)).render(flag).split())
     text = Text("error: ", style="bold red")
     text.append(line)
     stderr.print(text, soft_wrap=True)
     raise typer.Exit(1)
+
+
+def command_line() -> str:
+    """How this command was invoked, for run.json and reports."""
+    return shlex.join(["scalesearch", *sys.argv[1:]])
 
 
 def print_json(payload: Any) -> None:

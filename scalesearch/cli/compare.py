@@ -10,15 +10,12 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, emit, stderr
+from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, command_line, emit, stderr
 from scalesearch.cli.options import (AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DeviceOption, EpochsOption, GammaOption, LrOption, TestImagesOption,
                                      TrainImagesOption, ValImagesOption)
-from scalesearch.compare import (METHODS, CompareError, CompareEvents, CompareRequest, Planned, coefficients_from,
-                                 parse_methods, parse_targets, run_compare)
-from scalesearch.measure.profile import resolve_device
-from scalesearch.report.compare import write_compare_report  # also registers the "compare" report
-from scalesearch.spec.spaces import load_space
+from scalesearch.compare import METHODS, CompareEvents, CompareRequest, Planned, run_compare
+from scalesearch.report.registry import rebuild
 
 
 @command("compare", "scalesearch compare --baseline mobilenetv2 --target 2x,4x --seeds 2 --out runs/compare-mbv2")
@@ -47,23 +44,16 @@ def compare(
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Scale width, depth, resolution, compound and fast to the same FLOPs; train each; compare."""
-    if preset == "paper-table3" and target is not None:
-        raise CompareError("--preset paper-table3 fixes every setting (w=2, r=2, d=4, compound 1.4/1.2/1.3); drop --target")
-    coefficients, source = coefficients_from(None if from_dir is None else str(from_dir), alpha, beta, gamma, preset)
     request = CompareRequest(
-        space=load_space(baseline), out=out, targets=parse_targets(target or "2x"),
-        methods=parse_methods(methods), coefficients=coefficients, coefficients_source=source,
+        baseline=baseline, out=out, targets=target, methods=methods,
+        from_dir=None if from_dir is None else str(from_dir), alpha=alpha, beta=beta, gamma=gamma,
         preset=preset, data=data, data_dir=data_dir, epochs=epochs, train_images=train_images,
         val_images=val_images, test_images=test_images, batch_size=batch_size, lr=lr,
-        proxy_resolution=resolution, seeds=seeds, seed=seed, device=str(resolve_device(device)))
+        proxy_resolution=resolution, seeds=seeds, seed=seed, device=device, command=command_line())
     rows = run_compare(request, ProgressEvents())
-    written = _write_report(out)
+    written = [out / "compare.csv", out / "compare.json", *rebuild(out).values()]
     stderr.print(f"compare: wrote {', '.join(str(p) for p in written)}")
-    emit(format, rows, lambda: rows_table(rows, request.space.name))
-
-
-def _write_report(out: Path) -> list[Path]:
-    return [out / "compare.csv", out / "compare.json", *write_compare_report(out)]
+    emit(format, rows, lambda: rows_table(rows, baseline))
 
 
 class ProgressEvents(CompareEvents):

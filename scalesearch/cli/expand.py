@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,13 +9,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, emit, stderr
+from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, command_line, emit, stderr
 from scalesearch.cli.options import (AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DeviceOption, EpochsOption, GammaOption, LrOption, TrainImagesOption)
-from scalesearch.expand import expand_family, parse_phis, phi_label, plan_family, train_family
-from scalesearch.measure.profile import resolve_device
-from scalesearch.report.expand import save_expand_run
-from scalesearch.spec.spaces import load_space
+from scalesearch.expand import ExpandEvents, ExpandRequest, run_expand
+from scalesearch.report.registry import rebuild
+from scalesearch.spec.phis import phi_label
 
 
 @command("expand", "scalesearch expand --baseline efficientnet-b0 --phi 0..7 --preset paper --exact-flops")
@@ -43,40 +41,41 @@ def expand(
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Grow a baseline with fixed alpha, beta, gamma over a phi list; write specs, tables and a report."""
-    space = load_space(baseline)
-    plan = plan_family(space, parse_phis(phi) if phi is not None else None, preset=preset,
-                       alpha=alpha, beta=beta, gamma=gamma, from_dir=from_dir)
-    dev = str(resolve_device(device)) if (latency or train) else None
-    out = out or Path("runs") / f"expand-{re.sub(r'[^A-Za-z0-9_.-]+', '-', space.name)}"
-    with _progress(len(plan.members) * (2 if train else 1)) as (progress, task):
-        def measured(member) -> None:
-            progress.update(task, advance=1, description=f"measured φ={phi_label(member.plan.phi)}")
-        family = expand_family(space, plan, exact_flops=exact_flops,
-                               latency_device=dev if latency else None, on_member=measured)
-        if train:
-            def trained(member) -> None:
-                progress.update(task, advance=1, description=f"trained φ={phi_label(member.plan.phi)}")
-            train_family(family, data_name=data, data_dir=data_dir, device=dev, on_member=trained,
-                         budget_overrides={"epochs": epochs, "train_images": train_images,
-                                           "batch_size": batch_size, "lr": lr, "seed": seed})
-    payload = save_expand_run(family, out)  # files first: a broken pipe on stdout loses nothing
-    payload["out"] = str(out)
+    request = ExpandRequest(baseline=baseline, phi=phi, preset=preset, alpha=alpha, beta=beta, gamma=gamma,
+                            from_dir=from_dir, exact_flops=exact_flops, latency=latency, train=train,
+                            data=data, data_dir=data_dir, epochs=epochs, train_images=train_images,
+                            batch_size=batch_size, lr=lr, seed=seed, device=device, out=out,
+                            command=command_line())
+    display = ProgressDisplay()
+    try:
+        payload = run_expand(request, display)
+    finally:
+        display.close()
+    out = Path(payload["out"])
+    rebuild(out)  # files first: a broken pipe on stdout loses nothing
     emit(format, payload, lambda: _table(payload, out))
 
 
-def _progress(total: int):
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=stderr, transient=True)
+class ProgressDisplay(ExpandEvents):
+    """One bar on stderr: members measured, then members trained."""
 
-    class _Context:
-        def __enter__(self):
-            progress.start()
-            return progress, progress.add_task("measuring", total=total)
+    def __init__(self) -> None:
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=stderr, transient=True)
+        self.task = None
 
-        def __exit__(self, *exc) -> None:
-            progress.stop()
+    def planned(self, plan, steps: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task("measuring", total=steps)
 
-    return _Context()
+    def measured(self, member) -> None:
+        self.progress.update(self.task, advance=1, description=f"measured φ={phi_label(member.plan.phi)}")
+
+    def trained(self, member) -> None:
+        self.progress.update(self.task, advance=1, description=f"trained φ={phi_label(member.plan.phi)}")
+
+    def close(self) -> None:
+        self.progress.stop()
 
 
 def _table(payload: dict, out: Path) -> Table:

@@ -4,32 +4,21 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
-import optuna
 import typer
 from rich.live import Live
 from rich.table import Table
 
-from scalesearch.search.candidates import GridSpec, build_candidates
-from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, print_json, print_table, stderr
+from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, command, command_line,
+                                 print_json, print_table, stderr)
 from scalesearch.cli.options import (BatchSizeOption, DataDirOption, DataOption, DeviceOption, EpochsOption,
                                      LrOption, TestImagesOption, TrainImagesOption, ValImagesOption)
-from scalesearch.training.data import load_data
-from scalesearch.errors import UserError
-from scalesearch.runs.grid_tables import collect_rows, save_grid_run, summarize
-from scalesearch.measure.profile import resolve_device
+from scalesearch.grid import GridEvents, GridPlan, GridRequest, run_grid
 from scalesearch.report.registry import rebuild
-from scalesearch.search.study import (Event, SearchConfig, estimate_seconds, open_study, pending_points,
-                                point_status, run_worker, worker_threads)
-from scalesearch.spec.spaces import load_space
-from scalesearch.search.storage import open_storage
-from scalesearch.training.loop import ProxyBudget
-from scalesearch.measure.variant import Variant
+from scalesearch.search.worker import Event
 
 Opt = typer.Option
 
@@ -72,146 +61,106 @@ def grid(
     trial left running by a dead process is re-run. Point several processes or hosts at one
     --storage and --study to share the work.
     """
-    space = load_space(baseline)
-    grid_spec = GridSpec.from_space(space, shape=grid_shape, step=step, low=low, high=high,
-                                    target=target, tolerance=tolerance)
-    budget = ProxyBudget.for_space(space.proxy, epochs=epochs, train_images=train_images,
-                                   batch_size=batch_size, lr=lr, seed=seed, val_images=val_images)
-    base_resolution = resolution or space.proxy_resolution
-    config = SearchConfig(baseline=space.name, grid=grid_spec, budget=budget, data=data,
-                          data_dir=data_dir, base_resolution=base_resolution,
-                          test_images=test_images, sampler=sampler, trials=trials, prune=prune, prune_warmup=prune_warmup)
-    if workers < 1 or workers > os.cpu_count():
-        raise UserError(f"--workers must be between 1 and the {os.cpu_count()} cores here, got {workers}")
-    dev = str(resolve_device(device))
-    run_dir = Path(out or f"runs/grid-{space.name}")
-    study_name = study or f"grid-{space.name}"
-    images = load_data(data, data_dir, train_images=budget.train_images, val_images=budget.val_images,
-                       test_images=test_images, seed=budget.seed)
-    Variant(space).at_proxy(base_resolution, images.in_channels, images.num_classes).spec  # validates
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    store = open_storage(storage, run_dir)
-    with stderr.status("measuring candidates (FLOPs at the deployment shape)..."):
-        the_study, candidates = open_study(store, study_name, config, space,
-                                           lambda: build_candidates(space, grid_spec))
-    storage_name = storage or f"journal:{run_dir / 'study.journal'}"
-
-    if worker_only:
-        run_worker(the_study, candidates, space, config, images, device=dev, threads=threads,
-                   on_event=_log_event)
-        return
-
-    pending = pending_points(candidates, point_status(the_study))
-    estimate = estimate_seconds(candidates, space, config, images, pending,
-                                threads=(threads or worker_threads(workers)) if dev == "cpu" else None)
-    feasible = sum(c.feasible for c in candidates) - 1
-    stderr.print(f"{space.name}: {feasible} of {len(candidates) - 1} candidates feasible "
-                 f"(+ baseline); {len(pending)} to train, about {_minutes(estimate / workers)} "
-                 f"with {workers} worker(s). Study {study_name!r} in {storage_name}.")
-    interrupted = False
+    request = GridRequest(
+        baseline=baseline, out=out, storage=storage, study=study, grid_shape=grid_shape, step=step,
+        low=low, high=high, target=target, tolerance=tolerance, sampler=sampler, trials=trials,
+        prune=prune, prune_warmup=prune_warmup, data=data, data_dir=data_dir, epochs=epochs,
+        train_images=train_images, val_images=val_images, test_images=test_images,
+        resolution=resolution, batch_size=batch_size, lr=lr, seed=seed, device=device,
+        workers=workers, threads=threads, worker_only=worker_only, command=command_line())
+    display = LogDisplay() if worker_only or not stderr.is_terminal else LiveDisplay()
     try:
-        if workers == 1:
-            _run_here(the_study, candidates, space, config, images, dev, threads)
-        else:
-            _run_workers(the_study, candidates, workers, storage_name, study_name,
-                         threads or worker_threads(workers))
-    except KeyboardInterrupt:
-        interrupted = True
-    rows = collect_rows(the_study, candidates)
-    summary = summarize(rows, config, study_name, storage_name)
-    save_grid_run(run_dir, rows, summary, config)
-    rebuild(run_dir)
-    if interrupted:
-        stderr.print(f"interrupted: finished trials are saved in {run_dir}; run the same command to resume")
+        result = run_grid(request, display)
+    finally:
+        display.close()
+    if result is None:  # a worker of a shared study: the coordinating run reports
+        return
+    rebuild(result.run_dir)
+    if result.interrupted:
+        stderr.print(f"interrupted: finished trials are saved in {result.run_dir}; run the same command to resume")
         raise typer.Exit(130)
+    summary = result.summary
     if format is OutputFormat.json:
         print_json(summary)
-    else:
-        print_table(_table(rows, {}))
-        if "alpha" in summary:
-            print(f"best: alpha={summary['alpha']:g} beta={summary['beta']:g} gamma={summary['gamma']:g} "
-                  f"val_accuracy={summary['val_accuracy']:.4f} measured FLOP ratio={summary['flops_ratio']:.3f}"
-                  f"  ->  {run_dir / 'best.json'}, {run_dir / 'report.md'}")
-
-
-def _run_here(study, candidates, space, config, images, dev, threads) -> None:
-    if not stderr.is_terminal:  # a log file or a pipe: one line per finished trial, not a live table
-        run_worker(study, candidates, space, config, images, device=dev, threads=threads,
-                   on_event=_log_event)
         return
-    live_info: dict[int, str] = {}
-    with Live(_table(collect_rows(study, candidates), live_info), console=stderr,
-              refresh_per_second=2, transient=True) as live:
-        def on_event(event: Event) -> None:
-            if event.kind == "start":
-                live_info[event.point] = "training"
-            elif event.kind == "epoch":
-                live_info[event.point] = f"epoch {event.epoch}/{config.budget.epochs}: {event.value:.1%}"
-            else:
-                live_info.pop(event.point, None)
-            live.update(_table(collect_rows(study, candidates), live_info))
-
-        run_worker(study, candidates, space, config, images, device=dev, threads=threads,
-                   on_event=on_event)
+    print_table(candidates_table(result.rows, {}))
+    if "alpha" in summary:
+        print(f"best: alpha={summary['alpha']:g} beta={summary['beta']:g} gamma={summary['gamma']:g} "
+              f"val_accuracy={summary['val_accuracy']:.4f} measured FLOP ratio={summary['flops_ratio']:.3f}"
+              f"  ->  {result.run_dir / 'best.json'}, {result.run_dir / 'report.md'}")
 
 
-def _run_workers(study, candidates, workers: int, storage_name: str, study_name: str,
-                 threads: int) -> None:
-    """N copies of this command with --worker-only, each with cores / N threads."""
-    argv = [a for a in sys.argv[1:]]
-    for option in ("--workers", "--threads", "--storage", "--study"):
-        argv = _drop_option(argv, option)
-    argv += ["--worker-only", "--storage", storage_name, "--study", study_name, "--threads", str(threads)]
-    procs = [subprocess.Popen([sys.executable, "-m", "scalesearch", *argv], stdout=subprocess.DEVNULL)
-             for _ in range(workers)]
-    try:
-        with Live(_table(collect_rows(study, candidates), {}), console=stderr, refresh_per_second=1,
-                  transient=True) as live:
-            while any(p.poll() is None for p in procs):
-                time.sleep(2)
-                live.update(_table(collect_rows(study, candidates), {}))
-    except KeyboardInterrupt:
-        for p in procs:
-            p.terminate()  # SIGTERM: each worker marks its running trial failed
-        for p in procs:
-            p.wait()
-        raise
+class LogDisplay(GridEvents):
+    """A log file or a pipe: the plan, then one line per finished trial."""
+
+    def measuring(self):
+        return stderr.status("measuring candidates (FLOPs at the deployment shape)...")
+
+    def planned(self, plan: GridPlan) -> None:
+        stderr.print(f"{plan.space.name}: {plan.feasible} of {len(plan.candidates) - 1} candidates feasible "
+                     f"(+ baseline); {len(plan.pending)} to train, about {_minutes(plan.estimate_seconds)} "
+                     f"with {plan.workers} worker(s). Study {plan.study!r} in {plan.storage}.")
+
+    def trial(self, event: Event, rows) -> None:
+        if event.kind == "end":
+            stderr.print(f"{time.strftime('%H:%M:%S')} [pid {event.pid or os.getpid()}] trial {event.trial} "
+                         f"point {event.point}: {event.state} "
+                         f"{'' if math.isnan(event.value) else f'val {event.value:.4f}'}", markup=False)
+
+    def close(self) -> None: ...
 
 
-def _drop_option(argv: list[str], name: str) -> list[str]:
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        if arg == name:
-            skip = True
-            continue
-        if arg.startswith(name + "="):
-            continue
-        out.append(arg)
-    return out
+class LiveDisplay(LogDisplay):
+    """A terminal: the candidate table, redrawn as trials start, learn and end."""
 
+    def __init__(self) -> None:
+        self.live: Live | None = None
+        self.info: dict[int, str] = {}
+        self.epochs = 0
 
-def _log_event(event: Event) -> None:
-    if event.kind == "end":
-        stderr.print(f"{time.strftime('%H:%M:%S')} [pid {os.getpid()}] trial {event.trial} point {event.point}: "
-                     f"{event.state} {'' if math.isnan(event.value) else f'val {event.value:.4f}'}", markup=False)
+    def planned(self, plan: GridPlan) -> None:
+        super().planned(plan)
+        self.epochs = plan.epochs
+
+    def _show(self, rows) -> None:
+        table = candidates_table(rows(), self.info)
+        if self.live is None:
+            self.live = Live(table, console=stderr, refresh_per_second=2, transient=True)
+            self.live.start()
+        else:
+            self.live.update(table)
+
+    def trial(self, event: Event, rows) -> None:
+        if event.kind == "start":
+            self.info[event.point] = "training"
+        elif event.kind == "epoch":
+            self.info[event.point] = f"epoch {event.epoch}/{self.epochs}: {event.value:.1%}"
+        else:
+            self.info.pop(event.point, None)
+        self._show(rows)
+
+    def tick(self, rows) -> None:
+        self._show(rows)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
 
 
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def _table(rows: list[dict], live_info: dict[int, str]) -> Table:
+def candidates_table(rows: list[dict[str, Any]], live_info: dict[int, str]) -> Table:
     table = Table(title="phi = 1 candidates (FLOP ratios at the deployment shape)")
     for name in ("#", "alpha", "beta", "gamma", "nominal", "measured", "val acc", "state"):
         table.add_column(name, justify="left" if name == "state" else "right")
     for row in rows:
         acc = row["val_accuracy"]
         state = live_info.get(row["index"], row["state"])
-        table.add_row("base" if row["role"] == "baseline" else str(row["index"]), f"{row['alpha']:g}", f"{row['beta']:g}", f"{row['gamma']:g}",
-                      f"{row['nominal_ratio']:.3f}", f"{row['measured_ratio']:.3f}",
+        table.add_row("base" if row["role"] == "baseline" else str(row["index"]), f"{row['alpha']:g}",
+                      f"{row['beta']:g}", f"{row['gamma']:g}", f"{row['nominal_ratio']:.3f}",
+                      f"{row['measured_ratio']:.3f}",
                       "" if acc is None or (isinstance(acc, float) and math.isnan(acc)) else f"{acc:.2%}",
                       state)
     return table

@@ -1,8 +1,12 @@
-"""The command-line options several commands share, declared once.
+"""The command-line options several commands share, declared once, and the table of
+flags that the core's error messages are written in.
 
-Each is an `Annotated` type: a command takes `epochs: EpochsOption = None` and gets the
-same flag name, type and help as every other command that trains.  Defaults stay with
-the command, where they are read.
+Each option is an `Annotated` type: a command takes `epochs: EpochsOption = None` and
+gets the same flag name, type and help as every other command that trains.  Defaults
+stay with the command, where they are read.
+
+The core names a setting as a placeholder ("{epochs} must be >= 1"); `flag` says how the
+CLI writes it ("--epochs"): `--` plus the name with dashes, or the entry in `FLAGS`.
 """
 
 from __future__ import annotations
@@ -39,3 +43,13 @@ TestImagesOption = Annotated[Optional[int], typer.Option(
 BatchSizeOption = Annotated[Optional[int], typer.Option(help="Batch size (default: the space's proxy budget).")]
 LrOption = Annotated[Optional[float], typer.Option(help="Peak learning rate (default: the space's proxy budget).")]
 DeviceOption = Annotated[str, typer.Option(help="cpu, cuda or auto.")]
+
+
+# -- how the core's settings are written on this command line -------------------------------
+# The rule: `--` + the setting's name with dashes.  The exceptions:
+FLAGS = {"grid_shape": "--grid", "proxy_resolution": "--resolution", "base_resolution": "--resolution"}
+
+
+def flag(setting: str) -> str:
+    """The flag that sets `setting` (the name in a core error message's placeholder)."""
+    return FLAGS.get(setting) or "--" + setting.replace("_", "-")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from scalesearch.cli.app import FormatOption, OutputFormat, command, print_json
-from scalesearch.runs.files import read_run_info
+from scalesearch.runs.run_dir import read_run_info
 from scalesearch.report.registry import rebuild
 
 

@@ -1,42 +1,23 @@
-"""`scalesearch train`: one proxy training of one scaled baseline, with its metrics.
-
-Two shapes, kept apart: the network trains at the *proxy* shape (the data's channels and
-classes, `--resolution` px, by default the space's proxy resolution x r); `params` and
-`flops` in the output are the *deployment* shape's (the space's native resolution x r,
-3 channels, 1000 classes), with the proxy shape's cost beside them as `proxy_params` and
-`proxy_flops`.
-
-`--nproc N` trains the same run in N processes (scalesearch.training.distributed): this process
-checks the options, launches the ranks, and prints what rank 0 hands back; rank 0 writes
---out.  A run killed at any point continues with `--resume` (with any --nproc).
-"""
+"""`scalesearch train`: one proxy training of one scaled baseline, with its metrics."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from scalesearch.training import distributed
-from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, command, emit,
+from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, command, command_line, emit,
                                  fail, stderr)
 from scalesearch.cli.options import (AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DepthOption, DeviceOption, EpochsOption, GammaOption, LrOption,
                                      PhiOption, TestImagesOption, TrainImagesOption, ValImagesOption,
                                      WidthOption)
-from scalesearch.training.data import load_data
-from scalesearch.errors import UserError
-from scalesearch.measure.profile import resolve_device, resolve_multipliers
-from scalesearch.runs.files import write_json
-from scalesearch.spec.spaces import SearchSpace, load_space
-from scalesearch.training.loop import ProxyBudget, available_cores, train_model
-from scalesearch.measure.variant import Variant
-
-CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.json"
+from scalesearch.measure.profile import resolve_multipliers
+from scalesearch.train import CHECKPOINT, METRICS, TrainEvents, TrainRequest, run_train
 
 
 @command("train", "scalesearch train --baseline efficientnet-b0 --data fashion-mnist --epochs 1 --train-images 4096 --resolution 32")
@@ -69,108 +50,44 @@ def train(
 ) -> None:
     """Proxy-train a baseline (optionally scaled) and report validation and test accuracy."""
     d, w, r, px = resolve_multipliers(depth, width, resolution, phi, alpha, beta, gamma)
-    options = dict(data=data, data_dir=data_dir, epochs=epochs, train_images=train_images,
-                   val_images=val_images, test_images=test_images, batch_size=batch_size, lr=lr,
-                   optimizer=optimizer, seed=seed, device=device, threads=threads, out=out, resume=resume,
-                   progress=stderr.is_terminal if progress is None else progress)
-    if nproc == 1:
-        result = run_train(load_space(baseline), d, w, r, px, **options)
-    else:
-        result = launch_train(baseline, d, w, r, px, nproc=nproc, **options)
+    request = TrainRequest(baseline=baseline, depth=d, width=w, resolution_mult=r, pixels=px, data=data,
+                           data_dir=data_dir, epochs=epochs, train_images=train_images,
+                           val_images=val_images, test_images=test_images, batch_size=batch_size, lr=lr,
+                           optimizer=optimizer, seed=seed, device=device, threads=threads, nproc=nproc,
+                           out=out, resume=resume, command=command_line())
+    display = ProgressDisplay(stderr.is_terminal if progress is None else progress)
+    try:
+        result = run_train(request, display)
+    finally:
+        display.close()
     emit(format, result, lambda: _table(result))
     if result["status"] != "ok":
         fail(result["message"])
 
 
-def launch_train(baseline: str, d: float, w: float, r: float, pixels: int | None, *, nproc: int,
-                 **options: Any) -> dict[str, Any]:
-    """Check what can be checked here (one-line errors), then run `run_train` in `nproc` ranks."""
-    space = load_space(baseline)
-    cores = available_cores()
-    dev = resolve_device(options["device"])
-    distributed.check_nproc(nproc, dev.type, cores)
-    if options["threads"] is None and dev.type == "cpu":
-        options["threads"] = max(1, cores // nproc)
-    elif options["threads"] is not None and options["threads"] < 1:
-        raise UserError(f"--threads must be >= 1, got {options['threads']}")
-    ProxyBudget.for_space(space.proxy, epochs=options["epochs"], train_images=options["train_images"],
-                          batch_size=options["batch_size"], lr=options["lr"],
-                          optimizer=options["optimizer"], seed=options["seed"],
-                          val_images=options["val_images"])  # validates before any rank starts
-    _prepare_out(options["out"], options["resume"])
-    return distributed.launch("scalesearch.cli.train:_train_rank",
-                              {"baseline": baseline, "d": d, "w": w, "r": r, "pixels": pixels, **options},
-                              nproc, dev.type)
+class ProgressDisplay(TrainEvents):
+    """A step bar on stderr (when enabled) and notes as lines."""
 
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.bar, self.task = enabled, None, None
 
-def _train_rank(baseline: str, d: float, w: float, r: float, pixels: int | None, **options: Any) -> dict:
-    """One rank of `launch_train` (in its own process, inside the process group)."""
-    return run_train(load_space(baseline), d, w, r, pixels, **options)
-def run_train(space: SearchSpace, d: float, w: float, r: float, pixels: int | None, *,
-              data: str, data_dir: str | None, epochs: int | None, train_images: int | None,
-              val_images: int, test_images: int | None, batch_size: int | None, lr: float | None,
-              optimizer: str, seed: int, device: str, threads: int | None, out: Path | None,
-              resume: bool, progress: bool) -> dict[str, Any]:
-    """Train one variant at the proxy shape; return (and with --out, write) its metrics.
+    def step(self, done: int, total: int, info: str) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+                                TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+                                console=Console(stderr=True), transient=False)
+            self.bar.start()
+            self.task = self.bar.add_task("train", total=total, completed=done, info=info)
+        self.bar.update(self.task, completed=done, info=info)
 
-    In a process group every rank calls this; the launcher has prepared --out already.
-    """
-    budget = ProxyBudget.for_space(space.proxy, epochs=epochs, train_images=train_images,
-                                   batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                                   val_images=val_images)
-    if distributed.world_size() == 1:
-        checkpoint = _prepare_out(out, resume)
-    else:
-        checkpoint = None if out is None else out / CHECKPOINT
-    dev = resolve_device(device)
-    images = load_data(data, data_dir, train_images=budget.train_images, val_images=budget.val_images,
-                       test_images=test_images, seed=seed)
-    deployment = Variant(space, d, w, r)
-    proxy = deployment.at_proxy(space.proxy_resolution, images.in_channels,
-                                images.num_classes)
-    if pixels is not None:
-        if pixels < 8:
-            raise UserError(f"--resolution must be >= 8 px, got {pixels}")
-        proxy = replace(proxy, resolution=pixels)
-    if proxy.spec is not None:
-        proxy.spec.validate()  # names the field when the resolution is too small for the strides
-    model = proxy.build(seed)
-    extra = {"spec": proxy.spec.to_dict() if proxy.spec else None, "variant": proxy.describe(),
-             "data": images.describe()}
-    result = train_model(model, images, proxy.resolution, budget, device=dev, progress=progress,
-                         threads=threads, checkpoint=checkpoint, resume=resume, checkpoint_extra=extra)
-    proxy_cost, deploy_cost = proxy.cost(), deployment.cost()
-    metrics = {
-        "baseline": space.name, "depth": d, "width": w, "resolution_mult": r,
-        **{k: v for k, v in result.as_dict().items() if k != "resolution"},
-        "proxy_resolution": proxy.resolution,
-        "params": deploy_cost.params, "flops": deploy_cost.flops, "flops_shape": "deployment",
-        "deployment_resolution": deployment.resolution, "deployment_shape": "3 channels, 1000 classes",
-        "proxy_params": proxy_cost.params, "proxy_flops": proxy_cost.flops,
-        "proxy_shape": f"{images.in_channels} channels, {images.num_classes} classes",
-        **images.describe(), "budget": budget.as_dict(),
-        "spec": extra["spec"],
-    }
-    metrics["train_images"] = result.train_images
-    if out is not None and distributed.is_main():
-        write_json(out / METRICS, metrics)  # atomic: a reader never sees half a file
-    return metrics
+    def note(self, text: str) -> None:
+        stderr.print(f"note: {text}")
 
-
-def _prepare_out(out: Path | None, resume: bool) -> Path | None:
-    if out is None:
-        if resume:
-            raise UserError("--resume needs --out DIR (the folder of the run to continue)")
-        return None
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
-    checkpoint = out / CHECKPOINT
-    if checkpoint.exists() and not resume:
-        raise UserError(f"--out {out} already holds a run; add --resume to continue it, or choose another --out")
-    if resume and not checkpoint.exists():
-        stderr.print(f"note: no {CHECKPOINT} in {out} yet; starting from epoch 1")
-    out.mkdir(parents=True, exist_ok=True)
-    return checkpoint
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def _table(m: dict) -> Table:

@@ -1,19 +1,17 @@
-"""What a network costs: parameters, FLOPs, activations (fvcore) and latency.
+"""What a network costs: parameters, FLOPs and activations, counted by fvcore.
 
 `flops` follows the paper's convention: one fused multiply-add is one FLOP, counted by
 fvcore for conv / linear / matmul ops only.  fvcore also counts batch-norm and pooling;
 those terms are dropped from `flops` and the full figure is kept as `fvcore_total`.
 
 `count_macs` is a fast twin for solvers that measure many candidates: the analytic
-count of complexity.py, cross-checked against fvcore on every baseline by the tests.
+count of models/complexity.py, cross-checked against fvcore on every baseline by the tests.
 """
 
 from __future__ import annotations
 
 import logging
-import statistics
 from collections import Counter
-import time
 import warnings
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -21,6 +19,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
+from scalesearch.compat import fvcore_default_handles
 from scalesearch.models.complexity import macs_by_part
 from scalesearch.models import build_model
 from scalesearch.spec.netspec import NetSpec
@@ -61,13 +60,11 @@ def measure_model(model: nn.Module, in_channels: int, resolution: int) -> Cost:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fvcore's imports script functions with torch.jit
-        from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
         from fvcore.nn.jit_analysis import JitModelAnalysis
 
     model = model.eval()
     example = torch.zeros(1, in_channels, resolution, resolution)
-    flop_handles = FlopCountAnalysis(model, example)._op_handles  # fvcore's defaults (not traced yet)
-    act_handles = ActivationCountAnalysis(model, example)._op_handles
+    flop_handles, act_handles = fvcore_default_handles(model, example)
     handles = {kind: _both_counts(kind, flop_handles.get(kind), act_handles.get(kind))
                for kind in set(flop_handles) | set(act_handles)}
     handles.update({op: None for op in _IGNORED_OPS})
@@ -120,24 +117,3 @@ def measure_spec(spec: NetSpec) -> Cost:
 def count_macs(spec: NetSpec) -> int:
     """Multiply-adds of conv and linear layers, computed from the spec (no model built)."""
     return sum(macs_by_part(spec).values())
-
-
-def measure_latency(model: nn.Module, in_channels: int, resolution: int,
-                    device: torch.device | str = "cpu", repeats: int = 20) -> float:
-    """Median forward time in milliseconds at batch 1 on `device` (after warm-up)."""
-    device = torch.device(device)
-    model = model.eval().to(device, memory_format=torch.channels_last)
-    example = torch.zeros(1, in_channels, resolution, resolution, device=device)
-    example = example.contiguous(memory_format=torch.channels_last)
-    times = []
-    with torch.inference_mode():
-        for i in range(repeats + 3):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            model(example)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            if i >= 3:
-                times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000.0

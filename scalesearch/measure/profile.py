@@ -8,7 +8,9 @@ import torch
 
 from scalesearch.errors import UserError
 from scalesearch.models.complexity import macs_by_part
-from scalesearch.measure.cost import measure_latency
+from scalesearch.measure.latency import measure_latency
+from scalesearch.spec.coefficients import COEFFICIENTS, choose_source, together
+from scalesearch.training.device import resolve_device
 from scalesearch.spec.scaling import Coefficients
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.measure.variant import Variant
@@ -18,34 +20,22 @@ def resolve_multipliers(depth: float | None, width: float | None, resolution: in
                         phi: float | None, alpha: float | None, beta: float | None,
                         gamma: float | None) -> tuple[float, float, float, int | None]:
     """(d, w, r, pixels) from either direct multipliers or phi with alpha, beta, gamma."""
-    compound = (phi, alpha, beta, gamma)
-    if any(v is not None for v in compound):
-        if any(v is None for v in compound):
-            raise UserError("--phi needs all of --alpha, --beta and --gamma (e.g. --phi 1 --alpha 1.2 --beta 1.1 --gamma 1.15)")
-        if depth is not None or width is not None:
-            raise UserError("give either --depth/--width or --phi with --alpha/--beta/--gamma, not both")
+    compound = together(phi=phi, alpha=alpha, beta=beta, gamma=gamma)
+    choose_source({"{depth}/{width}": depth is not None or width is not None,
+                   "{phi} with " + COEFFICIENTS: compound}, required=False)
+    if compound:
         d, w, r = Coefficients(alpha, beta, gamma).multipliers(phi)
         return d, w, r, resolution
     return (1.0 if depth is None else depth), (1.0 if width is None else width), 1.0, resolution
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available here; use --device cpu or auto")
-    if device not in ("cpu", "cuda"):
-        raise UserError(f"--device must be cpu, cuda or auto, got {device!r}")
-    return torch.device(device)
 
 
 def profile_variant(space: SearchSpace, d: float, w: float, r: float, pixels: int | None,
                     in_channels: int, num_classes: int, latency: bool = False,
                     device: str = "auto", per_stage: bool = False) -> dict[str, Any]:
     if pixels is not None and pixels < 1:
-        raise UserError(f"--resolution must be a positive number of pixels, got {pixels}")
+        raise UserError(f"{{resolution}} must be a positive number of pixels, got {pixels}")
     if in_channels < 1 or num_classes < 1:
-        raise UserError("--in-channels and --num-classes must be >= 1")
+        raise UserError("{in_channels} and {num_classes} must be >= 1")
     variant = Variant(space, d, w, r, resolution=pixels or 0, in_channels=in_channels,
                       num_classes=num_classes)
     if variant.spec is None:

@@ -16,18 +16,12 @@ import pandas as pd
 from scalesearch.report import plots
 from scalesearch.report.document import Report
 from scalesearch.runs.files import read_json
-from scalesearch.report.registry import rebuild
 
 KIND = "compare"
 SINGLE = ("width", "depth", "resolution")
 # Colours fixed per method so the same method looks the same in every report.
 COLOURS = {"width": "tab:blue", "depth": "tab:green", "resolution": "tab:orange",
            "compound": "tab:red", "fast": "tab:purple"}
-
-
-def write_compare_report(run_dir: Path) -> list[Path]:
-    """report.md, its figure and report.html in `run_dir`; the paths written."""
-    return list(rebuild(run_dir).values())
 
 
 def compare_report(run_dir: Path, info: dict[str, Any]) -> Report:

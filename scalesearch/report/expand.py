@@ -1,60 +1,16 @@
-"""The expand run directory: writing it, and building its report from it alone.
-
-Layout of `--out DIR`:
-    run.json             {"kind": "expand", ...}: what made this directory
-    family.json          coefficients, shape, and one record per member (the source of truth)
-    family.csv           the member records as a flat table (spreadsheets, pandas)
-    member-phi{p}.yaml   each member's NetSpec at the deployment shape
-    report.md, figures/  Markdown report and its PNG plots
-    report.html          the same report, self-contained
-"""
+"""The expand report, built from the run directory alone (runs/family_files.py)."""
 
 from __future__ import annotations
 
-import datetime as _dt
-import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from scalesearch.expand import Family, phi_label
 from scalesearch.report import plots
 from scalesearch.report.document import Report
-from scalesearch.runs.files import read_json, write_atomic, write_json, write_run_info
-from scalesearch.report.registry import rebuild
+from scalesearch.runs.files import read_json
 
-KIND = "expand"
-_CSV_SKIP = ("stages",)
-
-
-def member_file(phi: float) -> str:
-    return f"member-phi{phi_label(phi)}.yaml"
-
-
-def save_expand_run(family: Family, out_dir: str | Path) -> dict[str, Any]:
-    """Write every result file, then the report from those files; returns family.json's dict."""
-    out = Path(out_dir)
-    payload = family.as_dict()
-    for member, record in zip(family.members, payload["members"]):
-        if member.spec is None:  # a factory baseline has no spec to save
-            record["spec_file"] = None
-            continue
-        record["spec_file"] = member_file(member.plan.phi)
-        header = (f"# {record['name']}: {family.space.name} scaled by scalesearch expand "
-                  f"(phi {phi_label(member.plan.phi)}, {family.plan.source})\n"
-                  f"# {record['params']:,} params, {record['flops']:,} multiply-adds at "
-                  f"{record['resolution']} px; load with --baseline {out / record['spec_file']}\n")
-        write_atomic(out / record["spec_file"], header + member.spec.to_yaml())
-    write_json(out / "family.json", payload)
-    frame = pd.DataFrame([{k: v for k, v in r.items() if k not in _CSV_SKIP} for r in payload["members"]])
-    write_atomic(out / "family.csv", frame.to_csv(index=False))
-    write_run_info(out, KIND, baseline=family.space.name,
-                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                   command=" ".join(["scalesearch", *sys.argv[1:]]),
-                   results="family.json")
-    rebuild(out)
-    return payload
 
 
 # -- the report, from saved files only -------------------------------------------------

@@ -20,7 +20,7 @@ def grid_report(run_dir: Path, info: dict[str, Any]) -> Report:
     run_dir = Path(run_dir)
     rows = pd.read_csv(run_dir / "trials.csv")
     best = read_json(run_dir / "best.json")
-    config = info.get("config", {})
+    config = info.get("identity", {})
     report = Report(f"Compound-coefficient search for {best['baseline']}")
     report.paragraph(_summary(best, config))
     report.heading("Candidates")

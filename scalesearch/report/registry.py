@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 from scalesearch.errors import UserError
 from scalesearch.report.document import Report
-from scalesearch.runs.files import read_run_info, write_report
+from scalesearch.runs.files import write_atomic
+from scalesearch.runs.run_dir import read_run_info
 
 Builder = Callable[[Path, dict[str, Any]], Report]
 
@@ -57,3 +58,16 @@ def rebuild(run_dir: str | Path) -> dict[str, Path]:
     if isinstance(built, Report):
         return write_report(built, run_dir)
     return {Path(path).name: Path(path) for path in built}
+
+
+def write_report(report: Report, run_dir: str | Path) -> dict[str, Path]:
+    """report.md (+ figures/*.png) and a self-contained report.html into run_dir."""
+    from scalesearch.report.html import render_html
+    from scalesearch.report.markdown import render_markdown
+
+    run_dir = Path(run_dir)
+    text, images = render_markdown(report)
+    for relative, png in images.items():
+        write_atomic(run_dir / relative, png)
+    return {"markdown": write_atomic(run_dir / "report.md", text),
+            "html": write_atomic(run_dir / "report.html", render_html(report))}

@@ -16,8 +16,11 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from scalesearch.search.candidates import Candidate
-from scalesearch.runs.files import write_atomic, write_json, write_run_info
-from scalesearch.search.study import SearchConfig, point_status
+from scalesearch.errors import UserError
+from scalesearch.runs.files import read_json, write_atomic, write_json
+from scalesearch.spec.scaling import Coefficients
+from scalesearch.search.study import SearchConfig
+from scalesearch.search.worker import point_status
 
 COLUMNS = ["index", "role", "alpha", "beta", "gamma", "nominal_ratio", "measured_ratio", "feasible",
            "state", "val_accuracy", "test_accuracy", "epochs", "resolution", "seconds",
@@ -85,10 +88,20 @@ def summarize(rows: list[dict[str, Any]], config: SearchConfig, study_name: str,
     return summary
 
 
-def save_grid_run(run_dir: Path, rows: list[dict[str, Any]], summary: dict[str, Any],
-                  config: SearchConfig) -> None:
-    """trials.csv, best.json and run.json, each written atomically."""
+def save_grid_tables(run_dir: Path, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    """trials.csv and best.json, each written atomically."""
     write_atomic(run_dir / "trials.csv", pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False))
     write_json(run_dir / "best.json", summary)
-    write_run_info(run_dir, "grid", config=config.as_dict(), study=summary["study"],
-                   storage=summary["storage"])
+
+
+def read_grid_coefficients(run_dir: Path) -> Coefficients:
+    """alpha, beta, gamma of a grid run directory's best.json (`expand/compare --from`)."""
+    path = Path(run_dir) / "best.json"
+    if not path.is_file():
+        raise UserError(f"{{from}} {run_dir}: no best.json there (point {{from}} at the output "
+                        "directory of `scalesearch grid`)")
+    best = read_json(path)
+    try:
+        return Coefficients(float(best["alpha"]), float(best["beta"]), float(best["gamma"]))
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{path}: no numeric alpha, beta and gamma (has the grid finished a candidate?)") from None

@@ -41,17 +41,17 @@ class GridSpec:
 
     def __post_init__(self) -> None:
         if self.shape not in ("2d", "3d"):
-            raise UserError(f"--grid must be 2d or 3d, got {self.shape!r}")
+            raise UserError(f"{{grid}} must be 2d or 3d, got {self.shape!r}")
         for name in ("step", "low", "high", "target", "tolerance"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise UserError(f"--{name} must be a positive number, got {value!r}")
         if self.low < 1:
-            raise UserError(f"--low {self.low}: coefficients below 1 shrink the network; use --low >= 1")
+            raise UserError(f"{{low}} {self.low}: coefficients below 1 shrink the network; use {{low}} >= 1")
         if self.high < self.low:
-            raise UserError(f"--high {self.high} is below --low {self.low}")
+            raise UserError(f"{{high}} {self.high} is below {{low}} {self.low}")
         if self.target <= 1:
-            raise UserError(f"--target {self.target}: the phi = 1 FLOP multiple must be > 1")
+            raise UserError(f"{{target}} {self.target}: the phi = 1 FLOP multiple must be > 1")
 
     @classmethod
     def from_space(cls, space: SearchSpace, **overrides: Any) -> "GridSpec":
@@ -135,8 +135,8 @@ def _empty_message(grid: GridSpec, points: list[Candidate]) -> str:
     if not points:
         return (f"the grid is empty: no point in [{grid.low}, {grid.high}] step {grid.step} "
                 f"has a nominal product within {grid.tolerance} of {grid.target}; "
-                "relax --tolerance or widen --high")
+                "relax {tolerance} or widen {high}")
     closest = min(points, key=lambda c: abs(c.measured_ratio - grid.target))
     return (f"no candidate is feasible: the closest measured FLOP ratio is "
             f"{closest.measured_ratio:.3f} (target {grid.target} +/- {grid.tolerance}); "
-            "relax --tolerance or use a finer --step")
+            "relax {tolerance} or use a finer {step}")

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from scalesearch.compat import heartbeat_thread, study_storage, trial_id
 from scalesearch.errors import UserError
 
 LEASE_SECONDS = 120.0  # a worker renews its lease every LEASE_SECONDS / 4
@@ -42,7 +43,7 @@ def open_storage(url: str | None, run_dir: Path) -> optuna.storages.BaseStorage:
         return _journal(Path(url.removeprefix("journal:")))
     scheme = urlsplit(url).scheme.split("+")[0]
     if scheme not in ("sqlite", "postgresql", "postgres", "mysql"):
-        raise StorageError(f"--storage {url!r}: use sqlite:///FILE, postgresql://HOST/DB, "
+        raise StorageError(f"{{storage}} {url!r}: use sqlite:///FILE, postgresql://HOST/DB, "
                            "mysql://HOST/DB or journal:PATH")
     if scheme == "postgres":
         url = "postgresql" + url[len("postgres"):]
@@ -58,7 +59,7 @@ def open_storage(url: str | None, run_dir: Path) -> optuna.storages.BaseStorage:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
     except Exception as error:  # SQLAlchemy / driver errors: name the server, no traceback
-        raise StorageError(f"cannot open --storage {_where(url)}: {_first_line(error)}") from None
+        raise StorageError(f"cannot open {{storage}} {_where(url)}: {_first_line(error)}") from None
 
 
 def _journal(path: Path) -> optuna.storages.JournalStorage:
@@ -121,7 +122,7 @@ def is_stale(trial: FrozenTrial, now: float | None = None) -> bool:
 def reap_stale_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Mark stale RUNNING trials FAIL (so their points are re-run); return them."""
     reaped = []
-    if isinstance(study._storage, optuna.storages.RDBStorage):
+    if isinstance(study_storage(study), optuna.storages.RDBStorage):
         optuna.storages.fail_stale_trials(study)  # heartbeats, where the storage has them
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if trial.user_attrs.get("owner_pid") == os.getpid() and trial.user_attrs.get(
@@ -130,8 +131,8 @@ def reap_stale_trials(study: optuna.Study) -> list[FrozenTrial]:
         if is_stale(trial):
             try:
                 # The reason first: a finished trial takes no more attributes.
-                study._storage.set_trial_user_attr(trial._trial_id, "failed_reason", "worker died")
-                study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+                study_storage(study).set_trial_user_attr(trial_id(trial), "failed_reason", "worker died")
+                study_storage(study).set_trial_state_values(trial_id(trial), TrialState.FAIL)
                 reaped.append(trial)
             except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
                 pass  # another worker reaped it first, or it just finished
@@ -141,14 +142,13 @@ def reap_stale_trials(study: optuna.Study) -> list[FrozenTrial]:
 class LeaseKeeper:
     """Renews a trial's lease from a background thread while its worker trains."""
 
-    def __init__(self, study: optuna.Study, trial_id: int):
-        self._storage, self._trial_id = study._storage, trial_id
+    def __init__(self, study: optuna.Study, trial: optuna.Trial):
+        self._storage, self._trial_id = study_storage(study), trial_id(trial)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         # RDB storages also get Optuna's own heartbeat, which `study.optimize` would start
         # but ask/tell does not; other workers' fail_stale_trials then see a dead worker.
-        from optuna.storages._heartbeat import get_heartbeat_thread
-        self._heartbeat = get_heartbeat_thread(trial_id, self._storage)
+        self._heartbeat = heartbeat_thread(self._trial_id, self._storage)
 
     def __enter__(self) -> "LeaseKeeper":
         self._thread.start()

@@ -4,40 +4,25 @@ Each trial trains one candidate (candidates.py) with the proxy budget and report
 validation accuracy per epoch.  The study's user attributes hold the configuration
 fingerprint and the candidate list, so every worker (a process here, or a host on
 PostgreSQL) sees the same points and a study made for another baseline, space or budget
-is refused rather than mixed.
-
-Every worker runs `run_worker`: reap trials whose worker died, pick a point nobody has
-finished or is running, claim it (owner + lease), train, tell.  Points are chosen by
-enqueueing (grid) or by the sampler over the feasible candidates (tpe, random).  A worker
-that finds it got a point another live worker already holds gives it up before training,
-so each point is trained exactly once; one killed mid-trial is re-run by whoever comes next.
+is refused rather than mixed.  The workers themselves are in worker.py.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import math
-import signal
-import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch import __version__
-from scalesearch.search.candidates import Candidate, GridSpec
-from scalesearch.training.data import ImageData
 from scalesearch.errors import UserError
+from scalesearch.search.candidates import Candidate, GridSpec
 from scalesearch.spec.spaces import SearchSpace
-from scalesearch.search.storage import LeaseKeeper, owner_attrs, reap_stale_trials
-from scalesearch.training.loop import ProxyBudget, TrainResult, seconds_per_image, train_model
-from scalesearch.measure.variant import Variant
+from scalesearch.training.budget import ProxyBudget
 
 SAMPLERS = ("grid", "tpe", "gp", "random")
 PRUNERS = ("none", "halving", "hyperband")
-POLL_SECONDS = 2.0
-MAX_RETRIES = 3  # a point whose trial failed this often (not by a dead worker) is given up
 
 
 @dataclass(frozen=True)
@@ -58,13 +43,13 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
-            raise UserError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+            raise UserError(f"{{sampler}} must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         if self.prune not in PRUNERS:
-            raise UserError(f"--prune must be one of {', '.join(PRUNERS)}, got {self.prune!r}")
+            raise UserError(f"{{prune}} must be one of {', '.join(PRUNERS)}, got {self.prune!r}")
         if self.trials is not None and self.trials < 1:
-            raise UserError(f"--trials must be >= 1, got {self.trials}")
+            raise UserError(f"{{trials}} must be >= 1, got {self.trials}")
         if self.base_resolution < 1:
-            raise UserError(f"--resolution must be a positive number of pixels, got {self.base_resolution}")
+            raise UserError(f"{{resolution}} must be a positive number of pixels, got {self.base_resolution}")
 
     def fingerprint(self, space: SearchSpace) -> dict[str, Any]:
         """What a resumed or joined study must agree on (not sampler, caps or devices)."""
@@ -95,7 +80,7 @@ def make_sampler(config: SearchConfig, feasible: list[int]) -> optuna.samplers.B
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=3)
     if config.sampler == "gp":
         if importlib.util.find_spec("scipy") is None:  # GPSampler's optimiser
-            raise UserError("--sampler gp needs scipy: pip install 'scalesearch[gp]'")
+            raise UserError("{sampler} gp needs scipy: pip install 'scalesearch[gp]'")
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=3)
     return optuna.samplers.RandomSampler(seed=seed)
 
@@ -149,214 +134,10 @@ def _mismatch(name: str, old: dict, new: dict) -> str:
     for key in new:
         if old.get(key) != new[key]:
             return (f"study {name!r} already exists with a different {key} "
-                    f"({_short(old.get(key))} vs {_short(new[key])}); use another --study or --out")
-    return f"study {name!r} already exists with a different configuration; use another --study"
+                    f"({_short(old.get(key))} vs {_short(new[key])}); use another {{study}} or {{out}}")
+    return f"study {name!r} already exists with a different configuration; use another {{study}}"
 
 
 def _short(value: Any) -> str:
     text = str(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-# -- point bookkeeping --------------------------------------------------------------------
-
-@dataclass
-class PointStatus:
-    done: dict[int, FrozenTrial]
-    running: dict[int, FrozenTrial]
-    failures: dict[int, int]
-
-
-def point_status(study: optuna.Study) -> PointStatus:
-    done, running, failures = {}, {}, {}
-    for trial in study.get_trials(deepcopy=False):
-        point = trial.params.get("point")
-        if point is None or trial.user_attrs.get("duplicate"):
-            continue
-        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-            done.setdefault(point, trial)
-        elif trial.state == TrialState.RUNNING:
-            running.setdefault(point, trial)
-        elif trial.state == TrialState.FAIL and trial.user_attrs.get("failed_reason") == "error":
-            failures[point] = failures.get(point, 0) + 1
-    return PointStatus(done, running, failures)
-
-
-def pending_points(candidates: list[Candidate], status: PointStatus) -> list[int]:
-    return [c.index for c in candidates if c.feasible and c.index not in status.done
-            and c.index not in status.running and status.failures.get(c.index, 0) < MAX_RETRIES]
-
-
-def _holder(study: optuna.Study, trial: optuna.Trial, point: int) -> FrozenTrial | None:
-    """Another live trial that has this point and a lower number (it keeps the point)."""
-    for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
-                                                           TrialState.RUNNING)):
-        if (other.number != trial.number and other.params.get("point") == point
-                and not other.user_attrs.get("duplicate")
-                and (other.state != TrialState.RUNNING or other.number < trial.number)):
-            return other
-    return None
-
-
-# -- the worker ---------------------------------------------------------------------------
-
-@dataclass
-class Event:
-    """What a worker tells its display: a trial started, finished an epoch, or ended."""
-
-    kind: str  # start | epoch | end
-    point: int
-    trial: int
-    epoch: int = 0
-    value: float = math.nan
-    state: str = ""
-
-
-def run_worker(study: optuna.Study, candidates: list[Candidate], space: SearchSpace,
-               config: SearchConfig, data: ImageData, *, device: str = "cpu",
-               threads: int | None = None, on_event: Callable[[Event], None] | None = None,
-               max_trainings: int | None = None) -> int:
-    """Train points until none is left; return how many this worker trained.
-
-    KeyboardInterrupt (Ctrl-C, or SIGTERM turned into it) marks the running trial FAIL,
-    so the next run re-trains it, and propagates.
-    """
-    notify = on_event or (lambda event: None)
-    by_index = {c.index: c for c in candidates}
-    feasible = [c.index for c in candidates if c.feasible]
-    trained = 0
-    with _sigterm_as_interrupt():
-        while max_trainings is None or trained < max_trainings:
-            reap_stale_trials(study)
-            status = point_status(study)
-            pending = pending_points(candidates, status)
-            if config.trials is not None and len(status.done) + len(status.running) >= config.trials + 1:
-                pending = []
-            if not pending:
-                if not status.running:
-                    return trained
-                time.sleep(POLL_SECONDS)  # wait: a running point may need a retry if its worker dies
-                continue
-            if config.sampler == "grid" or 0 in pending:
-                study.enqueue_trial({"point": pending[0]}, skip_if_exists=False)
-            trial = study.ask()
-            point = trial.suggest_categorical("point", feasible)
-            if point in status.done or _holder(study, trial, point) is not None:
-                trial.set_user_attr("duplicate", True)
-                study.tell(trial, state=TrialState.PRUNED)
-                if config.sampler != "grid":
-                    _enqueue_next(study, pending)
-                continue
-            for key, value in owner_attrs().items():
-                trial.set_user_attr(key, value)
-            candidate = by_index[point]
-            notify(Event("start", point, trial.number))
-            try:
-                with LeaseKeeper(study, trial._trial_id):
-                    result = train_candidate(candidate, space, config, data, trial=trial,
-                                             device=device, threads=threads,
-                                             on_epoch=lambda e, v: notify(Event("epoch", point, trial.number, e, v)))
-            except optuna.TrialPruned:
-                study.tell(trial, state=TrialState.PRUNED)
-                notify(Event("end", point, trial.number, state="pruned"))
-                trained += 1
-                continue
-            except KeyboardInterrupt:
-                trial.set_user_attr("failed_reason", "interrupted")
-                study.tell(trial, state=TrialState.FAIL)
-                notify(Event("end", point, trial.number, state="interrupted"))
-                raise
-            except UserError:
-                raise
-            except Exception as error:  # a bug or OOM in one trial must not kill the study
-                trial.set_user_attr("failed_reason", "error")
-                trial.set_user_attr("error", f"{type(error).__name__}: {error}")
-                study.tell(trial, state=TrialState.FAIL)
-                notify(Event("end", point, trial.number, state="failed"))
-                continue
-            for key, value in _result_attrs(result).items():
-                trial.set_user_attr(key, value)
-            value = result.val_accuracy if math.isfinite(result.val_accuracy) else 0.0
-            study.tell(trial, value)
-            notify(Event("end", point, trial.number, value=value, state=result.status))
-            trained += 1
-    return trained
-
-
-def _enqueue_next(study: optuna.Study, pending: list[int]) -> None:
-    """A model-based sampler re-proposed a finished point: take the next pending one instead."""
-    if pending:
-        study.enqueue_trial({"point": pending[0]}, skip_if_exists=False)
-
-
-def train_candidate(candidate: Candidate, space: SearchSpace, config: SearchConfig, data: ImageData,
-                    *, trial: optuna.Trial | None = None, device: str = "cpu",
-                    threads: int | None = None,
-                    on_epoch: Callable[[int, float], None] | None = None) -> TrainResult:
-    """Proxy-train one candidate at the proxy shape (base resolution x gamma, the data's shape)."""
-    variant = Variant(space, candidate.alpha, candidate.beta, candidate.gamma).at_proxy(
-        config.base_resolution, data.in_channels, data.num_classes)
-    prunable = trial is not None and candidate.role != "baseline" and config.prune != "none"
-
-    def report(epoch: int, accuracy: float) -> None:
-        if on_epoch:
-            on_epoch(epoch, accuracy)
-        if trial is not None and math.isfinite(accuracy):
-            trial.report(accuracy, epoch)
-            if prunable and trial.should_prune():
-                raise optuna.TrialPruned()
-
-    return train_model(variant.build(config.budget.seed), data, variant.resolution, config.budget,
-                       device=device, on_epoch=report, threads=threads)
-
-
-def _result_attrs(result: TrainResult) -> dict[str, Any]:
-    keys = ("val_accuracy", "test_accuracy", "images_per_second", "seconds", "status", "resolution",
-            "epochs", "threads")
-    attrs = {k: getattr(result, k) for k in keys}
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in attrs.items()}
-
-
-class _sigterm_as_interrupt:
-    """SIGTERM behaves like Ctrl-C, so a terminated worker marks its trial FAIL."""
-
-    def __enter__(self) -> None:
-        self._previous = None
-        if _in_main_thread():
-            self._previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def _in_main_thread() -> bool:
-    import threading
-    return threading.current_thread() is threading.main_thread()
-
-
-def worker_threads(workers: int) -> int:
-    """Cores per worker: oversubscribing two cores collapses throughput (reference.md)."""
-    from scalesearch.training.loop import available_cores
-    return max(1, available_cores() // max(1, workers))
-
-
-def estimate_seconds(candidates: list[Candidate], space: SearchSpace, config: SearchConfig,
-                     data: ImageData, pending: list[int], threads: int | None = None) -> float:
-    """Rough wall time for the pending points: time training steps of the costliest one
-    (`train.seconds_per_image`), then scale by images per trial and each point's FLOP ratio."""
-    if not pending:
-        return 0.0
-    probe = max((c for c in candidates if c.index in pending), key=lambda c: c.measured_ratio)
-    variant = Variant(space, probe.alpha, probe.beta, probe.gamma).at_proxy(
-        config.base_resolution, data.in_channels, data.num_classes)
-    per_image = seconds_per_image(variant.build(), variant.in_channels, variant.resolution,
-                                  variant.num_classes, min(config.budget.batch_size, 32), threads)
-    # Evaluation is a forward pass only: about a third of a training step's arithmetic.
-    images = config.budget.epochs * (config.budget.train_images + config.budget.val_images / 3)
-    return sum(per_image * images * c.measured_ratio / probe.measured_ratio
-               for c in candidates if c.index in pending)

@@ -60,6 +60,11 @@ class SearchSpace:
         return int(self.proxy.get("resolution", 32))
 
     @property
+    def identity(self) -> str:
+        """What a run records to recognise this baseline: its NetSpec's hash, or the factory."""
+        return self.network.spec_hash() if self.network else self.source
+
+    @property
     def kind(self) -> str:
         return "spec" if self.network else "factory"
 
@@ -138,11 +143,11 @@ def _space_from_factory(ref: str) -> SearchSpace:
     try:
         module = importlib.import_module(module_name)
     except Exception as error:  # any import failure is the user's module, not ours
-        raise SpaceError(f"cannot import {module_name!r} for --baseline {ref}: "
+        raise SpaceError(f"cannot import {module_name!r} for {{baseline}} {ref}: "
                          f"{type(error).__name__}: {error}") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
-        raise SpaceError(f"{module_name!r} has no callable {attr!r} (for --baseline {ref})")
+        raise SpaceError(f"{module_name!r} has no callable {attr!r} (for {{baseline}} {ref})")
     resolution = getattr(factory, "resolution", 224)
     if not isinstance(resolution, int) or resolution < 1:
         raise SpaceError(f"{ref}: attribute 'resolution' must be a positive int, got {resolution!r}")

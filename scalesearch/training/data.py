@@ -12,9 +12,7 @@ Sources (`load_data(name, data_dir)`):
 
 Splits: the validation split is carved from the training data by a fixed seed and is
 what a search selects on; the source's own test split (`val/` for imagefolder) is only
-reported.  `resized(data, px, device)` returns the splits at one resolution, resized
-once and cached; `augment` (random crop with padding, horizontal flip) and `normalize`
-work on whole batches, so no DataLoader or worker process is needed.
+reported.  `batches.py` turns these into batches at any resolution.
 """
 
 from __future__ import annotations
@@ -94,21 +92,21 @@ def load_data(name: str = "fashion-mnist", data_dir: str | Path | None = None, *
 @lru_cache(maxsize=8)
 def _load_cached(name: str, data_dir: str | None, train_images: int | None, val_images: int,
                  test_images: int | None, seed: int, image_size: int) -> ImageData:
-    for option, value in (("--train-images", train_images), ("--val-images", val_images),
-                          ("--test-images", test_images)):
+    for option, value in (("train_images", train_images), ("val_images", val_images),
+                          ("test_images", test_images)):
         if value is not None and (isinstance(value, bool) or value < 0):
-            raise DataError(f"{option} must be a positive number of images, got {value}")
+            raise DataError(f"{{{option}}} must be a positive number of images, got {value}")
     if train_images == 0:
-        raise DataError("--train-images must be >= 1")
+        raise DataError("{train_images} must be >= 1")
     train_x, train_y, test_x, test_y, num_classes, hflip, source = _read_source(name, data_dir, image_size)
     if val_images >= len(train_y):
-        raise DataError(f"--val-images {val_images} leaves no training images in {name} "
+        raise DataError(f"{{val_images}} {val_images} leaves no training images in {name} "
                         f"(the training split has {len(train_y)})")
     order = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(seed))
     val_idx, rest = order[:val_images], order[val_images:]
     if train_images is not None:
         if train_images > len(rest):
-            raise DataError(f"--train-images {train_images}: {name} has only {len(rest)} "
+            raise DataError(f"{{train_images}} {train_images}: {name} has only {len(rest)} "
                             f"training images after holding out {val_images} for validation")
         rest = rest[:train_images]
     if test_images is not None and test_images < len(test_y):
@@ -139,10 +137,10 @@ def _read_source(name: str, data_dir: str | None, image_size: int):
 
 def _need_dir(name: str, data_dir: str | None) -> Path:
     if data_dir is None:
-        raise DataError(f"--data {name} needs --data-dir DIR")
+        raise DataError(f"{{data}} {name} needs {{data_dir}} DIR")
     path = Path(data_dir)
     if not path.is_dir():
-        raise DataError(f"--data-dir {data_dir}: no such directory")
+        raise DataError(f"{{data_dir}} {data_dir}: no such directory")
     return path
 
 
@@ -150,7 +148,7 @@ def _read_fashion_mnist(folder: Path):
     missing = [f for f in _FASHION_FILES.values() if not (folder / f).is_file()]
     if missing:
         raise DataError(f"fashion-mnist not found in {folder} (missing {missing[0]}): run "
-                        "`apt-get install dataset-fashion-mnist`, or pass --data-dir DIR holding the four IDX .gz files")
+                        "`apt-get install dataset-fashion-mnist`, or pass {data_dir} DIR holding the four IDX .gz files")
     arrays = {key: _read_idx(folder / file) for key, file in _FASHION_FILES.items()}
     # Fashion-MNIST is clothing: a mirrored shirt is still a shirt, so flipping is allowed.
     return (arrays["train_x"].unsqueeze(1), arrays["train_y"].long(), arrays["test_x"].unsqueeze(1),
@@ -176,7 +174,7 @@ def _read_cifar10(folder: Path):
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     missing = [n for n in names if not (folder / n).is_file()]
     if missing:
-        raise DataError(f"cifar10: {folder} lacks {missing[0]}; --data-dir must hold the CIFAR-10 "
+        raise DataError(f"cifar10: {folder} lacks {missing[0]}; {{data_dir}} must hold the CIFAR-10 "
                         "python batches (data_batch_1..5, test_batch)")
     batches = []
     for n in names:
@@ -267,83 +265,3 @@ def _make_synthetic(train: int = 3000, test: int = 400, classes: int = 10, size:
     train_x, train_y = draw(train)
     test_x, test_y = draw(test)
     return train_x, train_y, test_x, test_y, classes, False, "synthetic (generated, not real data)"
-
-
-# -- batches at any resolution ---------------------------------------------------------
-
-@dataclass(frozen=True, eq=False)
-class ResizedData:
-    """The splits at one resolution on one device (uint8), plus normalisation constants."""
-
-    resolution: int
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    val_x: torch.Tensor
-    val_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    mean: torch.Tensor  # 1 x C x 1 x 1, in 0..255 units so uint8 need not be scaled first
-    std: torch.Tensor
-    hflip: bool
-
-
-def resized(data: ImageData, resolution: int, device: str | torch.device = "cpu") -> ResizedData:
-    """`data` at `resolution` px on `device`, resized once per (data, px, device) and cached."""
-    if resolution < 1:
-        raise DataError(f"--resolution must be a positive number of pixels, got {resolution}")
-    return _resized_cached(data, int(resolution), str(torch.device(device)))
-
-
-@lru_cache(maxsize=6)
-def _resized_cached(data: ImageData, resolution: int, device: str) -> ResizedData:
-    def move(x: torch.Tensor) -> torch.Tensor:
-        x = resize_images(x, resolution)
-        # Pinned memory makes the one host -> GPU copy fast; the data then stays there.
-        return (x.pin_memory() if device.startswith("cuda") else x).to(device)
-
-    mean = torch.tensor(data.mean).view(1, -1, 1, 1) * 255
-    std = torch.tensor(data.std).view(1, -1, 1, 1) * 255
-    return ResizedData(resolution, move(data.train_x), data.train_y.to(device), move(data.val_x),
-                       data.val_y.to(device), move(data.test_x), data.test_y.to(device),
-                       mean.to(device), std.to(device), data.hflip)
-
-
-def resize_images(x: torch.Tensor, resolution: int, chunk: int = 4096) -> torch.Tensor:
-    """uint8 N x C x H x W -> uint8 N x C x R x R, bilinear with antialiasing, in chunks."""
-    if x.shape[-1] == resolution and x.shape[-2] == resolution:
-        return x.contiguous()
-    out = torch.empty(x.shape[0], x.shape[1], resolution, resolution, dtype=torch.uint8)
-    for start in range(0, x.shape[0], chunk):  # chunks bound the float copy's memory
-        part = x[start:start + chunk].float()
-        part = F.interpolate(part, size=(resolution, resolution), mode="bilinear",
-                             align_corners=False, antialias=True)
-        out[start:start + chunk] = part.round_().clamp_(0, 255).to(torch.uint8)
-    return out
-
-
-def augment(x: torch.Tensor, generator: torch.Generator, hflip: bool, pad: int) -> torch.Tensor:
-    """Random crop after zero-padding by `pad` px, and a random mirror when `hflip`.
-
-    Whole-batch tensor ops on uint8: one gather per batch instead of a Python call per
-    image.  `generator` lives on the CPU so runs are reproducible on any device.
-    """
-    n, _, h, w = x.shape
-    if pad > 0:
-        padded = F.pad(x, (pad, pad, pad, pad))
-        dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
-        dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
-        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
-        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
-        batch = torch.arange(n, device=x.device)[:, None, None, None]
-        channel = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
-        x = padded[batch, channel, rows, cols]
-    if hflip:
-        flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)[:, None, None, None]
-        x = torch.where(flip, x.flip(3), x)
-    return x
-
-
-def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 -> float32, standardised per channel, channels_last (what the convs want)."""
-    x = x.contiguous(memory_format=torch.channels_last).float()
-    return x.sub_(mean).div_(std)

@@ -8,8 +8,8 @@ CPU, nccl on CUDA, one GPU per rank), calls the target function with the launche
 keyword arguments, and rank 0 hands its return value back through a file.  A rank that
 fails takes the others down with it; a UserError raised in a rank becomes the
 launcher's own one-line error.  A launcher killed by any signal, SIGKILL included, takes
-its ranks with it: each rank asks the kernel for SIGKILL when its parent dies
-(PR_SET_PDEATHSIG), so no orphan keeps a core busy.
+its ranks with it (processes.die_with_parent), so no orphan keeps a core busy.  Rank 0's
+progress reaches the launcher through the rendezvous store (`relay_progress`).
 
 The helpers (`rank`, `world_size`, `is_main`, `shard`, `all_reduce_sum`, ...) answer for
 a single process too (rank 0 of 1, no-op reductions), so the training loop calls them
@@ -18,30 +18,30 @@ unconditionally and reads the same with one process or many.
 
 from __future__ import annotations
 
-import ctypes
 import datetime
 import importlib
+import json
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from scalesearch.errors import UserError
+from scalesearch.processes import die_with_parent, signals_as_interrupt, stop
 
 JOB_ENV = "SCALESEARCH_DIST_JOB"  # the pickled job file a rank reads
 PARENT_ENV = "SCALESEARCH_DIST_PARENT"  # the launcher's pid, to notice its death
 JOIN_TIMEOUT = datetime.timedelta(minutes=5)  # every rank imports torch and loads data first
+PROGRESS_KEY = "scalesearch/progress"
+_store: dist.TCPStore | None = None  # this rank's connection to the launcher's store
 
 
 # -- rank helpers (valid with or without a process group) -------------------------------
@@ -115,19 +115,28 @@ def rng_states() -> list[torch.Tensor]:
 
 def check_nproc(nproc: int, device_type: str, cores: int) -> None:
     if nproc < 1:
-        raise UserError(f"--nproc must be >= 1, got {nproc}")
+        raise UserError(f"{{nproc}} must be >= 1, got {nproc}")
     if device_type == "cuda":
         gpus = torch.cuda.device_count()
         if nproc > gpus:
-            raise UserError(f"--nproc {nproc} needs one GPU per process, but {gpus} are visible; "
-                            f"use --nproc {gpus} or fewer")
+            raise UserError(f"{{nproc}} {nproc} needs one GPU per process, but {gpus} are visible; "
+                            f"use {{nproc}} {gpus} or fewer")
     elif nproc > cores:
-        raise UserError(f"--nproc {nproc} is more than the {cores} CPU cores available to this process; "
-                        f"use --nproc {cores} or fewer")
+        raise UserError(f"{{nproc}} {nproc} is more than the {cores} CPU cores available to this process; "
+                        f"use {{nproc}} {cores} or fewer")
 
 
-def launch(target: str, kwargs: dict[str, Any], nproc: int, device_type: str) -> Any:
-    """Run `target` ("package.module:function") in `nproc` ranks; return rank 0's result."""
+def relay_progress(done: int, total: int, info: str) -> None:
+    """In rank 0 of a launched job: hand a progress line to the launcher (else nothing)."""
+    if _store is not None:
+        _store.set(PROGRESS_KEY, json.dumps([done, total, info]))
+
+
+def launch(target: str, kwargs: dict[str, Any], nproc: int, device_type: str,
+           on_progress: Callable[[list], None] | None = None) -> Any:
+    """Run `target` ("package.module:function") in `nproc` ranks; return rank 0's result.
+
+    `on_progress([done, total, info])` hears what rank 0 relays while the ranks run."""
     store = dist.TCPStore("127.0.0.1", 0, nproc + 1, True, timeout=JOIN_TIMEOUT,
                           wait_for_workers=False)  # port 0: the kernel picks a free one
     with tempfile.TemporaryDirectory(prefix="scalesearch-dist-") as folder:
@@ -139,27 +148,29 @@ def launch(target: str, kwargs: dict[str, Any], nproc: int, device_type: str) ->
                "WORLD_SIZE": str(nproc), "LOCAL_WORLD_SIZE": str(nproc), JOB_ENV: str(job),
                PARENT_ENV: str(os.getpid())}
         ranks: list[subprocess.Popen] = []
-        with _signals_raise_interrupt():
+        with signals_as_interrupt():
             try:
                 for r in range(nproc):
                     ranks.append(subprocess.Popen(
                         [sys.executable, "-m", "scalesearch.training.distributed"],
                         env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
                         stdin=subprocess.DEVNULL, stdout=2))  # stdout is the launcher's alone (JSON)
-                failed = _wait(ranks)
+                failed = _wait(ranks, store, on_progress)
             finally:
-                _stop(ranks)
+                stop(ranks)
         del store
         if failed is not None:
             r, code = failed
             for path in sorted(Path(folder).glob("error-*.pkl")):
-                raise UserError(pickle.loads(path.read_bytes()))
+                raise UserError(pickle.loads(path.read_bytes()))  # the rank's message template
             raise UserError(f"training rank {r} of {nproc} failed (exit code {code}); its output is above")
         return pickle.loads((Path(folder) / "result.pkl").read_bytes())
 
 
-def _wait(ranks: list[subprocess.Popen]) -> tuple[int, int] | None:
-    """Wait for every rank; at the first failure, return (rank, exit code)."""
+def _wait(ranks: list[subprocess.Popen], store: dist.TCPStore,
+          on_progress: Callable[[list], None] | None) -> tuple[int, int] | None:
+    """Wait for every rank, relaying progress; at the first failure, return (rank, exit code)."""
+    last = None
     while True:
         codes = [p.poll() for p in ranks]
         for r, code in enumerate(codes):
@@ -167,54 +178,19 @@ def _wait(ranks: list[subprocess.Popen]) -> tuple[int, int] | None:
                 return r, code
         if all(code == 0 for code in codes):
             return None
+        if on_progress is not None and store.check([PROGRESS_KEY]):
+            value = store.get(PROGRESS_KEY)
+            if value != last:
+                last = value
+                on_progress(json.loads(value))
         time.sleep(0.05)
-
-
-def _stop(ranks: list[subprocess.Popen], grace: float = 5.0) -> None:
-    live = [p for p in ranks if p.poll() is None]
-    for p in live:
-        p.terminate()
-    deadline = time.monotonic() + grace
-    for p in live:
-        try:
-            p.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-@contextmanager
-def _signals_raise_interrupt() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) in the launcher unwind like Ctrl-C, so its ranks are stopped."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    before = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for s, handler in before.items():
-            signal.signal(s, handler)
 
 
 # -- one rank -------------------------------------------------------------------------
 
-def _die_with_parent() -> None:
-    parent = int(os.environ.get(PARENT_ENV, "0"))
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the launcher's finally still stops us
-        pass
-    if parent and os.getppid() != parent:  # it died before we asked
-        os._exit(1)
-
-
 def _rank_main() -> int:
-    _die_with_parent()
+    global _store
+    die_with_parent(int(os.environ.get(PARENT_ENV, "0")))
     job = pickle.loads(Path(os.environ[JOB_ENV]).read_bytes())
     me, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     folder = Path(job["folder"])
@@ -223,6 +199,7 @@ def _rank_main() -> int:
     if job["backend"] == "nccl":
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
     dist.init_process_group(job["backend"], store=store, rank=me, world_size=world, timeout=JOIN_TIMEOUT)
+    _store = store if me == 0 else None
     try:
         module, name = job["target"].split(":")
         result = getattr(importlib.import_module(module), name)(**job["kwargs"])
@@ -230,7 +207,7 @@ def _rank_main() -> int:
             (folder / "result.pkl").write_bytes(pickle.dumps(result))
         return 0
     except UserError as error:
-        (folder / f"error-{me}.pkl").write_bytes(pickle.dumps(str(error)))
+        (folder / f"error-{me}.pkl").write_bytes(pickle.dumps(error.template))
         return 1
     finally:
         dist.destroy_process_group()

@@ -1,0 +1,220 @@
+"""grid: the phi = 1 search for alpha, beta, gamma, resumable and shareable.
+
+`run_grid(request, events)` resolves the baseline, loads the data, opens (or joins) the
+Optuna study in its storage, trains every pending candidate — in this process or in
+`request.workers` worker processes — and saves trials.csv / best.json in the run
+directory before anything is printed.  Interrupted (Ctrl-C, SIGTERM), it still saves
+what finished and says so in the result; the same request again resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, ContextManager
+
+import optuna
+
+from scalesearch.errors import UserError
+from scalesearch.measure.variant import Variant
+from scalesearch.processes import signals_as_interrupt
+from scalesearch.runs.files import jsonable
+from scalesearch.runs.grid_tables import collect_rows, save_grid_tables, summarize
+from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
+from scalesearch.search.candidates import Candidate, GridSpec, build_candidates
+from scalesearch.search.storage import open_storage
+from scalesearch.search.study import SearchConfig, open_study
+from scalesearch.search.worker import Event, pending_points, point_status, run_worker
+from scalesearch.spec.spaces import SearchSpace, load_space
+from scalesearch.training.budget import ProxyBudget
+from scalesearch.training.data import load_data
+from scalesearch.training.device import available_cores, check_threads, resolve_device
+from scalesearch.training.timing import estimate_seconds
+
+Rows = Callable[[], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class GridRequest:
+    """What `scalesearch grid` was asked; None falls back to the space's defaults."""
+
+    baseline: str
+    out: Path | None = None  # default runs/grid-BASELINE
+    storage: str | None = None  # default: a journal file in `out`
+    study: str | None = None  # default grid-BASELINE
+    grid_shape: str | None = None
+    step: float | None = None
+    low: float | None = None
+    high: float | None = None
+    target: float | None = None
+    tolerance: float | None = None
+    sampler: str = "grid"
+    trials: int | None = None
+    prune: str = "none"
+    prune_warmup: int = 1
+    data: str = "fashion-mnist"
+    data_dir: str | None = None
+    epochs: int | None = None
+    train_images: int | None = None
+    val_images: int = 2000
+    test_images: int | None = None
+    resolution: int | None = None  # proxy base resolution
+    batch_size: int | None = None
+    lr: float | None = None
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 1
+    threads: int | None = None  # per worker
+    worker_only: bool = False  # train only: no results, no report (a worker of a shared study)
+    command: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return jsonable(asdict(self))
+
+
+@dataclass
+class GridPlan:
+    """What the search is about to do: told to the events before training starts."""
+
+    space: SearchSpace
+    candidates: list[Candidate]
+    pending: list[int]
+    estimate_seconds: float  # wall time with the chosen workers
+    workers: int
+    study: str
+    storage: str
+    epochs: int
+
+    @property
+    def feasible(self) -> int:
+        return sum(c.feasible for c in self.candidates) - 1  # the baseline is not a candidate
+
+
+@dataclass
+class GridResult:
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]  # what best.json holds
+    run_dir: Path
+    interrupted: bool = False
+
+
+class GridEvents:
+    """What a front end hears while a grid runs (the CLI draws a table or log lines)."""
+
+    def measuring(self) -> ContextManager:
+        """Around measuring the candidates (seconds to a minute for big grids)."""
+        return contextlib.nullcontext()
+
+    def planned(self, plan: GridPlan) -> None: ...
+
+    def trial(self, event: Event, rows: Rows) -> None:
+        """A trial started, finished an epoch or ended (here or in a worker process)."""
+
+    def tick(self, rows: Rows) -> None:
+        """Every few seconds while worker processes train."""
+
+
+@dataclass
+class _Setup:
+    space: SearchSpace
+    config: SearchConfig
+    run_dir: Path
+    study_name: str
+    storage_name: str
+    device: str
+
+
+def prepare(request: GridRequest) -> _Setup:
+    """Everything checkable before a study is opened: one-line errors in a second."""
+    space = load_space(request.baseline)
+    grid = GridSpec.from_space(space, shape=request.grid_shape, step=request.step, low=request.low,
+                               high=request.high, target=request.target, tolerance=request.tolerance)
+    budget = ProxyBudget.for_space(space.proxy, epochs=request.epochs, train_images=request.train_images,
+                                   batch_size=request.batch_size, lr=request.lr, seed=request.seed,
+                                   val_images=request.val_images)
+    config = SearchConfig(baseline=space.name, grid=grid, budget=budget, data=request.data,
+                          data_dir=request.data_dir,
+                          base_resolution=request.resolution or space.proxy_resolution,
+                          test_images=request.test_images, sampler=request.sampler, trials=request.trials,
+                          prune=request.prune, prune_warmup=request.prune_warmup)
+    cores = os.cpu_count() or 1
+    if not 1 <= request.workers <= cores:
+        raise UserError(f"{{workers}} must be between 1 and the {cores} cores here, got {request.workers}")
+    check_threads(request.threads)
+    run_dir = Path(request.out or f"runs/grid-{space.name}")
+    storage_name = request.storage or f"journal:{run_dir / 'study.journal'}"
+    return _Setup(space, config, run_dir, request.study or f"grid-{space.name}", storage_name,
+                  str(resolve_device(request.device)))
+
+
+def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResult | None:
+    """Search, save trials.csv / best.json / run.json, return them (None for worker_only)."""
+    events = events or GridEvents()
+    s = prepare(request)
+    data = load_data(s.config.data, s.config.data_dir, train_images=s.config.budget.train_images,
+                     val_images=s.config.budget.val_images, test_images=s.config.test_images,
+                     seed=s.config.budget.seed)
+    Variant(s.space).at_proxy(s.config.base_resolution, data.in_channels, data.num_classes).spec  # validates
+    storage = open_storage(request.storage, s.run_dir)
+    info = claim_run_dir(s.run_dir, RunInfo(
+        kind="grid", baseline=s.space.name, space=s.space.identity, request=request.as_dict(),
+        results="best.json", command=request.command,
+        identity={"study": s.study_name, "storage": s.storage_name, **s.config.fingerprint(s.space)}))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with events.measuring():
+        study, candidates = open_study(storage, s.study_name, s.config, s.space,
+                                       lambda: build_candidates(s.space, s.config.grid))
+
+    def rows() -> list[dict[str, Any]]:
+        return collect_rows(study, candidates)
+
+    threads = request.threads or worker_threads(request.workers)
+    if request.worker_only:
+        run_worker(study, candidates, s.space, s.config, data, device=s.device, threads=request.threads,
+                   on_event=lambda event: events.trial(event, rows))
+        return None
+    pending = pending_points(candidates, point_status(study))
+    estimate = _estimate(candidates, pending, s, data, threads if s.device == "cpu" else None)
+    events.planned(GridPlan(s.space, candidates, pending, estimate / request.workers, request.workers,
+                            s.study_name, s.storage_name, s.config.budget.epochs))
+    interrupted = False
+    try:
+        with signals_as_interrupt():
+            if request.workers == 1:
+                run_worker(study, candidates, s.space, s.config, data, device=s.device,
+                           threads=request.threads, on_event=lambda event: events.trial(event, rows))
+            else:
+                from scalesearch.search.pool import run_pool
+
+                run_pool(worker_request(request, s, threads), request.workers,
+                         on_event=lambda event: events.trial(event, rows), on_tick=lambda: events.tick(rows))
+    except KeyboardInterrupt:
+        interrupted = True
+    table = rows()
+    summary = summarize(table, s.config, s.study_name, s.storage_name)
+    save_grid_tables(s.run_dir, table, summary)
+    if summary["complete"]:
+        finish_run(s.run_dir, info)
+    return GridResult(table, summary, s.run_dir, interrupted)
+
+
+def worker_request(request: GridRequest, s: _Setup, threads: int) -> GridRequest:
+    """The request each worker process runs: the same study, train only, its thread share."""
+    return replace(request, workers=1, threads=threads, worker_only=True, storage=s.storage_name,
+                   study=s.study_name, out=s.run_dir)
+
+
+def worker_threads(workers: int) -> int:
+    """Cores per worker: oversubscribing two cores collapses throughput (reference.md)."""
+    return max(1, available_cores() // max(1, workers))
+
+
+def _estimate(candidates: list[Candidate], pending: list[int], s: _Setup, data, threads) -> float:
+    todo = [c for c in candidates if c.index in pending]
+    networks = [Variant(s.space, c.alpha, c.beta, c.gamma).at_proxy(s.config.base_resolution,
+                                                                     data.in_channels, data.num_classes)
+                for c in todo]
+    return sum(estimate_seconds(networks, s.config.budget, len(data.train_y), len(data.val_y),
+                                len(data.test_y), threads))

@@ -1,0 +1,102 @@
+"""run.json: what made a run directory, in one schema for every kind of run.
+
+    {"kind": "grid" | "expand" | "compare" | "train" | ...,
+     "scalesearch": "0.1.0",           the version that made it
+     "baseline": "resnet50", "space": "<hash of the baseline's NetSpec or factory ref>",
+     "request": {...},                 what was asked (the job's request, as JSON)
+     "identity": {...},                what a rerun must agree on to continue this run
+     "results": "best.json",           the file a report starts from
+     "command": "scalesearch grid ...",
+     "created": ISO time, "finished": ISO time or null}
+
+A directory belongs to one run.  `claim_run_dir` writes run.json before any work starts
+and refuses a directory made by another kind of run, for another baseline, or with
+another identity (the settings that change what its results mean), so a second command
+can never silently overwrite or mix into a first one's results.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from scalesearch import __version__
+from scalesearch.errors import UserError
+from scalesearch.runs.files import jsonable, read_json, write_json
+
+RUN_FILE = "run.json"
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    kind: str
+    baseline: str
+    space: str
+    request: dict[str, Any]
+    results: str
+    identity: dict[str, Any] = field(default_factory=dict)
+    command: str = ""
+    created: str = ""
+    finished: str | None = None
+    scalesearch: str = __version__
+
+    def as_dict(self) -> dict[str, Any]:
+        return jsonable(asdict(self))
+
+
+def read_run_info(run_dir: str | Path) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such directory (give the output directory of a scalesearch run)")
+    info = read_json(run_dir / RUN_FILE) if (run_dir / RUN_FILE).is_file() else None
+    if not isinstance(info, dict) or not isinstance(info.get("kind"), str):
+        raise UserError(f"{run_dir}: no {RUN_FILE} with a 'kind' field; is this a scalesearch run directory?")
+    return info
+
+
+def claim_run_dir(run_dir: str | Path, info: RunInfo) -> RunInfo:
+    """Create `run_dir` for `info`, or reopen it when it holds the same run; refuse otherwise."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{{out}} {run_dir}: exists and is not a folder; choose another {{out}}")
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        info = replace(info, created=info.created or now())
+        write_json(path, info.as_dict())
+        return info
+    stored = read_run_info(run_dir)
+    for key, what in (("kind", "kind of run"), ("baseline", "baseline"), ("space", "search space")):
+        if stored.get(key) != getattr(info, key):
+            raise UserError(f"{{out}} {run_dir} holds a {stored.get('kind')} run of "
+                            f"{stored.get('baseline')!r}; this {info.kind} of {info.baseline!r} has another "
+                            f"{what}; choose another {{out}}")
+    old, new = stored.get("identity") or {}, jsonable(info.identity)
+    if old != new:
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        first = changed[0]
+        more = f", and {len(changed) - 1} more" if len(changed) > 1 else ""
+        raise UserError(f"{{out}} {run_dir} holds a {info.kind} with a different configuration "
+                        f"({first}: {_short(old.get(first))} there, {_short(new.get(first))} now{more}); "
+                        "rerun with the same options or choose another {out}")
+    info = replace(info, created=stored.get("created") or now(), finished=None)
+    write_json(path, info.as_dict())
+    return info
+
+
+def finish_run(run_dir: str | Path, info: RunInfo) -> RunInfo:
+    """Stamp run.json as finished (after the results are written)."""
+    info = replace(info, finished=now())
+    write_json(Path(run_dir) / RUN_FILE, info.as_dict())
+    return info
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,94 @@
+"""Batches at any resolution: the splits resized once per (data, px, device) and cached,
+random crops and flips as whole-batch tensor ops, normalisation to channels_last floats.
+
+No DataLoader and no worker processes: on two cores a per-sample Python pipeline costs
+more than the network (reference.md, "Proxy training").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from scalesearch.training.data import DataError, ImageData
+
+
+@dataclass(frozen=True, eq=False)
+class ResizedData:
+    """The splits at one resolution on one device (uint8), plus normalisation constants."""
+
+    resolution: int
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    mean: torch.Tensor  # 1 x C x 1 x 1, in 0..255 units so uint8 need not be scaled first
+    std: torch.Tensor
+    hflip: bool
+
+
+def resized(data: ImageData, resolution: int, device: str | torch.device = "cpu") -> ResizedData:
+    """`data` at `resolution` px on `device`, resized once per (data, px, device) and cached."""
+    if resolution < 1:
+        raise DataError(f"{{resolution}} must be a positive number of pixels, got {resolution}")
+    return _resized_cached(data, int(resolution), str(torch.device(device)))
+
+
+@lru_cache(maxsize=6)
+def _resized_cached(data: ImageData, resolution: int, device: str) -> ResizedData:
+    def move(x: torch.Tensor) -> torch.Tensor:
+        x = resize_images(x, resolution)
+        # Pinned memory makes the one host -> GPU copy fast; the data then stays there.
+        return (x.pin_memory() if device.startswith("cuda") else x).to(device)
+
+    mean = torch.tensor(data.mean).view(1, -1, 1, 1) * 255
+    std = torch.tensor(data.std).view(1, -1, 1, 1) * 255
+    return ResizedData(resolution, move(data.train_x), data.train_y.to(device), move(data.val_x),
+                       data.val_y.to(device), move(data.test_x), data.test_y.to(device),
+                       mean.to(device), std.to(device), data.hflip)
+
+
+def resize_images(x: torch.Tensor, resolution: int, chunk: int = 4096) -> torch.Tensor:
+    """uint8 N x C x H x W -> uint8 N x C x R x R, bilinear with antialiasing, in chunks."""
+    if x.shape[-1] == resolution and x.shape[-2] == resolution:
+        return x.contiguous()
+    out = torch.empty(x.shape[0], x.shape[1], resolution, resolution, dtype=torch.uint8)
+    for start in range(0, x.shape[0], chunk):  # chunks bound the float copy's memory
+        part = x[start:start + chunk].float()
+        part = F.interpolate(part, size=(resolution, resolution), mode="bilinear",
+                             align_corners=False, antialias=True)
+        out[start:start + chunk] = part.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, hflip: bool, pad: int) -> torch.Tensor:
+    """Random crop after zero-padding by `pad` px, and a random mirror when `hflip`.
+
+    Whole-batch tensor ops on uint8: one gather per batch instead of a Python call per
+    image.  `generator` lives on the CPU so runs are reproducible on any device.
+    """
+    n, _, h, w = x.shape
+    if pad > 0:
+        padded = F.pad(x, (pad, pad, pad, pad))
+        dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
+        dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
+        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+        batch = torch.arange(n, device=x.device)[:, None, None, None]
+        channel = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+        x = padded[batch, channel, rows, cols]
+    if hflip:
+        flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)[:, None, None, None]
+        x = torch.where(flip, x.flip(3), x)
+    return x
+
+
+def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 -> float32, standardised per channel, channels_last (what the convs want)."""
+    x = x.contiguous(memory_format=torch.channels_last).float()
+    return x.sub_(mean).div_(std)

@@ -1,0 +1,68 @@
+"""A training's checkpoint: weights, optimizer, epoch, history, RNG states and the
+caller's extra record (the NetSpec, the data), written atomically after every epoch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from scalesearch.errors import UserError
+from scalesearch.training import distributed
+from scalesearch.training.budget import ProxyBudget
+
+
+def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    generator: torch.Generator, epoch: int, history: list, budget: ProxyBudget,
+                    extra: dict | None, torch_states: list[torch.Tensor]) -> None:
+    """Write the run's state; `torch_states` holds each rank's global RNG state (one without --nproc)."""
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+             "history": history, "budget": budget.as_dict(), "extra": extra or {},
+             "processes": len(torch_states),
+             "rng": {"batches": generator.get_state(), "torch": torch_states[0],
+                     "torch_by_rank": torch_states}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        torch.save(state, tmp)
+        tmp.replace(path)  # atomic: a run killed mid-save leaves the previous checkpoint intact
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    generator: torch.Generator, budget: ProxyBudget,
+                    extra: dict | None = None) -> tuple[int, list]:
+    """Restore a run from `path`; refuse one made with another budget, network or data."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(state, dict) or "model" not in state:
+            raise ValueError("not a scalesearch checkpoint")
+    except Exception as error:  # a truncated or foreign file is the user's input
+        raise UserError(f"{{resume}}: cannot read checkpoint {path}: {type(error).__name__}: {error}") from None
+    if state.get("budget") != budget.as_dict():
+        changed = sorted(k for k, v in budget.as_dict().items() if state.get("budget", {}).get(k) != v)
+        raise UserError(f"{{resume}}: checkpoint {path} was made with a different budget "
+                        f"({', '.join(changed)} differ); resume with the same settings or use a new {{out}}")
+    stored_data = (state.get("extra") or {}).get("data") or {}
+    wanted_data = (extra or {}).get("data") or {}
+    for key in ("data", "data_source"):
+        if stored_data.get(key) is not None and wanted_data.get(key) is not None \
+                and stored_data[key] != wanted_data[key]:
+            raise UserError(f"{{resume}}: checkpoint {path} was trained on {stored_data[key]!r}, not "
+                            f"{wanted_data[key]!r}; resume with the same {{data}} or use a new {{out}}")
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError:
+        raise UserError(f"{{resume}}: checkpoint {path} holds a different network; use a new {{out}}") from None
+    optimizer.load_state_dict(state["optimizer"])
+    generator.set_state(state["rng"]["batches"])
+    by_rank = state["rng"].get("torch_by_rank") or [state["rng"]["torch"]]
+    if distributed.rank() < len(by_rank):
+        torch.set_rng_state(by_rank[distributed.rank()])
+    else:  # resumed with more processes than it was saved with: a fresh stream for this rank
+        torch.manual_seed(budget.seed + distributed.rank() + 7919 * int(state["epoch"]))
+    return int(state["epoch"]), list(state["history"])

@@ -1,0 +1,75 @@
+"""The tree reads as the pipeline: the core never reaches the edges, and nothing imports in a cycle.
+
+Checked statically from every module's import statements (module level and inside
+functions alike), so a lazy import cannot hide a back-edge.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "scalesearch"
+EDGES = ("scalesearch.cli", "scalesearch.report")
+DISPLAY_LIBRARIES = ("typer", "rich")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+GRAPH = {name: {m for m in imports(path) if m in MODULES and m != name} for name, path in MODULES.items()}
+
+
+def is_edge(name: str) -> bool:
+    return name == "scalesearch.__main__" or name.startswith(EDGES)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if not is_edge(n)))
+def test_core_modules_import_no_cli_report_or_display_library(name):
+    found = imports(MODULES[name])
+    assert not [m for m in found if m.startswith(EDGES)], f"{name} imports an edge module"
+    assert not [m for m in found if m.split(".")[0] in DISPLAY_LIBRARIES], f"{name} imports typer or rich"
+
+
+def test_no_import_cycles():
+    # Packages import their own modules (re-exports), so edges into a package's own
+    # __init__ from its children are not back-edges.
+    graph = {n: {m for m in deps if not n.startswith(m + ".")} for n, deps in GRAPH.items()}
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle = path[path.index(nxt):] + [nxt]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+
+
+def test_every_module_says_what_it_owns():
+    missing = [name for name, path in MODULES.items()
+               if path.read_text().strip() and ast.get_docstring(ast.parse(path.read_text())) is None]
+    assert not missing, f"modules without a docstring: {missing}"
