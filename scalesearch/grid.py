@@ -24,6 +24,7 @@ from scalesearch.runs.files import jsonable
 from scalesearch.runs.grid_tables import collect_rows, save_grid_tables, summarize
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.search.candidates import Candidate, GridSpec, build_candidates
+from scalesearch.search.pool import run_pool
 from scalesearch.search.storage import open_storage
 from scalesearch.search.study import SearchConfig, open_study
 from scalesearch.search.worker import Event, pending_points, point_status, run_worker
@@ -186,9 +187,7 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
                 run_worker(study, candidates, s.space, s.config, data, device=s.device,
                            threads=request.threads, on_event=lambda event: events.trial(event, rows))
             else:
-                from scalesearch.search.pool import run_pool
-
-                run_pool(worker_request(request, s, threads), request.workers,
+                run_pool(run_grid, worker_request(request, s, threads), request.workers,
                          on_event=lambda event: events.trial(event, rows), on_tick=lambda: events.tick(rows))
     except KeyboardInterrupt:
         interrupted = True

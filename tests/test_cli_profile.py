@@ -62,11 +62,23 @@ def test_bad_yaml_through_the_cli_names_the_file(cli, tmp_path):
     assert result.exit_code == 1 and str(path) in result.stderr and "depth" in result.stderr
 
 
-def test_every_command_has_help_with_an_example(cli):
+def test_every_command_has_help_and_an_example_that_parses(cli):
+    """Each command says what it does, and its example is a command line it accepts."""
+    import shlex
+
+    import typer
+
     from scalesearch.cli import app
 
+    group = typer.main.get_command(app)
     names = [c.name for c in app.registered_commands]
-    assert {"baselines", "profile"} <= set(names)
+    assert {"baselines", "profile", "grid", "expand", "compare", "train", "report"} <= set(names)
     for name in names:
         result = cli(name, "--help")
-        assert result.exit_code == 0 and "Example" in result.stdout, name
+        assert result.exit_code == 0, name
+        summary, _, example = result.stdout.partition("Example:")
+        assert len(summary.split("Options")[0].split()) > 8, f"{name}: no description"
+        words = shlex.split(example.split("╭")[0])
+        assert words[:2] == ["scalesearch", name], f"{name}: example {words[:2]}"
+        command = group.get_command(None, name)
+        command.make_context(name, words[2:])  # raises on an unknown option or a bad value

@@ -28,12 +28,19 @@ network:
   head: {channels: 32}
 proxy: {resolution: 16, epochs: 2, train_images: 512, batch_size: 64, lr: 0.2}
 """
-# "Within noise", measured on this space and budget (fashion-mnist, 256 val images), val
-# accuracy 1 process / 2 processes: seed 0 0.363 / 0.375, seed 1 0.285 / 0.277.  Two
-# seeds of the same single-process run differ by 0.078 (and one 256-image accuracy has a
-# standard error of ~0.03), while 1 vs 2 processes differed by 0.012 and 0.008: a gap
-# larger than what changing the seed does would be a bug, not noise.
-TOLERANCE = 0.08
+# A network without batch norm or dropout: per-sample losses are independent, so DDP over
+# two shards of each batch does the same arithmetic as one process on the whole batch, up
+# to float32 summation order.  (With batch norm each rank normalises its own shard and
+# the two runs differ for real, by ~20% of the weights' movement in one epoch.)
+NO_BN_FACTORY = """
+from torch import nn
+
+def nobn(depth, width, num_classes, in_channels):
+    return nn.Sequential(nn.Conv2d(in_channels, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1),
+                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, num_classes))
+
+nobn.resolution = 16
+"""
 
 
 @pytest.fixture
@@ -60,18 +67,39 @@ def alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_two_processes_match_one_and_rank_0_alone_writes(cli, space, tmp_path):
-    one = cli(*train_args(space))
-    assert one.exit_code == 0, one.output
+def test_two_processes_do_the_arithmetic_of_one(tmp_path):
+    (tmp_path / "nobn.py").write_text(NO_BN_FACTORY)
+    args = ("train", "-b", "nobn:nobn", "--data", DATA, "--val-images", "256", "--test-images", "256",
+            "--train-images", "512", "--batch-size", "64", "--lr", "0.5", "--epochs", "2",
+            "--resolution", "16", "--threads", "1", "--device", "cpu", "--format", "json")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    runs = {}
+    for nproc in (1, 2):
+        proc = scalesearch(*args, "--nproc", nproc, "--out", tmp_path / f"n{nproc}", cwd=tmp_path, env=env)
+        stdout, stderr = proc.communicate(timeout=240)
+        assert proc.returncode == 0, stderr
+        runs[nproc] = json.loads(stdout)
+    assert runs[2]["processes"] == 2 and runs[2]["steps"] == runs[1]["steps"] == 16
+    states = {n: torch.load(tmp_path / f"n{n}" / "checkpoint.pt", weights_only=False) for n in (1, 2)}
+    one, two = states[1]["model"], states[2]["model"]
+    gap = max((one[k] - two[k]).abs().max().item() for k in one)
+    # float32 summation order alone; a wrong average, shard or learning rate moves the
+    # weights by ~0.1-0.5 after these 16 steps, four orders of magnitude more
+    assert gap < 1e-5, gap
+    assert runs[2]["val_accuracy"] == runs[1]["val_accuracy"]
+    losses = [[h["train_loss"] for h in states[n]["history"]] for n in (1, 2)]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_two_processes_with_batch_norm_train_and_rank_0_alone_writes(cli, space, tmp_path):
     out = tmp_path / "run"
     two = scalesearch(*train_args(space, "--nproc", 2, "--out", out))
     stdout, stderr = two.communicate(timeout=240)
     assert two.returncode == 0, stderr
-    single, double = json.loads(one.stdout), json.loads(stdout)  # stdout is one JSON document
+    double = json.loads(stdout)  # stdout is one JSON document
     assert double["processes"] == 2 and double["threads"] == 1 and double["status"] == "ok"
-    assert double["epochs"] == single["epochs"] == 2 and double["steps"] == single["steps"]
-    assert abs(double["val_accuracy"] - single["val_accuracy"]) <= TOLERANCE, (single, double)
-    assert double["val_accuracy"] > 0.2  # it learned: chance is 0.1
+    assert double["epochs"] == 2 and double["val_accuracy"] > 0.2  # it learned: chance is 0.1
     # rank 0 alone writes: the two files, complete, and nothing from another rank
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.json", "run.json"]
     assert json.loads((out / "metrics.json").read_text())["val_accuracy"] == double["val_accuracy"]

@@ -1,6 +1,6 @@
 """Analytic multiply-adds of a NetSpec, part by part, without building a model.
 
-The fast twin of fvcore (measure.py) for solvers that try many candidates: a few
+The fast twin of fvcore (measure/cost.py) for solvers that try many candidates: a few
 microseconds per spec instead of a trace.  It mirrors `models/blocks.py` layer by layer,
 and tests check it equals fvcore's count on every baseline at several scales, so a
 change to a block that is not mirrored here fails loudly.

@@ -1,8 +1,8 @@
 """Worker processes on this host sharing one study: `grid --workers N`.
 
-Each worker is a fresh interpreter (multiprocessing, spawn) running the core grid job
-with `worker_only`, so it imports no CLI and shares nothing with the parent but the
-study's storage.  Workers die with their parent on every exit path (processes.py); the
+Each worker is a fresh interpreter (multiprocessing, spawn) running the core job it is
+given (`grid.run_grid` with `worker_only`), so it imports no CLI and shares nothing with
+the parent but the study's storage.  Workers die with their parent on every exit path (processes.py); the
 parent hears each worker's trial events through a queue and forwards them to its
 display, so only the parent prints.  A worker that stops on a user error hands the
 message to the parent, which stops the others and raises it.
@@ -13,21 +13,24 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue as queues
-from typing import Callable
+from typing import Any, Callable
 
 from scalesearch.errors import UserError
-from scalesearch.processes import die_with_parent, exit_code, stop
+from scalesearch.processes import die_with_parent, exit_code, signals_as_interrupt, stop
 from scalesearch.search.worker import Event
 
 TICK_SECONDS = 2.0
 
 
-def run_pool(request, workers: int, on_event: Callable[[Event], None],
-             on_tick: Callable[[], None]) -> None:
-    """Run `workers` copies of `request` (a worker_only GridRequest) until all finish."""
+def run_pool(job: Callable[[Any, Any], Any], request: Any, workers: int,
+             on_event: Callable[[Event], None], on_tick: Callable[[], None]) -> None:
+    """Run `workers` processes of `job(request, events)` until all finish.
+
+    `job` must be a module-level function (spawn pickles it by name); its events' `trial`
+    calls reach `on_event` here."""
     context = multiprocessing.get_context("spawn")
     inbox = context.Queue()
-    children = [context.Process(target=_worker_main, args=(request, inbox, os.getpid()), daemon=True)
+    children = [context.Process(target=_worker_main, args=(job, request, inbox, os.getpid()), daemon=True)
                 for _ in range(workers)]
     try:
         for child in children:
@@ -81,14 +84,11 @@ class _Relay:
     def tick(self, rows) -> None: ...
 
 
-def _worker_main(request, outbox, parent: int) -> None:
+def _worker_main(job, request, outbox, parent: int) -> None:
     die_with_parent(parent)
-    from scalesearch.grid import run_grid
-    from scalesearch.processes import signals_as_interrupt
-
     try:
         with signals_as_interrupt():
-            run_grid(request, _Relay(outbox))
+            job(request, _Relay(outbox))
     except UserError as error:
         outbox.put(("error", error.template))
         raise SystemExit(1)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, replace
-from typing import Callable
 
 from scalesearch.errors import UserError
 from scalesearch.spec.netspec import NetSpec, StageSpec
@@ -149,28 +148,3 @@ def _steps(low: float, high: float, step: float) -> list[float]:
         raise ScalingError(f"grid range [{low}, {high}] is empty")
     count = int(math.floor((high - low) / step + 1e-9)) + 1
     return [round(low + i * step, 6) for i in range(count)]
-
-
-def solve_for_target(cost: Callable[[float], float], target: float, low: float, high: float,
-                     tolerance: float = 0.03, iterations: int = 40) -> float:
-    """Find x in [low, high] with cost(x) within `tolerance` of `target`.
-
-    `cost` must be non-decreasing in x but may be a step function (rounding), so this
-    bisects on the measured cost and returns the closest point seen when no x lands
-    inside the tolerance.
-    """
-    best_x, best_err = low, math.inf
-    lo, hi = low, high
-    for _ in range(iterations):
-        mid = (lo + hi) / 2
-        value = cost(mid)
-        err = abs(value / target - 1)
-        if err < best_err:
-            best_x, best_err = mid, err
-        if err <= tolerance / 4:
-            break
-        if value < target:
-            lo = mid
-        else:
-            hi = mid
-    return best_x
