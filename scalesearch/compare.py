@@ -32,6 +32,7 @@ from scalesearch.runs.grid_tables import read_grid_coefficients
 from scalesearch.spec.coefficients import COEFFICIENTS, choose_source, manual
 from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import SearchSpace
+from scalesearch.measure.match import shortest, solve_knob
 from scalesearch.measure.variant import Variant
 from scalesearch.runs.files import jsonable
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
@@ -175,53 +176,16 @@ def variant_at(space: SearchSpace, multipliers: tuple[float, float, float]) -> V
     return Variant(space, depth=d, width=w, resolution_mult=r)
 
 
-def solve(space: SearchSpace, setting: Setting, target: float, base_macs: int,
-          iterations: int = 40) -> tuple[float, float]:
-    """(knob value, measured FLOP ratio) with the ratio as close to `target` as found.
-
-    Newton steps in log-FLOP space using the nominal slope land within a percent or two
-    in a few counts; rounding can then make it oscillate across a step of the staircase,
-    so it falls back to bisection on the bracket it has seen.  Stops at 1% error.
-    """
+def solve(space: SearchSpace, setting: Setting, target: float, base_macs: int) -> tuple[float, float]:
+    """(knob value, measured FLOP ratio) with the ratio as close to `target` as found (1%)."""
     def ratio(p: float) -> float:
         value = math.exp(p) if setting.in_log else p
         return variant_at(space, setting.multipliers(value)).macs() / base_macs
 
-    p = math.log(target) / setting.slope  # nominal: FLOPs = e^(slope p)
-    best_p, best_err = p, math.inf
-    low = high = None  # p with ratio below / at-or-above the target
-    for step in range(iterations):
-        value = ratio(p)
-        err = abs(value / target - 1)
-        if err < best_err:
-            best_p, best_err = p, err
-        if err <= 0.01:
-            break
-        if value < target:
-            low = p if low is None else max(low, p)
-        else:
-            high = p if high is None else min(high, p)
-        if low is not None and high is not None and (step >= 4 or high - low < 1e-9):
-            if high - low < 1e-9:
-                break
-            p = (low + high) / 2
-        else:
-            p = p + math.log(target / max(value, 1e-12)) / setting.slope
-    value = math.exp(best_p) if setting.in_log else best_p
-    return _readable(space, setting, value, target, base_macs, best_err)
-
-
-def _readable(space: SearchSpace, setting: Setting, value: float, target: float,
-              base_macs: int, err: float) -> tuple[float, float]:
-    """Prefer w = 1.42 over w = 1.421875 when the shorter number is as close (rounding)."""
-    for digits in (2, 3, 4):
-        short = round(value, digits)
-        if short <= 0:
-            continue
-        ratio = variant_at(space, setting.multipliers(short)).macs() / base_macs
-        if abs(ratio / target - 1) <= max(err, 0.01) + 1e-12:
-            return short, ratio
-    return value, variant_at(space, setting.multipliers(value)).macs() / base_macs
+    p, _ = solve_knob(ratio, target, math.log(target) / setting.slope, setting.slope)
+    if not setting.in_log:
+        return shortest(p, ratio, target)
+    return shortest(math.exp(p), lambda value: ratio(math.log(value)), target)
 
 
 def plan_compare(space: SearchSpace, targets: tuple[float, ...], methods: tuple[str, ...],

@@ -13,6 +13,7 @@ proxy-train, and save the run directory (runs/family_files.py).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -20,12 +21,12 @@ from typing import Any, Callable
 
 from scalesearch.errors import UserError
 from scalesearch.runs.files import jsonable
-from scalesearch.runs.grid_tables import read_grid_coefficients
+from scalesearch.runs.grid_tables import read_grid_choice
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.coefficients import COEFFICIENTS, choose_source, manual
 from scalesearch.measure.cost import Cost
 from scalesearch.measure.latency import measure_latency
-from scalesearch.measure.match import EXACT_TOLERANCE, match_flops
+from scalesearch.measure.match import EXACT_TOLERANCE, match_flops, shortest, solve_knob
 from scalesearch.spec.phis import parse_phis, phi_label
 from scalesearch.spec.presets import EFFICIENTNET_OFFICIAL
 from scalesearch.spec.scaling import PAPER_B0, Coefficients, round_resolution
@@ -34,6 +35,9 @@ from scalesearch.measure.variant import Variant
 
 PRESETS = ("paper", "efficientnet-official")
 
+
+
+LAND_TOLERANCE = 0.05  # every landed member's measured cost within +-5% of growth^phi
 
 
 class FamilyError(UserError):
@@ -60,12 +64,22 @@ class FamilyPlan:
     source: str  # e.g. "preset paper", "alpha/beta/gamma", "runs/grid-x/best.json"
     coefficients: Coefficients | None  # None for a published table
     members: tuple[MemberPlan, ...]
+    growth: float | None = None  # cost multiple per phi each member is landed on; None = as published
+
+    @property
+    def landed(self) -> bool:
+        return self.growth is not None and self.coefficients is not None
 
 
 def plan_family(space: SearchSpace, phis: tuple[float, ...] | None, *, preset: str | None = None,
                 alpha: float | None = None, beta: float | None = None, gamma: float | None = None,
-                from_dir: str | Path | None = None) -> FamilyPlan:
-    """Exactly one coefficient source -> the plan; phis None = the default 0..7."""
+                from_dir: str | Path | None = None, land: bool = True) -> FamilyPlan:
+    """Exactly one coefficient source -> the plan; phis None = the default 0..7.
+
+    Coefficients from a grid (`from_dir`) or given as numbers are landed: member phi costs
+    growth^phi x the baseline (growth = the grid's target, or the numbers' own product).
+    The presets are kept as published.  `land=False` keeps every member as it rounds.
+    """
     choose_source({"{preset}": preset is not None, COEFFICIENTS: any(v is not None for v in (alpha, beta, gamma)),
                    "{from}": from_dir is not None}, required=True,
                   forms="{preset} paper, {preset} efficientnet-official, {alpha} A {beta} B {gamma} G, "
@@ -76,14 +90,17 @@ def plan_family(space: SearchSpace, phis: tuple[float, ...] | None, *, preset: s
         raise FamilyError(f"{{preset}} {preset!r}: unknown; known: {', '.join(PRESETS)}")
     if preset == "efficientnet-official":
         return _official_plan(space, phis)
-    if preset == "paper":
-        coefficients, source = PAPER_B0, "preset paper (Tan & Le 2019)"
+    if preset == "paper":  # as published: the paper's coefficients grow 1.92x per phi
+        coefficients, source, growth = PAPER_B0, "preset paper (Tan & Le 2019)", None
     elif from_dir is not None:
-        coefficients, source = read_grid_coefficients(Path(from_dir)), str(Path(from_dir) / "best.json")
+        choice = read_grid_choice(Path(from_dir))
+        coefficients, source, growth = choice.coefficients, str(Path(from_dir) / "best.json"), choice.target
     else:
         coefficients, source = manual(alpha, beta, gamma), "alpha/beta/gamma"
+        growth = coefficients.product
     members = tuple(_phi_member(space, coefficients, phi) for phi in phis)
-    return FamilyPlan(source=source, coefficients=coefficients, members=members)
+    return FamilyPlan(source=source, coefficients=coefficients, members=members,
+                      growth=growth if land else None)
 
 
 def _phi_member(space: SearchSpace, coefficients: Coefficients, phi: float) -> MemberPlan:
@@ -133,7 +150,9 @@ class Member:
     variant: Variant
     cost: Cost
     base_flops: int
-    adjustment: dict[str, Any] = field(default_factory=dict)  # what --exact-flops changed
+    target_ratio: float  # the cost multiple it was meant to have: growth^phi, or d*w^2*r^2 as published
+    t: float | None = None  # the exponent it was landed at: (d, w, r) = (alpha, beta, gamma)^t
+    adjustment: dict[str, Any] = field(default_factory=dict)  # what --exact-flops (or a step) changed
     latency_ms: float | None = None
     training: dict[str, Any] = field(default_factory=dict)
 
@@ -153,16 +172,17 @@ class Member:
     def as_dict(self) -> dict[str, Any]:
         row: dict[str, Any] = {
             "phi": int(self.plan.phi) if float(self.plan.phi).is_integer() else self.plan.phi,
-            "name": self.plan.name,
-            "depth": self.plan.depth, "width": self.variant.width,
-            "resolution_mult": self.plan.resolution_mult, "resolution": self.variant.resolution,
-            "nominal_width": self.plan.width,
+            "name": self.plan.name, "t": self.t,
+            "depth": self.variant.depth, "width": self.variant.width,
+            "resolution_mult": self.variant.resolution_mult, "resolution": self.variant.resolution,
+            "nominal_depth": self.plan.depth, "nominal_width": self.plan.width,
             "nominal_resolution": _nominal_pixels(self.variant.space, self.plan.resolution_mult),
             "dropout": self.spec.dropout if self.spec is not None else self.plan.dropout,
             "blocks": self.spec.depth if self.spec is not None else None,
             **self.cost.as_dict(),
             "flops_ratio": self.flops_ratio, "nominal_ratio": self.nominal_ratio,
-            "ratio_error": self.flops_ratio / self.nominal_ratio - 1,
+            "target_ratio": self.target_ratio,
+            "ratio_error": self.flops_ratio / self.target_ratio - 1,
             "adjusted": bool(self.adjustment),
             "adjustment": self.adjustment.get("summary", ""),
         }
@@ -187,6 +207,7 @@ class Family:
             "coefficient_source": self.plan.source,
             "coefficients": self.plan.coefficients.as_dict() if self.plan.coefficients else None,
             "product": self.plan.coefficients.product if self.plan.coefficients else None,
+            "growth": self.plan.growth, "land_tolerance": LAND_TOLERANCE,
             "exact_flops": self.exact_flops, "exact_tolerance": EXACT_TOLERANCE,
             "shape": {"in_channels": 3, "num_classes": 1000, "base_resolution": self.space.resolution,
                       "note": "deployment shape (ImageNet: 3 channels, 1000 classes)"},
@@ -201,6 +222,10 @@ def _nominal_pixels(space: SearchSpace, resolution_mult: float) -> int:
     return round_resolution(space.resolution * resolution_mult, divisor)
 
 
+def _nominal(item: MemberPlan) -> float:
+    return item.depth * item.width**2 * item.resolution_mult**2
+
+
 def expand_family(space: SearchSpace, plan: FamilyPlan, *, exact_flops: bool = False,
                   latency_device: str | None = None,
                   on_member: Callable[[Member], None] | None = None) -> Family:
@@ -209,13 +234,16 @@ def expand_family(space: SearchSpace, plan: FamilyPlan, *, exact_flops: bool = F
     members = []
     for item in plan.members:
         variant = Variant(space, item.depth, item.width, item.resolution_mult, dropout=item.dropout)
-        adjustment: dict[str, Any] = {}
+        target, t, adjustment = _nominal(item), None, {}
+        if plan.landed and item.phi != 0:
+            target = plan.growth ** item.phi
+            variant, t, adjustment = land_member(variant, plan.coefficients, item.phi, target)
         if exact_flops:
-            variant, adjustment = match_flops(variant, base_flops * _nominal(item))
+            variant, adjustment = match_flops(variant, base_flops * target)
         # The name is not part of the network, so the baseline-named spec shares fvcore's
         # cache with the baseline measurement (phi = 0 costs nothing extra).
-        member = Member(plan=item, variant=variant, cost=variant.cost(),
-                        base_flops=base_flops, adjustment=adjustment)
+        member = Member(plan=item, variant=variant, cost=variant.cost(), base_flops=base_flops,
+                        target_ratio=target, t=t, adjustment=adjustment)
         if latency_device is not None:
             member.latency_ms = measure_latency(variant.build(), 3, variant.resolution, latency_device)
         members.append(member)
@@ -224,16 +252,39 @@ def expand_family(space: SearchSpace, plan: FamilyPlan, *, exact_flops: bool = F
     return Family(space=space, plan=plan, members=members, exact_flops=exact_flops)
 
 
-def _nominal(item: MemberPlan) -> float:
-    return item.depth * item.width**2 * item.resolution_mult**2
+def land_member(variant: Variant, coefficients: Coefficients, phi: float,
+                target: float) -> tuple[Variant, float, dict[str, Any]]:
+    """Move along the coefficients' own direction, (d, w, r) = (alpha, beta, gamma)^t with t
+    near phi, until the member's measured cost is `target` x the baseline's (+-LAND_TOLERANCE).
+
+    Rounding makes cost a staircase in t; where a step jumps over the band (a block added
+    to every stage at once), the member's resolution, then width, fills the gap.  The
+    compound character is kept: t moves all three together.
+    """
+    base = Variant(variant.space).macs()
+    product = coefficients.product
+    if abs(math.log(product)) < 1e-9:  # (1, 1, 1): nothing to move along
+        return variant, phi, {}
+
+    def moved(t: float) -> Variant:
+        d, w, r = coefficients.multipliers(t)
+        return replace(variant, depth=d, width=w, resolution_mult=r, resolution=0)
+
+    def cost(t: float) -> float:
+        return moved(t).macs() / base
+
+    t, _ = solve_knob(cost, target, phi, math.log(product), tolerance=LAND_TOLERANCE / 2)
+    t, ratio = shortest(t, cost, target, LAND_TOLERANCE / 2)
+    landed, adjustment = moved(t), {}
+    if abs(ratio / target - 1) > LAND_TOLERANCE:
+        landed, adjustment = match_flops(landed, target * base, LAND_TOLERANCE)
+    return landed, t, adjustment
 
 
 # -- proxy training --------------------------------------------------------------------
 def proxy_variant(member: Member, base_resolution: int, in_channels: int, num_classes: int) -> Variant:
     """The member at the proxy shape: base px x the member's (possibly adjusted) r."""
-    variant = member.variant
-    r = variant.resolution / variant.space.resolution  # includes any --exact-flops change
-    return replace(variant, resolution_mult=r).at_proxy(base_resolution, in_channels, num_classes)
+    return member.variant.at_proxy(base_resolution, in_channels, num_classes)
 
 
 def train_family(family: Family, *, data_name: str, data_dir: str | None = None,
@@ -278,6 +329,7 @@ class ExpandRequest:
     beta: float | None = None
     gamma: float | None = None
     from_dir: Path | None = None
+    land: bool = True  # members on growth^phi x the baseline's cost (grid and given coefficients)
     exact_flops: bool = False
     latency: bool = False
     train: bool = False
@@ -320,7 +372,7 @@ def run_expand(request: ExpandRequest, events: ExpandEvents | None = None) -> di
     space = load_space(request.baseline)
     plan = plan_family(space, parse_phis(request.phi) if request.phi is not None else None,
                        preset=request.preset, alpha=request.alpha, beta=request.beta, gamma=request.gamma,
-                       from_dir=request.from_dir)
+                       from_dir=request.from_dir, land=request.land)
     device = str(resolve_device(request.device)) if (request.latency or request.train) else None
     out = Path(request.out or default_out(space))
     info = claim_run_dir(out, RunInfo(kind="expand", baseline=space.name, space=space.identity,

@@ -1,47 +1,73 @@
-"""Grid candidates: the constraint checked nominally and on measured FLOPs."""
+"""Grid candidates keep both promises: the law (alpha beta^2 gamma^2 = 2) and a fair phi = 1 cost."""
 
 import pytest
 
-from scalesearch.search.candidates import GridSpec, build_candidates
 from scalesearch.errors import UserError
+from scalesearch.measure.variant import Variant
+from scalesearch.search.candidates import GridSpec, build_candidates
 from scalesearch.spec.spaces import load_space
 
 
-def test_2d_candidates_solve_alpha_on_measured_flops():
-    grid = GridSpec(step=0.4)  # beta, gamma in {1.0, 1.4}: three points
-    candidates = build_candidates(load_space("resnet18"), grid)
-    assert candidates[0].role == "baseline" and candidates[0].measured_ratio == 1.0
-    points = candidates[1:]
-    assert {(c.beta, c.gamma) for c in points} == {(1.0, 1.0), (1.0, 1.4), (1.4, 1.0)}
-    for c in points:
-        assert c.alpha >= 1.0
-        assert c.feasible == (abs(c.measured_ratio - 2.0) <= 0.1)
+@pytest.mark.parametrize("baseline", ["efficientnet-b0", "mobilenetv2", "resnet50"])
+def test_every_feasible_candidate_keeps_the_law_and_trains_at_twice_the_cost(baseline):
+    space = load_space(baseline)
+    grid = GridSpec.from_space(space)
+    candidates = build_candidates(space, grid)
+    base = Variant(space).cost().flops  # fvcore, not the analytic twin the solver used
+    feasible = [c for c in candidates[1:] if c.feasible]
+    assert len(feasible) == len(candidates) - 1 == 12  # the default grid: every point lands
+    for c in feasible:
         assert c.nominal_ratio == pytest.approx(c.alpha * c.beta**2 * c.gamma**2)
-    depth_only = next(c for c in points if (c.beta, c.gamma) == (1.0, 1.0))
-    assert depth_only.feasible and 1.5 <= depth_only.alpha <= 2.0
+        assert abs(c.nominal_ratio / 2 - 1) <= 0.02 + 1e-9, c  # the law
+        measured = c.variant(space).cost().flops / base
+        assert abs(measured / 2 - 1) <= 0.02, (c, measured)  # what is trained costs 2x
+        assert measured == pytest.approx(c.measured_ratio, rel=1e-9)
 
 
-def test_3d_candidates_mark_measured_outliers_infeasible():
+def test_rounding_is_corrected_on_the_network_not_in_the_coefficients():
+    space = load_space("efficientnet-b0")
+    candidates = build_candidates(space, GridSpec())
+    # (alpha, 1.0, 1.2): ceil adds blocks everywhere, so the rounded network costs 2.55x;
+    # alpha stays on the law and the trained network's resolution comes down instead.
+    c = next(c for c in candidates if (c.beta, c.gamma) == (1.0, 1.2))
+    assert c.alpha == pytest.approx(2 / 1.2**2, abs=1e-6)
+    assert c.raw_ratio > 2.4 and c.resolution < round(224 * 1.2)
+    assert "resolution 269 → " in c.correction
+    # Within the law's band, alpha 1.0 beats 1.02 (which would add a block to every stage).
+    resolution_only = next(c for c in candidates if (c.beta, c.gamma) == (1.0, 1.4))
+    assert resolution_only.alpha == 1.0 and resolution_only.correction == ""
+    assert resolution_only.nominal_ratio == pytest.approx(1.96)
+
+
+def test_proxy_shape_follows_the_corrected_resolution():
+    space = load_space("efficientnet-b0")
+    c = next(c for c in build_candidates(space, GridSpec()) if (c.beta, c.gamma) == (1.0, 1.2))
+    proxy = c.variant(space).at_proxy(32, 1, 10)
+    assert proxy.resolution == round(32 * c.resolution / 224)
+
+
+def test_3d_candidates_keep_the_nominal_product_within_two_percent():
     grid = GridSpec(shape="3d", step=0.1)
     candidates = build_candidates(load_space("resnet18"), grid)[1:]
-    assert len(candidates) == 21  # nominal product within 0.1 of 2 on the 0.1 grid
-    assert all(abs(c.nominal_ratio - 2) <= 0.1 + 1e-9 for c in candidates)
-    assert all(c.feasible == (abs(c.measured_ratio - 2) <= 0.1) for c in candidates)
-    assert 0 < sum(c.feasible for c in candidates) < len(candidates)  # rounding moves some out
+    assert candidates and all(abs(c.nominal_ratio / 2 - 1) <= 0.02 + 1e-9 for c in candidates)
+    assert {(c.alpha, c.beta, c.gamma) for c in candidates} >= {(2.0, 1.0, 1.0), (1.0, 1.4, 1.0)}
+    assert all(c.feasible == (abs(c.measured_ratio / 2 - 1) <= 0.02 + 1e-12) for c in candidates)
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
     ({"low": 0.8}, "low 0.8"),
     ({"high": 0.9}, "high 0.9 is below low"),
     ({"step": 0}, "step"),
-    ({"shape": "4d"}, "grid must be 2d or 3d"),
+    ({"shape": "4d"}, "grid_shape must be 2d or 3d"),
     ({"target": 1.0}, "target 1.0"),
+    ({"tolerance": 0.6}, "relative"),
+    ({"step": 1e-9}, "about 1,000,000,001"),
 ])
 def test_bad_grid_settings(kwargs, fragment):
     with pytest.raises(UserError, match=fragment):
         GridSpec(**kwargs)
 
 
-def test_empty_feasible_set_says_what_to_relax():
+def test_empty_grid_says_what_to_relax():
     with pytest.raises(UserError, match="relax tolerance"):
-        build_candidates(load_space("resnet18"), GridSpec(shape="3d", step=0.5, tolerance=0.01))
+        build_candidates(load_space("resnet18"), GridSpec(shape="3d", step=0.3, tolerance=0.001))

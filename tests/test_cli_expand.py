@@ -114,3 +114,29 @@ def test_exact_flops_lands_every_member_within_three_percent(cli, tmp_path, base
         assert abs(member["flops_ratio"] / target - 1) <= EXACT_TOLERANCE, member
     assert "Exact-FLOP adjustment" in (out / "report.md").read_text()
     _assert_members_round_trip(cli, payload, out)
+
+
+@pytest.mark.slow  # fvcore on eight members up to 128x MobileNetV2
+def test_a_grid_result_grows_twofold_per_phi_measured(cli, tmp_path):
+    from scalesearch.runs.files import write_json
+    from scalesearch.search.candidates import GridSpec, build_candidates
+    from scalesearch.spec.spaces import load_space
+
+    # A grid run's hand-off, from the candidates a default mobilenetv2 grid would train.
+    winner = next(c for c in build_candidates(load_space("mobilenetv2"), GridSpec()) if (c.beta, c.gamma) == (1.1, 1.1))
+    grid = tmp_path / "grid"
+    write_json(grid / "best.json", {"baseline": "mobilenetv2", "alpha": winner.alpha, "beta": winner.beta,
+                                    "gamma": winner.gamma, "target": 2.0})
+    payload, out = _expand(cli, tmp_path, "--baseline", "mobilenetv2", "--from", grid, "--phi", "0..7")
+    for m in payload["members"][1:]:  # fvcore's FLOPs, not the analytic count the landing used
+        assert abs(m["flops_ratio"] / 2 ** m["phi"] - 1) <= 0.05, m
+        assert abs(m["t"] - m["phi"]) < 0.5 and m["target_ratio"] == 2.0 ** m["phi"]
+    first = (out / "report.md").read_text().split("\n\n")[1]
+    assert first.startswith("This family grows 2× in cost per step of φ") and "φ = 7 costs" in first
+
+
+def test_presets_stay_as_published(cli, tmp_path):
+    payload, _ = _expand(cli, tmp_path, "--baseline", "resnet18", "--phi", "0,2", "--preset", "paper")
+    member = payload["members"][1]
+    assert member["t"] is None and member["target_ratio"] == pytest.approx(PAPER_B0.product ** 2)
+    assert (member["depth"], member["width"]) == pytest.approx((1.2 ** 2, 1.1 ** 2))

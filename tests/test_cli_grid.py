@@ -91,7 +91,7 @@ def test_sigterm_then_rerun_completes_without_retraining(tmp_path):
 def test_grid_bad_input(cli, tmp_path):
     cases = [
         (["--low", "0.5"], "--low 0.5"),
-        (["--grid", "3d", "--step", "0.5", "--tolerance", "0.01"], "relax --tolerance"),
+        (["--grid", "3d", "--step", "0.3", "--tolerance", "0.001"], "relax --tolerance"),
         (["--storage", "postgresql://nobody@127.0.0.1:9/none"], "127.0.0.1:9"),
         (["--storage", "redis://x"], "--storage"),
         (["--sampler", "bayes"], "--sampler"),

@@ -71,7 +71,7 @@ def _family_json(trained: bool) -> dict:
                   "resolution_mult": px / 224, "resolution": px, "nominal_resolution": px, "dropout": 0.2,
                   "blocks": 16, "params": params, "flops": flops, "activations": 1, "fvcore_total": flops,
                   "flops_ratio": flops / 385_814_752, "nominal_ratio": (1 + 0.1 * phi) * (px / 224) ** 2,
-                  "ratio_error": 0.0, "adjusted": False, "adjustment": "", "spec_file": f"member-phi{phi}.yaml"}
+                  "target_ratio": 1.92 ** phi, "t": None, "ratio_error": 0.0, "adjusted": False, "adjustment": "", "spec_file": f"member-phi{phi}.yaml"}
         if trained:
             member.update(val_accuracy=0.5 + 0.1 * phi, test_accuracy=0.4 + 0.1 * phi, proxy_resolution=32)
         members.append(member)

@@ -13,6 +13,7 @@ from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, comm
 from scalesearch.cli.options import (AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DeviceOption, EpochsOption, GammaOption, LrOption, TrainImagesOption)
 from scalesearch.expand import ExpandEvents, ExpandRequest, run_expand
+from scalesearch.report.expand import growth_line
 from scalesearch.report.registry import rebuild
 from scalesearch.spec.phis import phi_label
 
@@ -26,7 +27,8 @@ def expand(
     beta: BetaOption = None,
     gamma: GammaOption = None,
     from_dir: Annotated[Optional[Path], typer.Option("--from", help="A `scalesearch grid` output directory: use its best.json.")] = None,
-    exact_flops: Annotated[bool, typer.Option(help="Move each member's resolution (then width) so measured FLOPs are within 3% of baseline x nominal.")] = False,
+    land: Annotated[bool, typer.Option(help="Land member phi on growth^phi x the baseline's FLOPs (+-5%) by moving along (alpha, beta, gamma)^t; growth = the grid's target or the given coefficients' product. Presets stay as published.")] = True,
+    exact_flops: Annotated[bool, typer.Option(help="Then move each member's resolution (then width) so measured FLOPs are within 3% of the target.")] = False,
     latency: Annotated[bool, typer.Option(help="Also time a batch-1 forward pass per member.")] = False,
     train: Annotated[bool, typer.Option(help="Proxy-train every member (the space's proxy budget) and report accuracy.")] = False,
     data: DataOption = "fashion-mnist",
@@ -42,7 +44,7 @@ def expand(
 ) -> None:
     """Grow a baseline with fixed alpha, beta, gamma over a phi list; write specs, tables and a report."""
     request = ExpandRequest(baseline=baseline, phi=phi, preset=preset, alpha=alpha, beta=beta, gamma=gamma,
-                            from_dir=from_dir, exact_flops=exact_flops, latency=latency, train=train,
+                            from_dir=from_dir, land=land, exact_flops=exact_flops, latency=latency, train=train,
                             data=data, data_dir=data_dir, epochs=epochs, train_images=train_images,
                             batch_size=batch_size, lr=lr, seed=seed, device=device, out=out,
                             command=command_line())
@@ -81,16 +83,16 @@ class ProgressDisplay(ExpandEvents):
 def _table(payload: dict, out: Path) -> Table:
     trained = any(m.get("val_accuracy") is not None for m in payload["members"])
     table = Table(title=f"{payload['baseline']} family — {payload['coefficient_source']} "
-                        f"(deployment shape; written to {out})")
-    columns = ["φ", "d", "w", "px", "params", "GFLOPs", "measured ×", "nominal ×", "adjustment"]
+                        f"(deployment shape; written to {out})", caption=growth_line(payload))
+    columns = ["φ", "t", "d", "w", "px", "params", "GFLOPs", "measured ×", "target ×", "adjustment"]
     if trained:
         columns += ["val acc", "test acc"]
     for column in columns:
         table.add_column(column, justify="left" if column == "adjustment" else "right")
     for m in payload["members"]:
-        row = [str(m["phi"]), f"{m['depth']:.3f}", f"{m['width']:.3f}", str(m["resolution"]),
-               f"{m['params']:,}", f"{m['flops'] / 1e9:.3f}", f"{m['flops_ratio']:.3f}",
-               f"{m['nominal_ratio']:.3f}", m.get("adjustment") or ""]
+        row = [str(m["phi"]), "" if m["t"] is None else f"{m['t']:g}", f"{m['depth']:.3f}",
+               f"{m['width']:.3f}", str(m["resolution"]), f"{m['params']:,}", f"{m['flops'] / 1e9:.3f}",
+               f"{m['flops_ratio']:.3f}", f"{m['target_ratio']:.3f}", m.get("adjustment") or ""]
         if trained:
             row += [f"{m['val_accuracy']:.1%}", f"{m['test_accuracy']:.1%}"]
         table.add_row(*row)

@@ -8,12 +8,57 @@ the result with fvcore.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any, Callable
 
 from scalesearch.measure.variant import Variant
 
 EXACT_TOLERANCE = 0.03  # the +-3% band of `expand --exact-flops`
+
+
+def solve_knob(cost: Callable[[float], float], target: float, guess: float, slope: float, *,
+               tolerance: float = 0.01, iterations: int = 40) -> tuple[float, float]:
+    """(x, cost(x)) with cost(x) as close to `target` as found; cost non-decreasing in x.
+
+    `slope` is the nominal d(log cost)/dx.  Newton steps in log-cost space with that slope
+    land within a percent or two in a few counts; rounding makes cost a staircase, across
+    whose steps Newton can oscillate, so after a few steps it bisects the bracket it has
+    seen.  Stops once within `tolerance`.
+    """
+    x, best_x, best_err = guess, guess, math.inf
+    low = high = None  # x with cost below / at-or-above the target
+    for step in range(iterations):
+        value = cost(x)
+        err = abs(value / target - 1)
+        if err < best_err:
+            best_x, best_err = x, err
+        if err <= tolerance:
+            break
+        if value < target:
+            low = x if low is None else max(low, x)
+        else:
+            high = x if high is None else min(high, x)
+        if low is not None and high is not None and (step >= 4 or high - low < 1e-9):
+            if high - low < 1e-9:
+                break
+            x = (low + high) / 2
+        else:
+            x = x + math.log(target / max(value, 1e-12)) / slope
+    return best_x, cost(best_x)
+
+
+def shortest(x: float, cost: Callable[[float], float], target: float,
+             tolerance: float = 0.01) -> tuple[float, float]:
+    """The shortest number (2, 3, 4 decimals) near `x` whose cost is as close to `target`
+    (or within `tolerance`): phi = 1.42 reads better than 1.4213 and rounds the same."""
+    value = cost(x)
+    err = abs(value / target - 1)
+    for digits in (2, 3, 4):
+        short = round(x, digits)
+        if short > 0 and abs((short_value := cost(short)) / target - 1) <= max(err, tolerance) + 1e-12:
+            return short, short_value
+    return x, value
 
 
 def match_flops(variant: Variant, target: float,
@@ -79,8 +124,10 @@ def _power_search(make: Callable[[float], Variant], start: float, exponent: floa
 
 
 def _pixel_variant(variant: Variant, pixels: float) -> Variant:
+    """`variant` at `pixels` (deployment shape); its r follows, so its proxy shape does too."""
     minimum = variant.spec.total_stride if variant.spec is not None else 8
-    return replace(variant, resolution=max(int(round(pixels)), minimum))
+    px = max(int(round(pixels)), minimum)
+    return replace(variant, resolution=px, resolution_mult=px / variant.space.resolution)
 
 
 def _match_resolution(variant: Variant, target: float, tolerance: float) -> Variant:

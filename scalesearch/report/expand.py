@@ -18,11 +18,14 @@ def expand_report(run_dir: Path, info: dict[str, Any]) -> Report:
     family = read_json(Path(run_dir) / info.get("results", "family.json"))
     members = family["members"]
     report = Report(f"Compound-scaled family of {family['baseline']}")
+    report.paragraph(growth_line(family))
     report.paragraph(_summary(family))
     report.heading("Members")
     report.table(_members_table(family), "FLOPs are multiply-adds (conv + linear, fvcore) at the "
                  "deployment shape: 3-channel input at each member's resolution, 1000 classes, batch 1. "
-                 "Measured = FLOPs / baseline FLOPs; nominal = d·w²·r²; off = measured / nominal − 1.")
+                 "t: the exponent each member was landed at, (d, w, r) = (α, β, γ)^t. Measured = FLOPs / "
+                 "baseline FLOPs; nominal = (α·β²·γ²)^φ (d·w²·r² for a table); target = growth^φ; "
+                 "off = measured / target − 1.")
     if family.get("exact_flops"):
         report.heading("Exact-FLOP adjustment")
         report.paragraph(f"`--exact-flops`: each member's resolution (then width, where a resolution step "
@@ -50,16 +53,33 @@ def expand_report(run_dir: Path, info: dict[str, Any]) -> Report:
     return report
 
 
+def growth_line(family: dict[str, Any]) -> str:
+    """The family's first line: how much each step of φ costs, as planned and as measured."""
+    members = [m for m in family["members"] if m["phi"] != 0]
+    last = max(members, key=lambda m: m["phi"]) if members else None
+    measured = "" if last is None else (
+        f" Measured: φ = {last['phi']} costs {last['flops_ratio']:.1f}× the baseline "
+        f"(target {last['target_ratio']:.1f}×, {last['ratio_error']:+.1%}), "
+        f"{last['flops_ratio'] ** (1 / last['phi']):.3f}× per step." if last["phi"] else "")
+    if family.get("growth"):
+        return (f"This family grows {family['growth']:.3g}× in cost per step of φ: each member is landed "
+                f"on {family['growth']:.3g}^φ × the baseline's FLOPs (±{family['land_tolerance']:.0%}) by "
+                f"moving along (α, β, γ)^t, t near φ.{measured}")
+    if family.get("product"):
+        return (f"This family grows about {family['product']:.3f}× per step of φ (α·β²·γ², as published; "
+                f"members are not moved off (α, β, γ)^φ).{measured}")
+    return f"This family is a published table: its cost per member is the table's, not one growth law.{measured}"
+
+
 def _summary(family: dict[str, Any]) -> str:
     c = family.get("coefficients")
     source = family["coefficient_source"]
     if c:
         text = (f"Coefficients from {source}: α = {c['alpha']:g} (depth), β = {c['beta']:g} (width), "
-                f"γ = {c['gamma']:g} (resolution); α·β²·γ² = {family['product']:.3f}, so member φ should "
-                f"cost about {family['product']:.3f}^φ × the baseline.")
+                f"γ = {c['gamma']:g} (resolution); α·β²·γ² = {family['product']:.3f}.")
     else:
         text = (f"Multipliers from {source}: a published, hand-picked table, not one α, β, γ — "
-                f"φ here is the B number (φ = 1 is B1), and nominal = d·w²·r² of that row.")
+                f"φ here is the B number (φ = 1 is B1), and the target = d·w²·r² of that row.")
     base = family["members"][0]
     return (f"{text} Baseline: {family['baseline']} at {family['shape']['base_resolution']} px, "
             f"{_giga(family['base_flops'])} GFLOPs. {len(family['members'])} members, "
@@ -85,11 +105,13 @@ def _giga(value: float) -> str:
 def _members_table(family: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for m in family["members"]:
-        row = {"φ": m["phi"], "name": m["name"], "d": f"{m['depth']:.3f}", "w": f"{m['width']:.3f}",
+        row = {"φ": m["phi"], "name": m["name"], "t": "—" if m.get("t") is None else f"{m['t']:g}",
+               "d": f"{m['depth']:.3f}", "w": f"{m['width']:.3f}",
                "resolution (px)": m["resolution"], "blocks": m.get("blocks") or "—",
                "dropout": "—" if m.get("dropout") is None else f"{m['dropout']:.2f}",
                "params": f"{m['params']:,}", "GFLOPs": _giga(m["flops"]),
                "measured ×": f"{m['flops_ratio']:.3f}", "nominal ×": f"{m['nominal_ratio']:.3f}",
+               "target ×": f"{m.get('target_ratio', m['nominal_ratio']):.3f}",
                "off": f"{m['ratio_error']:+.1%}"}
         if m.get("latency_ms") is not None:
             row["latency (ms)"] = f"{m['latency_ms']:.1f}"
@@ -107,7 +129,7 @@ def _adjustment_table(members: list[dict[str, Any]], tolerance: float) -> pd.Dat
 
     rows = [{"φ": m["phi"], "resolution (px)": moved(m["nominal_resolution"], m["resolution"], "d"),
              "width": moved(m["nominal_width"], m["width"], ".3f"),
-             "target ×": f"{m['nominal_ratio']:.3f}", "measured ×": f"{m['flops_ratio']:.3f}",
+             "target ×": f"{m.get('target_ratio', m['nominal_ratio']):.3f}", "measured ×": f"{m['flops_ratio']:.3f}",
              "off": f"{m['ratio_error']:+.1%}"} for m in members]
     for row, m in zip(rows, members):
         if abs(m["ratio_error"]) > tolerance:  # only shown when a target was out of reach

@@ -24,10 +24,11 @@ def grid_report(run_dir: Path, info: dict[str, Any]) -> Report:
     report = Report(f"Compound-coefficient search for {best['baseline']}")
     report.paragraph(_summary(best, config))
     report.heading("Candidates")
-    report.table(_table(rows), "Ratios are FLOPs(φ=1) / FLOPs(baseline) at the deployment shape "
-                 "(native resolution, 3 channels, 1000 classes): nominal = α·β²·γ², measured = fvcore "
-                 "multiply-adds after rounding. Accuracy is proxy validation accuracy (selected on); "
-                 "test accuracy is reported only.")
+    report.table(_table(rows), "Ratios are FLOPs / FLOPs(baseline) at the deployment shape (native "
+                 "resolution, 3 channels, 1000 classes): α·β²·γ² = the family's growth per φ (the law); "
+                 "rounded = the φ = 1 network as (α, β, γ) round; trained = the φ = 1 network after its "
+                 "resolution (then width) was corrected to land on the target cost — what was trained. "
+                 "Accuracy is proxy validation accuracy (selected on); test accuracy is reported only.")
     trained = rows[rows["val_accuracy"].notna() & (rows["role"] == "candidate")]
     if len(trained):
         report.heading("Accuracy over the grid")
@@ -51,9 +52,11 @@ def _summary(best: dict[str, Any], config: dict[str, Any]) -> str:
     if "alpha" not in best:
         return f"No candidate has finished yet. {setup}"
     delta = best["val_accuracy"] - (best.get("baseline_val_accuracy") or math.nan)
-    return (f"Winner: α = {best['alpha']:g}, β = {best['beta']:g}, γ = {best['gamma']:g} — "
-            f"validation accuracy {best['val_accuracy']:.2%} ({delta:+.2%} over the baseline), "
-            f"measured FLOP ratio {best['flops_ratio']:.3f} (nominal {best['nominal_ratio']:.3f}). "
+    return (f"Winner: α = {best['alpha']:g}, β = {best['beta']:g}, γ = {best['gamma']:g} "
+            f"(α·β²·γ² = {best['nominal_ratio']:.3f}: its family grows ~{best['nominal_ratio']:.2f}× per φ) — "
+            f"validation accuracy {best['val_accuracy']:.2%} ({delta:+.2%} over the baseline), trained at "
+            f"φ = 1 as a network of {best['flops_ratio']:.3f}× the baseline's FLOPs "
+            f"(correction: {best.get('correction', 'none')}). "
             + ("" if best.get("complete") else "The search is not complete; this is the best so far. ")
             + setup)
 
@@ -66,8 +69,10 @@ def _table(rows: pd.DataFrame) -> pd.DataFrame:
         "#": rows["index"], "role": rows["role"],
         "α": rows["alpha"].map("{:g}".format), "β": rows["beta"].map("{:g}".format),
         "γ": rows["gamma"].map("{:g}".format),
-        "nominal": rows["nominal_ratio"].map("{:.3f}".format),
-        "measured": rows["measured_ratio"].map("{:.3f}".format),
+        "α·β²·γ²": rows["nominal_ratio"].map("{:.3f}".format),
+        "rounded ×": rows["raw_ratio"].map("{:.3f}".format),
+        "trained ×": rows["measured_ratio"].map("{:.3f}".format),
+        "correction": rows["correction"].map(lambda c: "" if pd.isna(c) else c),
         "state": rows["state"], "val acc": rows["val_accuracy"].map(pct),
         "test acc": rows["test_accuracy"].map(pct),
         "seconds": rows["seconds"].map(lambda s: "" if pd.isna(s) else f"{s:.0f}"),

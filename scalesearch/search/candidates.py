@@ -1,142 +1,182 @@
-"""The phi = 1 candidates of a grid search, with the FLOP constraint checked twice.
+"""The phi = 1 candidates of a grid search, with the cost constraint kept twice.
 
-Rounding makes nominal and measured FLOPs differ a lot: with ceil-per-stage depth, any
-alpha > 1 adds a block to every stage with one block, so a nominal alpha = 1.02 can cost
-+50%.  Two grid shapes:
+Two promises, for every candidate:
 
-- `2d` (default): beta, gamma on a grid from 1; alpha is *solved on measured FLOPs*
-  (smallest 0.01 step whose measured ratio is closest to the target).  Every candidate
-  then really costs ~target x the baseline, so accuracies compare like with like.
-  A (beta, gamma) pair for which no alpha >= 1 lands within tolerance is infeasible.
+- **The law.**  Its coefficients satisfy alpha * beta^2 * gamma^2 = target within
+  `tolerance` (2% by default), so the family it grows, d, w, r = (alpha, beta, gamma)^phi,
+  costs about target^phi x the baseline at every phi.
+- **A fair comparison.**  It is trained at phi = 1 as a network whose *measured*
+  multiply-adds are target x the baseline's, within the same tolerance, so accuracies
+  compare like with like.
+
+Rounding breaks the second when only the first is kept: with ceil-per-stage depth, any
+alpha > 1 adds a block to every one-block stage, so a nominal alpha of 1.02 can cost 1.5x
+at phi = 1.  Bending alpha until the measured ratio is 2 breaks the first instead (a
+product of 1.6 grows the family 1.6x per phi).  So the rounding is corrected on the
+built phi = 1 network, not in the coefficients: after rounding, its resolution (then,
+where a resolution step is too coarse, its width) moves until the measured cost lands
+(`measure.match.match_flops`); the correction is recorded with the candidate.  Two grid
+shapes:
+
+- `2d` (default): beta, gamma on a grid from 1; alpha = target / (beta^2 gamma^2).  Within
+  the law's band alpha may take the 0.01 step whose rounded network is closest to the
+  target before any correction (alpha 1.0 instead of 1.02 keeps one-block stages at one
+  block), so corrections stay small.
 - `3d`: the paper-style grid over alpha, beta, gamma in [low, high] with the nominal
-  product within tolerance; candidates whose measured ratio is outside it are infeasible.
+  product within the band.
 
-Infeasible candidates are recorded (with both ratios) and never trained.
+A candidate whose corrected network still misses the band is infeasible: recorded with
+both ratios, never trained.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from scalesearch.errors import UserError
+from scalesearch.measure.match import match_flops
+from scalesearch.measure.variant import Variant
 from scalesearch.spec.scaling import Coefficients, grid_2d, grid_3d
 from scalesearch.spec.spaces import SearchSpace
-from scalesearch.measure.variant import Variant
 
 ALPHA_STEP = 0.01
+MAX_POINTS = 2000  # a grid this large is a typo (step 1e-9), not a search
 
 
 @dataclass(frozen=True)
 class GridSpec:
-    """What to search: grid shape, step, range, target product and its tolerance."""
+    """What to search: grid shape, step, range, target product and its (relative) tolerance."""
 
     shape: str = "2d"
     step: float = 0.1
     low: float = 1.0
     high: float = 2.0
     target: float = 2.0
-    tolerance: float = 0.1
+    tolerance: float = 0.02  # relative: the law and the measured phi = 1 cost within +-2%
 
     def __post_init__(self) -> None:
         if self.shape not in ("2d", "3d"):
-            raise UserError(f"{{grid}} must be 2d or 3d, got {self.shape!r}")
+            raise UserError(f"{{grid_shape}} must be 2d or 3d, got {self.shape!r}")
         for name in ("step", "low", "high", "target", "tolerance"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise UserError(f"--{name} must be a positive number, got {value!r}")
+                raise UserError(f"{{{name}}} must be a positive number, got {value!r}")
         if self.low < 1:
             raise UserError(f"{{low}} {self.low}: coefficients below 1 shrink the network; use {{low}} >= 1")
         if self.high < self.low:
             raise UserError(f"{{high}} {self.high} is below {{low}} {self.low}")
         if self.target <= 1:
-            raise UserError(f"{{target}} {self.target}: the phi = 1 FLOP multiple must be > 1")
+            raise UserError(f"{{target}} {self.target}: the phi = 1 cost multiple must be > 1")
+        if self.tolerance >= 0.5:
+            raise UserError(f"{{tolerance}} {self.tolerance} is relative (0.02 = +-2%); use a value below 0.5")
+        per_axis = (self.high - self.low) / self.step + 1
+        points = per_axis ** (2 if self.shape == "2d" else 3)
+        if points > MAX_POINTS:
+            raise UserError(f"the grid would have about {points:,.0f} points (more than {MAX_POINTS:,}); "
+                            "use a coarser {step} or a narrower {low}..{high}")
 
     @classmethod
     def from_space(cls, space: SearchSpace, **overrides: Any) -> "GridSpec":
         values = {**space.grid, **{k: v for k, v in overrides.items() if v is not None}}
         return cls(**values)
 
+    def within(self, ratio: float) -> bool:
+        return abs(ratio / self.target - 1) <= self.tolerance + 1e-12
+
 
 @dataclass(frozen=True)
 class Candidate:
+    """One point: its coefficients, and the phi = 1 network that is trained for it."""
+
     index: int
     role: str  # "baseline" (the phi = 0 reference) or "candidate"
     alpha: float
     beta: float
     gamma: float
-    nominal_ratio: float  # alpha * beta^2 * gamma^2
-    measured_ratio: float  # FLOPs(phi=1) / FLOPs(baseline), deployment shape
+    nominal_ratio: float  # alpha * beta^2 * gamma^2: the family's growth per phi
+    raw_ratio: float  # FLOPs of (alpha, beta, gamma) rounded, before the correction
+    measured_ratio: float  # FLOPs of the trained phi = 1 network / the baseline's (deployment shape)
     flops: int
     feasible: bool
+    depth: float = 1.0  # the trained phi = 1 network: d, w, r (r from its corrected pixels)
+    width: float = 1.0
+    resolution_mult: float = 1.0
+    resolution: int = 0  # its pixels at the deployment shape
+    correction: str = ""  # what moved to land on the cost ("" = nothing)
     note: str = ""
 
     @property
     def coefficients(self) -> Coefficients:
         return Coefficients(self.alpha, self.beta, self.gamma)
 
+    def variant(self, space: SearchSpace) -> Variant:
+        """The phi = 1 network this candidate trains (deployment shape)."""
+        return Variant(space, self.depth, self.width, self.resolution_mult, resolution=self.resolution)
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def build_candidates(space: SearchSpace, grid: GridSpec) -> list[Candidate]:
-    """The baseline reference first, then every grid point with its measured ratio."""
-    base = Variant(space).macs()
-    out = [Candidate(0, "baseline", 1.0, 1.0, 1.0, 1.0, 1.0, base, True, "phi = 0 reference")]
+    """The baseline reference first, then every grid point with its corrected phi = 1 network."""
+    baseline = Variant(space)
+    base = baseline.macs()
+    out = [Candidate(0, "baseline", 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, base, True,
+                     resolution=baseline.resolution, note="phi = 0 reference")]
     if grid.shape == "2d":
-        pairs = sorted({(p.beta, p.gamma) for p in grid_2d(grid.step, grid.target, grid.high)})
-        for beta, gamma in pairs:
-            out.append(_solve_alpha(space, base, beta, gamma, grid, len(out)))
+        for point in grid_2d(grid.step, grid.target, grid.high):
+            alpha = _least_rounded_alpha(space, base, point, grid)
+            out.append(_candidate(space, base, Coefficients(alpha, point.beta, point.gamma), grid, len(out)))
     else:
-        for point in grid_3d(grid.low, grid.high, grid.step, grid.target, grid.tolerance):
-            flops = Variant(space, point.alpha, point.beta, point.gamma).macs()
-            ratio = flops / base
-            feasible = abs(ratio - grid.target) <= grid.tolerance
-            out.append(Candidate(len(out), "candidate", point.alpha, point.beta, point.gamma,
-                                 point.product, ratio, flops, feasible,
-                                 "" if feasible else "measured ratio outside tolerance"))
+        for point in grid_3d(grid.low, grid.high, grid.step, grid.target, grid.tolerance * grid.target):
+            out.append(_candidate(space, base, point, grid, len(out)))
     if not any(c.feasible for c in out[1:]):
         raise UserError(_empty_message(grid, out[1:]))
     return out
 
 
-def _solve_alpha(space: SearchSpace, base: int, beta: float, gamma: float, grid: GridSpec,
-                 index: int) -> Candidate:
-    """Smallest alpha on the 0.01 grid whose measured ratio is closest to the target."""
-    def ratio(steps: int) -> tuple[float, int]:
-        flops = Variant(space, 1.0 + steps * ALPHA_STEP, beta, gamma).macs()
-        return flops / base, flops
+def _least_rounded_alpha(space: SearchSpace, base: int, point: Coefficients, grid: GridSpec) -> float:
+    """alpha within the law's band whose rounded phi = 1 network is closest to the target.
 
-    # Measured FLOPs grow with alpha: bisect for the first step at or above the target.
-    top = max(1, math.ceil((grid.target / (beta * beta * gamma * gamma) * 2 - 1) / ALPHA_STEP))
-    lo, hi = 0, top
-    if ratio(hi)[0] < grid.target:
-        lo = hi
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ratio(mid)[0] >= grid.target:
-            hi = mid
-        else:
-            lo = mid + 1
-    options = [s for s in (lo - 1, lo) if 0 <= s <= top]
-    steps = min(options, key=lambda s: (abs(ratio(s)[0] - grid.target), s))
-    measured, flops = ratio(steps)
-    alpha = round(1.0 + steps * ALPHA_STEP, 6)
-    feasible = abs(measured - grid.target) <= grid.tolerance
+    Ties (and the exact value's own distance) favour the exact alpha: it is only moved
+    when that makes the rounding distortion smaller.
+    """
+    exact = point.alpha
+    low, high = max(1.0, exact * (1 - grid.tolerance)), exact * (1 + grid.tolerance)
+    steps = range(math.ceil((low - 1.0) / ALPHA_STEP - 1e-9), math.floor((high - 1.0) / ALPHA_STEP + 1e-9) + 1)
+    options = [exact] + [round(1.0 + k * ALPHA_STEP, 6) for k in steps]
+
+    def distortion(alpha: float) -> tuple[float, float]:
+        ratio = Variant(space, alpha, point.beta, point.gamma).macs() / base
+        return abs(ratio / grid.target - 1), abs(alpha - exact)
+
+    return min(dict.fromkeys(options), key=distortion)
+
+
+def _candidate(space: SearchSpace, base: int, c: Coefficients, grid: GridSpec, index: int) -> Candidate:
+    rounded = Variant(space, c.alpha, c.beta, c.gamma)
+    raw = rounded.macs()
+    trained, adjustment = match_flops(rounded, grid.target * base, grid.tolerance)
+    flops = trained.macs()
+    ratio = flops / base
+    feasible = grid.within(c.product) and grid.within(ratio)
     note = "" if feasible else (
-        "even alpha = 1 exceeds the target" if steps == 0 and measured > grid.target
-        else "no alpha lands within tolerance (depth rounding steps too coarse)")
-    return Candidate(index, "candidate", alpha, beta, gamma, alpha * beta**2 * gamma**2,
-                     measured, flops, feasible, note)
+        "nominal product outside tolerance" if not grid.within(c.product)
+        else "no correction lands within tolerance")
+    return Candidate(index, "candidate", c.alpha, c.beta, c.gamma, c.product, raw / base, ratio, flops,
+                     feasible, depth=trained.depth, width=trained.width,
+                     resolution_mult=trained.resolution / space.resolution, resolution=trained.resolution,
+                     correction=adjustment.get("summary", ""), note=note)
 
 
 def _empty_message(grid: GridSpec, points: list[Candidate]) -> str:
     if not points:
         return (f"the grid is empty: no point in [{grid.low}, {grid.high}] step {grid.step} "
-                f"has a nominal product within {grid.tolerance} of {grid.target}; "
+                f"has a nominal product within {grid.tolerance:.0%} of {grid.target}; "
                 "relax {tolerance} or widen {high}")
     closest = min(points, key=lambda c: abs(c.measured_ratio - grid.target))
-    return (f"no candidate is feasible: the closest measured FLOP ratio is "
-            f"{closest.measured_ratio:.3f} (target {grid.target} +/- {grid.tolerance}); "
+    return (f"no candidate is feasible: the closest measured cost ratio is "
+            f"{closest.measured_ratio:.3f} (target {grid.target} +/- {grid.tolerance:.0%}); "
             "relax {tolerance} or use a finer {step}")

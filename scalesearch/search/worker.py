@@ -20,7 +20,6 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch.errors import UserError
-from scalesearch.measure.variant import Variant
 from scalesearch.processes import signals_as_interrupt
 from scalesearch.search.candidates import Candidate
 from scalesearch.search.storage import LeaseKeeper, owner_attrs, reap_stale_trials
@@ -174,8 +173,7 @@ def train_candidate(candidate: Candidate, space: SearchSpace, config: SearchConf
                     threads: int | None = None,
                     on_epoch: Callable[[int, float], None] | None = None) -> TrainResult:
     """Proxy-train one candidate at the proxy shape (base resolution x gamma, the data's shape)."""
-    variant = Variant(space, candidate.alpha, candidate.beta, candidate.gamma).at_proxy(
-        config.base_resolution, data.in_channels, data.num_classes)
+    variant = candidate.variant(space).at_proxy(config.base_resolution, data.in_channels, data.num_classes)
     prunable = trial is not None and candidate.role != "baseline" and config.prune != "none"
 
     def report(epoch: int, accuracy: float) -> None:
