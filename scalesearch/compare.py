@@ -28,12 +28,13 @@ from typing import Callable
 
 from scalesearch.runs.compare_units import append_unit, read_units, unit_key, write_results
 from scalesearch.errors import UserError
-from scalesearch.runs.grid_tables import read_grid_coefficients
+from scalesearch.runs.grid_tables import check_grid_baseline, read_grid_choice
 from scalesearch.spec.coefficients import COEFFICIENTS, choose_source, manual
 from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.measure.match import shortest, solve_knob
 from scalesearch.measure.variant import Variant
+from scalesearch.search.ranking import TwoWay, difference
 from scalesearch.runs.files import jsonable
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.spaces import load_space
@@ -98,14 +99,18 @@ def target_label(target: float | None) -> str:
 
 
 def coefficients_from(from_dir: str | None, alpha: float | None, beta: float | None,
-                      gamma: float | None, preset: str | None) -> tuple[Coefficients, str]:
+                      gamma: float | None, preset: str | None, space: SearchSpace | None = None,
+                      force: bool = False) -> tuple[Coefficients, str]:
     """The compound coefficients and where they came from (for the report)."""
     source = choose_source({"{from}": from_dir is not None, COEFFICIENTS: any(v is not None for v in (alpha, beta, gamma)),
                             "{preset}": preset is not None}, required=False)
     if preset is not None and preset not in PRESETS:
         raise CompareError(f"{{preset}} must be one of {', '.join(PRESETS)}, got {preset!r}")
     if source == "{from}":
-        return read_grid_coefficients(Path(from_dir)), f"{from_dir}/best.json"
+        choice = read_grid_choice(Path(from_dir))
+        if space is not None:
+            check_grid_baseline(choice, space, Path(from_dir), force)
+        return choice.coefficients, f"{from_dir}/best.json"
     coefficients = manual(alpha, beta, gamma)
     if coefficients is not None:
         return coefficients, "command line"
@@ -238,16 +243,27 @@ class ProxySetup:
     resolution: int
     device: str = "cpu"
 
+    request: "CompareRequest | None" = None
+
     def proxy(self, item: Planned) -> Variant:
         return item.variant.at_proxy(self.resolution, self.data.in_channels, self.data.num_classes)
 
+    def data_for(self, seed: int) -> ImageData:
+        r = self.request
+        return load_data(r.data, r.data_dir, train_images=self.budget.train_images, val_images=r.val_images,
+                         test_images=r.test_images, seed=seed)
+
 
 def train_unit(setup: ProxySetup, item: Planned, seed_index: int) -> dict:
-    """Train one variant once at the proxy shape; the record that goes to units.jsonl."""
+    """Train one variant once at the proxy shape; the record that goes to units.jsonl.
+
+    Seed k is the base seed + k for everything: the weights, the validation split and the
+    training subset, the order, the crops — shared by every method (common random numbers)."""
     proxy = setup.proxy(item)
     seed = setup.budget.seed + seed_index
     budget = replace(setup.budget, seed=seed)
-    result = train_model(proxy.build(seed), setup.data, proxy.resolution, budget, device=setup.device)
+    data = setup.data if seed_index == 0 else setup.data_for(seed)
+    result = train_model(proxy.build(seed), data, proxy.resolution, budget, device=setup.device)
     return {"key": unit_key(item.key, seed_index), "label": item.label, "method": item.method,
             "seed_index": seed_index, "seed": seed, "proxy": proxy.describe(),
             "proxy_flops": proxy.macs(), **result.as_dict()}
@@ -268,8 +284,9 @@ def estimates(setup: ProxySetup, todo: list[tuple[Planned, int]]) -> dict[str, f
 # -- the table ---------------------------------------------------------------------------
 
 def summarise(plan: list[Planned], costs: list[dict], units: dict[str, dict], seeds: int,
-              proxy: Callable[[Planned], Variant]) -> list[dict]:
-    """One row per planned variant: settings, deployment cost, accuracy mean and std.
+              proxy: Callable[[Planned], Variant], confidence: float = 0.9) -> list[dict]:
+    """One row per planned variant: settings, deployment cost, accuracy mean and std, and
+    its test-accuracy difference to compound at the same target with its interval.
 
     Costs are at the deployment shape; accuracies at the proxy shape.  Diverged units
     are counted in `failed` and left out of the mean.
@@ -280,6 +297,7 @@ def summarise(plan: list[Planned], costs: list[dict], units: dict[str, dict], se
         ok = [u for u in done if u.get("status") == "ok"]
         small = proxy(item)
         rows.append({
+            "test_by_seed": {u["seed_index"]: u["test_accuracy"] for u in ok},
             "target": item.label, "target_ratio": item.target, "method": item.method,
             "knob": item.knob, "setting": item.knob_value,
             "depth": item.variant.depth, "width": item.variant.width,
@@ -294,7 +312,31 @@ def summarise(plan: list[Planned], costs: list[dict], units: dict[str, dict], se
             "images_per_second": _mean([u["images_per_second"] for u in ok]),
             "train_seconds": _mean([u["seconds"] for u in done]),
         })
+    for target in dict.fromkeys(r["target"] for r in rows):
+        _against_compound([r for r in rows if r["target"] == target], confidence)
+    for row in rows:
+        del row["test_by_seed"]
     return rows
+
+
+def _against_compound(rows: list[dict], confidence: float) -> None:
+    """Each method's test accuracy minus compound's at one target: least squares over
+    methods x seeds (seed effects removed, noise pooled over the methods; ranking.py)."""
+    compound = next((r for r in rows if r["method"] == "compound"), None)
+    for row in rows:
+        row.update(vs_compound=None, vs_compound_low=None, vs_compound_high=None, verdict=None,
+                   noise="none")
+    observed = {r["method"]: r["test_by_seed"] for r in rows if r["test_by_seed"]}
+    if compound is None or "compound" not in observed or len(observed) < 2:
+        return
+    fit = TwoWay(observed)
+    for row in rows:
+        if row["method"] == "compound" or row["method"] not in observed:
+            continue
+        d = difference(fit, "compound", row["method"], confidence)
+        row.update(vs_compound=d.mean, vs_compound_low=d.low, vs_compound_high=d.high, noise=d.noise,
+                   verdict=f"compound {d.verdict} {row['method']}" if d.verdict != "undecided" else
+                   f"undecided against {row['method']} (one seed: no noise estimate)")
 
 
 def _mean(values: list[float]) -> float | None:
@@ -320,6 +362,7 @@ class CompareRequest:
     targets: str | None = None  # "2x,4x" (default 2x); paper-table3 fixes its own
     methods: str = ",".join(METHODS)
     from_dir: str | None = None
+    force_coefficients: bool = False
     alpha: float | None = None
     beta: float | None = None
     gamma: float | None = None
@@ -333,14 +376,17 @@ class CompareRequest:
     batch_size: int | None = None
     lr: float | None = None
     proxy_resolution: int | None = None
-    seeds: int = 1
+    seeds: int = 3
     seed: int = 0
+    confidence: float = 0.9
     device: str = "auto"
     command: str = ""
 
     def __post_init__(self) -> None:
         if self.seeds < 1:
             raise CompareError(f"{{seeds}} must be >= 1, got {self.seeds}")
+        if not 0.5 <= self.confidence < 1:
+            raise CompareError(f"{{confidence}} must be in [0.5, 1), got {self.confidence}")
         if self.proxy_resolution is not None and self.proxy_resolution < 8:
             raise CompareError(f"{{resolution}} must be >= 8 px, got {self.proxy_resolution}")
         if self.preset == "paper-table3" and self.targets is not None:
@@ -364,9 +410,11 @@ class Comparison:
 
     @classmethod
     def resolve(cls, request: CompareRequest) -> "Comparison":
+        space = load_space(request.baseline)
         coefficients, source = coefficients_from(request.from_dir, request.alpha, request.beta,
-                                                 request.gamma, request.preset)
-        return cls(request, load_space(request.baseline), parse_targets(request.targets or "2x"),
+                                                 request.gamma, request.preset, space,
+                                                 request.force_coefficients)
+        return cls(request, space, parse_targets(request.targets or "2x"),
                    parse_methods(request.methods), coefficients, source)
 
     def budget(self) -> ProxyBudget:
@@ -379,7 +427,8 @@ class Comparison:
         return self.request.proxy_resolution or self.space.proxy_resolution
 
     def config(self) -> dict:
-        """Everything that changes what a unit means; the device and the folder do not."""
+        """Everything that changes what a unit means; not the device, the folder or how many
+        seeds (more seeds extend a run)."""
         r, network = self.request, self.space.network
         return {"baseline": self.space.name, "baseline_source": self.space.source,
                 "spec_hash": network.spec_hash() if network is not None else None,
@@ -387,7 +436,7 @@ class Comparison:
                 "methods": list(self.methods), "preset": r.preset,
                 "coefficients": self.coefficients.as_dict(), "coefficients_source": self.coefficients_source,
                 "data": r.data, "data_dir": r.data_dir, "test_images": r.test_images,
-                "proxy_resolution": self.resolution, "seeds": r.seeds, **self.budget().as_dict()}
+                "proxy_resolution": self.resolution, **self.budget().as_dict()}
 
 
 class CompareEvents:
@@ -423,7 +472,7 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
                      val_images=request.val_images, test_images=request.test_images, seed=request.seed)
     plan = plan_compare(c.space, c.targets, c.methods, c.coefficients, request.preset)
     costs = confirm(plan)
-    setup = ProxySetup(data, budget, c.resolution, device)
+    setup = ProxySetup(data, budget, c.resolution, device, request)
     todo = pending_units(plan, request.seeds, done)
     events.planned(plan, costs, todo, len(plan) * request.seeds - len(todo), estimates(setup, todo))
     for item, k in todo:
@@ -431,7 +480,7 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
         record = train_one(setup, item, k)
         append_unit(request.out, record)
         events.unit_done(item, k, record)
-    rows = summarise(plan, costs, read_units(request.out), request.seeds, setup.proxy)
-    write_results(request.out, config, rows)
+    rows = summarise(plan, costs, read_units(request.out), request.seeds, setup.proxy, request.confidence)
+    write_results(request.out, {**config, "seeds": request.seeds, "confidence": request.confidence}, rows)
     finish_run(request.out, info)
     return rows

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from scalesearch.errors import UserError
 from scalesearch.runs.files import jsonable
-from scalesearch.runs.grid_tables import read_grid_choice
+from scalesearch.runs.grid_tables import check_grid_baseline, read_grid_choice
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.coefficients import COEFFICIENTS, choose_source, manual
 from scalesearch.measure.cost import Cost
@@ -73,12 +73,15 @@ class FamilyPlan:
 
 def plan_family(space: SearchSpace, phis: tuple[float, ...] | None, *, preset: str | None = None,
                 alpha: float | None = None, beta: float | None = None, gamma: float | None = None,
-                from_dir: str | Path | None = None, land: bool = True) -> FamilyPlan:
+                from_dir: str | Path | None = None, land: bool = True, pick: str = "best",
+                force_coefficients: bool = False) -> FamilyPlan:
     """Exactly one coefficient source -> the plan; phis None = the default 0..7.
 
     Coefficients from a grid (`from_dir`) or given as numbers are landed: member phi costs
     growth^phi x the baseline (growth = the grid's target, or the numbers' own product).
     The presets are kept as published.  `land=False` keeps every member as it rounds.
+    `pick` chooses the grid's leader ("best") or its smooth fit ("fit"); a grid made for
+    another baseline is refused unless `force_coefficients`.
     """
     choose_source({"{preset}": preset is not None, COEFFICIENTS: any(v is not None for v in (alpha, beta, gamma)),
                    "{from}": from_dir is not None}, required=True,
@@ -93,8 +96,10 @@ def plan_family(space: SearchSpace, phis: tuple[float, ...] | None, *, preset: s
     if preset == "paper":  # as published: the paper's coefficients grow 1.92x per phi
         coefficients, source, growth = PAPER_B0, "preset paper (Tan & Le 2019)", None
     elif from_dir is not None:
-        choice = read_grid_choice(Path(from_dir))
-        coefficients, source, growth = choice.coefficients, str(Path(from_dir) / "best.json"), choice.target
+        choice = read_grid_choice(Path(from_dir), pick)
+        check_grid_baseline(choice, space, Path(from_dir), force_coefficients)
+        where = str(Path(from_dir) / "best.json") + (" (smooth fit)" if pick == "fit" else "")
+        coefficients, source, growth = choice.coefficients, where, choice.target
     else:
         coefficients, source = manual(alpha, beta, gamma), "alpha/beta/gamma"
         growth = coefficients.product
@@ -330,6 +335,8 @@ class ExpandRequest:
     gamma: float | None = None
     from_dir: Path | None = None
     land: bool = True  # members on growth^phi x the baseline's cost (grid and given coefficients)
+    pick: str = "best"  # from a grid: its leader, or its smooth fit
+    force_coefficients: bool = False  # take a grid of another baseline's coefficients anyway
     exact_flops: bool = False
     latency: bool = False
     train: bool = False
@@ -372,7 +379,8 @@ def run_expand(request: ExpandRequest, events: ExpandEvents | None = None) -> di
     space = load_space(request.baseline)
     plan = plan_family(space, parse_phis(request.phi) if request.phi is not None else None,
                        preset=request.preset, alpha=request.alpha, beta=request.beta, gamma=request.gamma,
-                       from_dir=request.from_dir, land=request.land)
+                       from_dir=request.from_dir, land=request.land, pick=request.pick,
+                       force_coefficients=request.force_coefficients)
     device = str(resolve_device(request.device)) if (request.latency or request.train) else None
     out = Path(request.out or default_out(space))
     info = claim_run_dir(out, RunInfo(kind="expand", baseline=space.name, space=space.identity,

@@ -21,13 +21,13 @@ from scalesearch.errors import UserError
 from scalesearch.measure.variant import Variant
 from scalesearch.processes import signals_as_interrupt
 from scalesearch.runs.files import jsonable
-from scalesearch.runs.grid_tables import collect_rows, save_grid_tables, summarize
+from scalesearch.runs.grid_tables import GridTables, collect, save_grid_tables
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.search.candidates import Candidate, GridSpec, build_candidates
 from scalesearch.search.pool import run_pool
 from scalesearch.search.storage import open_storage
 from scalesearch.search.study import SearchConfig, open_study
-from scalesearch.search.worker import Event, pending_points, point_status, run_worker
+from scalesearch.search.worker import Event, run_worker, unit_status, wanted_units
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import load_data
@@ -65,6 +65,10 @@ class GridRequest:
     batch_size: int | None = None
     lr: float | None = None
     seed: int = 0
+    seeds: int | None = None  # every feasible point K times; None = racing
+    max_seeds: int = 3
+    max_trainings: int | None = None
+    confidence: float = 0.9
     device: str = "auto"
     workers: int = 1
     threads: int | None = None  # per worker
@@ -81,12 +85,13 @@ class GridPlan:
 
     space: SearchSpace
     candidates: list[Candidate]
-    pending: list[int]
-    estimate_seconds: float  # wall time with the chosen workers
+    pending: list[tuple[int, int]]  # the units wanted now: (point, seed)
+    estimate_seconds: float  # their wall time with the chosen workers
     workers: int
     study: str
     storage: str
     epochs: int
+    mode: str  # "racing" or "K seed(s) per point"
 
     @property
     def feasible(self) -> int:
@@ -95,10 +100,13 @@ class GridPlan:
 
 @dataclass
 class GridResult:
-    rows: list[dict[str, Any]]
-    summary: dict[str, Any]  # what best.json holds
+    tables: GridTables  # units, points and the summary (what best.json holds)
     run_dir: Path
     interrupted: bool = False
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.tables.summary
 
 
 class GridEvents:
@@ -139,7 +147,9 @@ def prepare(request: GridRequest) -> _Setup:
                           data_dir=request.data_dir,
                           base_resolution=request.resolution or space.proxy_resolution,
                           test_images=request.test_images, sampler=request.sampler, trials=request.trials,
-                          prune=request.prune, prune_warmup=request.prune_warmup)
+                          prune=request.prune, prune_warmup=request.prune_warmup, seeds=request.seeds,
+                          max_seeds=request.max_seeds, max_trainings=request.max_trainings,
+                          confidence=request.confidence)
     cores = os.cpu_count() or 1
     if not 1 <= request.workers <= cores:
         raise UserError(f"{{workers}} must be between 1 and the {cores} cores here, got {request.workers}")
@@ -169,17 +179,18 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
                                        lambda: build_candidates(s.space, s.config.grid))
 
     def rows() -> list[dict[str, Any]]:
-        return collect_rows(study, candidates)
+        return collect(study, candidates, s.config, s.study_name, s.storage_name).points
 
     threads = request.threads or worker_threads(request.workers)
     if request.worker_only:
         run_worker(study, candidates, s.space, s.config, data, device=s.device, threads=request.threads,
                    on_event=lambda event: events.trial(event, rows))
         return None
-    pending = pending_points(candidates, point_status(study))
+    pending = wanted_units(candidates, unit_status(study), s.config)
     estimate = _estimate(candidates, pending, s, data, threads if s.device == "cpu" else None)
     events.planned(GridPlan(s.space, candidates, pending, estimate / request.workers, request.workers,
-                            s.study_name, s.storage_name, s.config.budget.epochs))
+                            s.study_name, s.storage_name, s.config.budget.epochs,
+                            "racing" if s.config.racing else f"{s.config.seeds} seed(s) per point"))
     interrupted = False
     try:
         with signals_as_interrupt():
@@ -191,12 +202,11 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
                          on_event=lambda event: events.trial(event, rows), on_tick=lambda: events.tick(rows))
     except KeyboardInterrupt:
         interrupted = True
-    table = rows()
-    summary = summarize(table, s.config, s.study_name, s.storage_name)
-    save_grid_tables(s.run_dir, table, summary)
-    if summary["complete"]:
+    tables = collect(study, candidates, s.config, s.study_name, s.storage_name)
+    save_grid_tables(s.run_dir, tables)
+    if tables.summary["complete"]:
         finish_run(s.run_dir, info)
-    return GridResult(table, summary, s.run_dir, interrupted)
+    return GridResult(tables, s.run_dir, interrupted)
 
 
 def worker_request(request: GridRequest, s: _Setup, threads: int) -> GridRequest:
@@ -210,10 +220,9 @@ def worker_threads(workers: int) -> int:
     return max(1, available_cores() // max(1, workers))
 
 
-def _estimate(candidates: list[Candidate], pending: list[int], s: _Setup, data, threads) -> float:
-    todo = [c for c in candidates if c.index in pending]
-    networks = [Variant(s.space, c.alpha, c.beta, c.gamma).at_proxy(s.config.base_resolution,
-                                                                     data.in_channels, data.num_classes)
-                for c in todo]
+def _estimate(candidates: list[Candidate], pending: list[tuple[int, int]], s: _Setup, data, threads) -> float:
+    by_index = {c.index: c for c in candidates}
+    networks = [by_index[point].variant(s.space).at_proxy(s.config.base_resolution, data.in_channels,
+                                                         data.num_classes) for point, _ in pending]
     return sum(estimate_seconds(networks, s.config.budget, len(data.train_y), len(data.val_y),
                                 len(data.test_y), threads))

@@ -58,14 +58,14 @@ def test_format_json_prints_the_rows_only(cli, tmp_path, monkeypatch):
     for name in ("run.json", "units.jsonl", "compare.csv", "compare.json", "report.md", "report.html",
                  "figures/compare.png"):
         assert (tmp_path / name).is_file(), name
-    assert "compound beats the best single dimension (width) by 2.00 points" in (tmp_path / "report.md").read_text()
+    assert "2x: compound beats width: +2.00 points of test accuracy" in (tmp_path / "report.md").read_text()
 
 
 @pytest.mark.slow
 def test_tiny_real_compare_end_to_end_and_resume(cli, tmp_path):
     args = ("compare", "-b", "mobilenetv2", "--target", "2x", "--methods", "width,compound",
             "--data", "fashion-mnist", "--epochs", "1", "--train-images", "256", "--val-images", "200",
-            "--test-images", "200", "--device", "cpu", "--out", tmp_path, "--format", "json")
+            "--test-images", "200", "--device", "cpu", "--seeds", "1", "--out", tmp_path, "--format", "json")
     first = cli(*args)
     assert first.exit_code == 0, first.output
     rows = json.loads(first.stdout)

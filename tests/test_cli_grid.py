@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 TINY = ["--baseline", "resnet18", "--step", "0.4", "--epochs", "1", "--train-images", "128",
         "--val-images", "64", "--test-images", "64", "--batch-size", "64", "--resolution", "32",
-        "--device", "cpu"]
+        "--device", "cpu", "--seeds", "1"]
 
 
 def _trials(run_dir, name="grid-resnet18"):
@@ -26,23 +26,28 @@ def _trials(run_dir, name="grid-resnet18"):
 @pytest.mark.slow
 def test_tiny_grid_end_to_end(cli, tmp_path):
     out = tmp_path / "run"
-    result = cli("grid", *TINY, "--out", out, "--format", "json")
+    racing = TINY[:-2]  # without --seeds 1: the default, racing over seeds
+    result = cli("grid", *racing, "--out", out, "--format", "json")
     assert result.exit_code == 0, result.output
     best = json.loads(result.stdout)
     assert best == json.loads((out / "best.json").read_text())
-    for key in ("alpha", "beta", "gamma", "val_accuracy", "flops_ratio"):
+    for key in ("alpha", "beta", "gamma", "val_accuracy", "flops_ratio", "decided", "contenders", "seeds",
+                "outcome", "noise"):
         assert key in best
-    assert best["complete"] and abs(best["flops_ratio"] - 2) <= 0.1
-    rows = pd.read_csv(out / "trials.csv")
-    assert len(rows) == 4 and rows.loc[0, "role"] == "baseline"
-    trained = rows[rows["state"] == "complete"]
-    assert len(trained) == 1 + best["feasible"]
-    # stderr is not a terminal here: one log line per trained point instead of a live table
+    assert best["complete"] and abs(best["flops_ratio"] / 2 - 1) <= 0.02
+    units = pd.read_csv(out / "trials.csv")
+    points = pd.read_csv(out / "points.csv")
+    assert len(points) == 4 and points.loc[0, "role"] == "baseline"
+    trained = units[units["state"] == "complete"]
+    assert len(trained) == best["trainings"] > 1 + best["feasible"]  # racing added seeds
+    assert set(points.loc[1:, "seeds"]) <= {1, 2, 3} and points.loc[0, "seeds"] == points["seeds"].max()
+    assert len(trained) == len(set(zip(trained["point"], trained["seed"])))  # no unit twice
+    # stderr is not a terminal here: one log line per training instead of a live table
     assert result.stderr.count(": ok val ") == len(trained) and "[pid " in result.stderr, result.stderr
     report = (out / "report.md").read_text()
-    assert "Winner" in report and (out / "report.html").is_file()
+    assert best["outcome"] in report and (out / "report.html").is_file()
 
-    again = cli("grid", *TINY, "--out", out, "--format", "json")  # resume: nothing to train
+    again = cli("grid", *racing, "--out", out, "--format", "json")  # resume: nothing to train
     assert again.exit_code == 0
     assert len([t for t in _trials(out) if t.state == TrialState.COMPLETE]) == len(trained)
 
@@ -75,16 +80,16 @@ def test_sigterm_then_rerun_completes_without_retraining(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "run the same command to resume" in err
-    before = {t.params["point"]: t.number for t in _trials(out) if t.state == TrialState.COMPLETE}
+    before = {t.user_attrs["point"]: t.number for t in _trials(out) if t.state == TrialState.COMPLETE}
     assert [t for t in _trials(out) if t.state == TrialState.FAIL]  # the interrupted one
 
     rerun = subprocess.run(args, capture_output=True, text=True, timeout=900)
     assert rerun.returncode == 0, rerun.stderr
     complete = [t for t in _trials(out) if t.state == TrialState.COMPLETE]
-    points = [t.params["point"] for t in complete]
+    points = [t.user_attrs["point"] for t in complete]
     assert len(points) == len(set(points))  # every point trained once
     for point, number in before.items():  # finished ones were not re-trained
-        assert next(t.number for t in complete if t.params["point"] == point) == number
+        assert next(t.number for t in complete if t.user_attrs["point"] == point) == number
     assert not [t for t in _trials(out) if t.state == TrialState.RUNNING]
 
 
@@ -110,7 +115,7 @@ def test_study_made_for_another_baseline_is_refused(cli, tmp_path):
     from scalesearch.search.study import SearchConfig, open_study
     from scalesearch.spec.spaces import load_space
     from scalesearch.search.storage import open_storage
-    from scalesearch.training.loop import ProxyBudget
+    from scalesearch.training.budget import ProxyBudget
 
     space = load_space("mobilenetv1")
     config = SearchConfig("mobilenetv1", GridSpec(step=0.4), ProxyBudget())
@@ -125,7 +130,7 @@ def test_study_from_another_scalesearch_version_is_refused(cli, tmp_path):
     from scalesearch.search.study import SearchConfig, open_study
     from scalesearch.spec.spaces import load_space
     from scalesearch.search.storage import open_storage
-    from scalesearch.training.loop import ProxyBudget
+    from scalesearch.training.budget import ProxyBudget
 
     space = load_space("resnet18")
     budget = ProxyBudget(epochs=1, train_images=128, batch_size=64, val_images=64)

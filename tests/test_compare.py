@@ -186,3 +186,30 @@ def test_rows_carry_cost_and_accuracy_mean_and_std(tmp_path, tiny, no_estimate):
     assert "| target | method | d | w | r (px) |" in report and "± 1.41%" in report
     assert (tmp_path / "run" / "figures" / "compare.png").is_file()
     assert any(p.name == "report.html" for p in written)
+
+
+def test_verdicts_say_beats_ties_or_loses_beyond_noise(tmp_path, tiny, no_estimate):
+    import random
+
+    from scalesearch.report.compare import verdicts
+
+    means = {"baseline": 0.70, "width": 0.70, "resolution": 0.75, "compound": 0.75, "depth": 0.80}
+
+    def trainer(setup, item, seed_index):
+        shared = random.Random(f"seed{seed_index}").gauss(0, 0.02)  # what a seed does to every method
+        own = random.Random(f"{item.method}/{seed_index}").gauss(0, 0.004)
+        accuracy = means[item.method] + shared + own
+        return {"key": compare.unit_key(item.key, seed_index), "label": item.label, "method": item.method,
+                "seed_index": seed_index, "status": "ok", "val_accuracy": accuracy, "test_accuracy": accuracy,
+                "images_per_second": 1.0, "seconds": 1.0}
+
+    rows = run_compare(request(tmp_path, tiny, methods="width,resolution,depth,compound", seeds=3), train_one=trainer)
+    by = {r["method"]: r for r in rows if r["target"] == "2x"}
+    assert by["width"]["verdict"] == "compound beats width" and by["width"]["vs_compound_low"] > 0
+    assert by["resolution"]["verdict"] == "compound ties resolution"
+    assert by["depth"]["verdict"] == "compound loses to depth" and by["depth"]["vs_compound_high"] < 0
+    # The seed effect (sd 0.02) is five times the methods' own noise: pairing removes it.
+    assert by["resolution"]["vs_compound_high"] - by["resolution"]["vs_compound_low"] < 0.03
+    lines = verdicts(rows)
+    assert any("compound beats width" in line and "beyond noise" in line for line in lines)
+    assert any("compound ties resolution" in line and "within noise" in line for line in lines)

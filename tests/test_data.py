@@ -7,7 +7,7 @@ import struct
 import pytest
 import torch
 
-from scalesearch.training.batches import augment, normalize, resize_images, resized
+from scalesearch.training.batches import augment, draw_augmentation, normalize, resize_images, resized
 from scalesearch.training.data import FASHION_MNIST_DIR, DataError, load_data
 
 HAVE_FASHION = (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file()
@@ -109,15 +109,19 @@ def test_resized_is_cached_per_resolution_and_keeps_uint8():
     assert torch.equal(resize_images(flat, 13), torch.full((2, 1, 13, 13), 77, dtype=torch.uint8))
 
 
+def draws(seed, hflip=True, n=2):
+    return draw_augmentation(n, torch.Generator().manual_seed(seed), hflip)
+
+
 def test_augment_crops_flips_and_is_seeded():
     x = torch.arange(2 * 1 * 6 * 6, dtype=torch.uint8).reshape(2, 1, 6, 6)
-    a = augment(x, torch.Generator().manual_seed(3), hflip=True, pad=2)
-    b = augment(x, torch.Generator().manual_seed(3), hflip=True, pad=2)
+    a = augment(x, draws(3), pad=2)
+    b = augment(x, draws(3), pad=2)
     assert torch.equal(a, b) and a.shape == x.shape and a.dtype == torch.uint8
-    assert torch.equal(augment(x, torch.Generator(), hflip=False, pad=0), x)
+    assert torch.equal(augment(x, draws(0, hflip=False), pad=0), x)
     # Every output pixel is an input pixel or padding: crops move, they don't invent.
     assert set(a.unique().tolist()) <= set(x.unique().tolist()) | {0}
-    flipped = [augment(x, torch.Generator().manual_seed(s), hflip=True, pad=0) for s in range(8)]
+    flipped = [augment(x, draws(s), pad=0) for s in range(8)]
     assert any(torch.equal(f, x.flip(3)) or torch.equal(f[0], x[0].flip(2)) for f in flipped)
 
 

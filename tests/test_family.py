@@ -113,3 +113,26 @@ def test_match_flops_lands_in_band(baseline, phi):
 def test_match_flops_leaves_members_already_in_band_alone():
     variant = Variant(load_space("resnet18"))
     assert match_flops(variant, variant.macs() * 1.01) == (variant, {})
+
+
+def test_from_a_grid_of_another_baseline_is_refused_unless_forced(tmp_path):
+    (tmp_path / "best.json").write_text(json.dumps({"baseline": "mobilenetv2", "alpha": 1.2, "beta": 1.1,
+                                                    "gamma": 1.1, "target": 2.0}))
+    space = load_space("resnet18")
+    with pytest.raises(UserError, match="a grid of 'mobilenetv2', not 'resnet18'.*force_coefficients"):
+        plan_family(space, (1.0,), from_dir=tmp_path)
+    assert plan_family(space, (1.0,), from_dir=tmp_path, force_coefficients=True).coefficients.alpha == 1.2
+
+
+def test_pick_fit_takes_the_fit_only_where_it_is_recommended(tmp_path):
+    best = {"baseline": "resnet18", "alpha": 1.2, "beta": 1.1, "gamma": 1.1, "target": 2.0,
+            "fit": {"alpha": 1.3, "beta": 1.05, "gamma": 1.12, "recommended": False, "reason": "it is bumpy"}}
+    (tmp_path / "best.json").write_text(json.dumps(best))
+    space = load_space("resnet18")
+    with pytest.raises(UserError, match="not recommended: it is bumpy"):
+        plan_family(space, (1.0,), from_dir=tmp_path, pick="fit")
+    best["fit"]["recommended"] = True
+    (tmp_path / "best.json").write_text(json.dumps(best))
+    plan = plan_family(space, (1.0,), from_dir=tmp_path, pick="fit")
+    assert plan.coefficients.as_dict() == {"alpha": 1.3, "beta": 1.05, "gamma": 1.12}
+    assert "smooth fit" in plan.source

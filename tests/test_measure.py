@@ -7,7 +7,8 @@ import pytest
 from torch import nn
 
 from scalesearch.models import build_model
-from scalesearch.measure.cost import count_macs, macs_by_part, measure_model, measure_spec
+from scalesearch.measure.cost import analytic_cost, count_macs, measure_model, measure_spec
+from scalesearch.models.complexity import macs_by_part
 from scalesearch.spec.spaces import builtin_names, load_space
 from scalesearch.measure.variant import Variant
 
@@ -29,7 +30,9 @@ def test_fvcore_counts_match_hand_derived_formula():
 @pytest.mark.parametrize("name", builtin_names())
 def test_fast_counter_equals_fvcore(name, scale):
     spec = Variant(load_space(name), *scale).spec
-    assert count_macs(spec) == measure_spec(spec).flops
+    fast, traced = analytic_cost(spec), measure_spec(spec)
+    assert count_macs(spec) == fast.flops == traced.flops
+    assert (fast.params, fast.activations) == (traced.params, traced.activations)
     assert sum(macs_by_part(spec).values()) == count_macs(spec)
 
 

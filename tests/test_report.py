@@ -90,7 +90,7 @@ def test_expand_report_rebuilds_from_saved_files_only(tmp_path, monkeypatch, tra
         raise AssertionError("the report must not measure anything")
 
     monkeypatch.setattr(measure, "measure_model", forbidden)
-    monkeypatch.setattr(measure, "macs_by_part", forbidden)
+    monkeypatch.setattr(measure, "complexity", forbidden)
     write_json(tmp_path / "family.json", _family_json(trained))
     claim_run_dir(tmp_path, RunInfo("expand", "b", "s", {}, "family.json", command="scalesearch expand ..."))
     files = registry.rebuild(tmp_path)

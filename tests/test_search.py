@@ -1,48 +1,165 @@
-"""The study loop with training faked: every sampler trains the baseline and distinct
-feasible points, respects --trials, and never trains a point twice."""
+"""The study loop with training faked: samplers, units of (point, seed), racing, ties, resume.
+
+The fake trainer scores a point as a known mean plus seeded noise (and a shared effect per
+seed, like the common random numbers of a real run), so the tests know the truth the
+search is after.
+"""
+
+import math
+import random
 
 import optuna
 import pytest
+from optuna.trial import TrialState
 
+from scalesearch.errors import UserError
+from scalesearch.runs.grid_tables import collect
 from scalesearch.search import study, worker
 from scalesearch.search.candidates import GridSpec, build_candidates
-from scalesearch.errors import UserError
 from scalesearch.search.study import SearchConfig, open_study
-from scalesearch.search.worker import run_worker
+from scalesearch.search.worker import run_worker, unit_status
 from scalesearch.spec.spaces import load_space
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.loop import TrainResult
 
+SIGMA = 0.01
+
 
 @pytest.fixture(scope="module")
-def space_and_candidates():
+def resnet18():
     space = load_space("resnet18")
-    return space, build_candidates(space, GridSpec(step=0.1))  # 3 feasible candidates + baseline
+    return space, build_candidates(space, GridSpec(step=0.1))  # 12 feasible candidates + baseline
 
 
-def fake_training(trained):
-    def train_candidate(candidate, space, config, data, **kwargs):
-        trained.append(candidate.index)
-        # A smooth landscape over (beta, gamma), so model-based samplers have something to fit.
-        accuracy = 0.5 + 0.1 * candidate.gamma - 0.05 * candidate.beta
+class FakeTrainer:
+    """acc(point, seed) = means[point] + shared[seed] + N(0, SIGMA), reproducibly."""
+
+    def __init__(self, means, noise_seed=0, shared_sd=0.01, interrupt_after=None):
+        self.means, self.noise_seed, self.shared_sd = means, noise_seed, shared_sd
+        self.calls: list[tuple[int, int]] = []
+        self.interrupt_after = interrupt_after
+
+    def __call__(self, candidate, space, config, data, *, seed_index=0, **kwargs):
+        if self.interrupt_after is not None and len(self.calls) >= self.interrupt_after:
+            raise KeyboardInterrupt
+        self.calls.append((candidate.index, seed_index))
+        shared = random.Random(f"{self.noise_seed}/seed{seed_index}").gauss(0, self.shared_sd)
+        own = random.Random(f"{self.noise_seed}/{candidate.index}/{seed_index}").gauss(0, SIGMA)
+        accuracy = self.means(candidate) + shared + own
         return TrainResult(val_accuracy=accuracy, test_accuracy=accuracy, images_per_second=1.0,
                            epochs=1, seconds=0.0)
-    return train_candidate
 
 
-@pytest.mark.parametrize("sampler, trials", [("grid", None), ("tpe", 2), ("gp", 2), ("random", 2)])
-def test_every_sampler_trains_distinct_feasible_points(space_and_candidates, monkeypatch, sampler, trials):
-    space, candidates = space_and_candidates
-    trained = []
-    monkeypatch.setattr(worker, "train_candidate", fake_training(trained))
-    config = SearchConfig(space.name, GridSpec(step=0.1), ProxyBudget(epochs=1), sampler=sampler, trials=trials)
-    study, _ = open_study(optuna.storages.InMemoryStorage(), "s", config, space, lambda: candidates)
-    run_worker(study, candidates, space, config, data=None)
+def search(space, candidates, monkeypatch, trainer, storage=None, **config):
+    monkeypatch.setattr(worker, "train_candidate", trainer)
+    config = SearchConfig(space.name, GridSpec(step=0.1), ProxyBudget(epochs=1), **config)
+    storage = storage or optuna.storages.InMemoryStorage()
+    the_study, _ = open_study(storage, "s", config, space, lambda: candidates)
+    run_worker(the_study, candidates, space, config, data=None)
+    return the_study, collect(the_study, candidates, config, "s", "memory").summary
 
-    feasible = [c.index for c in candidates if c.feasible]
-    assert trained[0] == 0 and len(trained) == len(set(trained))  # baseline first, nothing twice
-    assert set(trained) <= set(feasible)
-    assert len(trained) == (len(feasible) if trials is None else trials + 1)
+
+def smooth(candidate):
+    # A smooth landscape over (beta, gamma), so model-based samplers have something to fit.
+    return 0.5 + 0.1 * candidate.gamma - 0.05 * candidate.beta
+
+
+@pytest.mark.parametrize("sampler, trials", [("grid", None), ("tpe", 4), ("gp", 4), ("random", 4)])
+def test_every_sampler_trains_distinct_feasible_points(resnet18, monkeypatch, sampler, trials):
+    space, candidates = resnet18
+    trainer = FakeTrainer(smooth)
+    the_study, _ = search(space, candidates, monkeypatch, trainer, sampler=sampler, trials=trials, seeds=1)
+    first = [point for point, seed in trainer.calls if seed == 0]
+    feasible = {c.index for c in candidates if c.feasible and c.role == "candidate"}
+    assert first[0] == 0 and len(trainer.calls) == len(set(trainer.calls))  # baseline first, nothing twice
+    assert set(first[1:]) <= feasible
+    assert len(first) == (len(feasible) if trials is None else trials) + 1
+
+
+def test_trials_speak_alpha_beta_gamma_and_describe_themselves(resnet18, monkeypatch):
+    space, candidates = resnet18
+    the_study, _ = search(space, candidates, monkeypatch, FakeTrainer(smooth), sampler="tpe", trials=5, seeds=1)
+    trained = [t for t in the_study.get_trials() if t.state == TrialState.COMPLETE
+               and not t.user_attrs.get("rejected") and t.user_attrs["point"] != 0]
+    assert trained and all(set(t.params) == {"beta", "gamma"} for t in trained)
+    assert all(isinstance(t.params["beta"], float) for t in trained)
+    for t in trained:
+        for key in ("alpha", "beta", "gamma", "nominal_product", "measured_ratio", "flops", "params", "seed",
+                    "proxy_resolution"):
+            assert key in t.user_attrs, key
+        assert t.user_attrs["beta"] == t.params["beta"]
+
+
+def test_proposals_outside_the_feasible_set_are_rejected_never_trained(resnet18, monkeypatch):
+    space, candidates = resnet18
+    trainer = FakeTrainer(smooth)
+    the_study, summary = search(space, candidates, monkeypatch, trainer, sampler="random", trials=6, seeds=1)
+    rejected = [t for t in the_study.get_trials() if t.user_attrs.get("rejected")]
+    assert rejected and summary["rejected_proposals"] == len(rejected)  # 2.0 x 2.0 has alpha < 1
+    assert all(t.user_attrs["violation"] > 0 for t in rejected)
+    trained_points = {p for p, _ in trainer.calls}
+    feasible = {c.index for c in candidates if c.feasible}
+    assert trained_points <= feasible
+
+
+def gap_of(points_below, best_index):
+    return lambda c: 0.80 if c.index == best_index else 0.80 - 0.03 - 0.01 * (c.index % points_below)
+
+
+def test_racing_picks_the_true_best_and_decides_when_it_leads_by_3_sigma(resnet18, monkeypatch):
+    space, candidates = resnet18
+    means = gap_of(5, best_index=7)  # everyone else >= 3 sigma below
+    trainer = FakeTrainer(means, noise_seed=1)
+    _, summary = search(space, candidates, monkeypatch, trainer)
+    assert summary["decided"] and summary["beta"] == candidates[7].beta and summary["gamma"] == candidates[7].gamma
+    assert [c["index"] for c in summary["contenders"]] == [7]
+    assert len(trainer.calls) == len(set(trainer.calls))
+    assert len(trainer.calls) < 13 * 3 * 0.6  # well under --seeds 3 (39 trainings)
+    assert "is best, ahead of the next point" in summary["outcome"]
+
+
+def test_racing_calls_a_tie_a_tie(resnet18, monkeypatch):
+    space, candidates = resnet18
+    tied = lambda c: 0.80 if c.index in (3, 9) else 0.74 - 0.005 * c.index  # noqa: E731
+    trainer = FakeTrainer(tied, noise_seed=2)
+    _, summary = search(space, candidates, monkeypatch, trainer)
+    contenders = {c["index"] for c in summary["contenders"]}
+    assert not summary["decided"] and {3, 9} <= contenders
+    assert summary["outcome"].startswith("No decision")
+    assert max(s for _, s in trainer.calls) == 2  # contenders got --max-seeds 3
+
+
+def test_seeds_k_trains_every_point_k_times_and_the_baseline_too(resnet18, monkeypatch):
+    space, candidates = resnet18
+    trainer = FakeTrainer(smooth)
+    _, summary = search(space, candidates, monkeypatch, trainer, seeds=2)
+    feasible = [c.index for c in candidates if c.feasible and c.role == "candidate"]
+    assert sorted(trainer.calls) == sorted([(p, s) for p in [0, *feasible] for s in (0, 1)])
+    assert summary["baseline_seeds"] == 2 and set(summary["seeds"].values()) == {2}
+
+
+def test_an_interrupted_race_resumes_without_retraining_a_finished_unit(resnet18, monkeypatch):
+    space, candidates = resnet18
+    storage = optuna.storages.InMemoryStorage()
+    means = gap_of(5, best_index=7)
+    first = FakeTrainer(means, noise_seed=1, interrupt_after=15)
+    with pytest.raises(KeyboardInterrupt):
+        search(space, candidates, monkeypatch, first, storage=storage)
+    done = set(first.calls)
+    second = FakeTrainer(means, noise_seed=1)
+    _, summary = search(space, candidates, monkeypatch, second, storage=storage)
+    assert not done & set(second.calls)  # the interrupted unit was marked failed, the rest kept
+    uninterrupted = FakeTrainer(means, noise_seed=1)
+    _, alone = search(space, candidates, monkeypatch, uninterrupted)
+    assert sorted(done | set(second.calls)) == sorted(uninterrupted.calls)
+    assert summary["decided"] == alone["decided"] and summary["alpha"] == alone["alpha"]
+
+
+def test_max_trainings_caps_the_race(resnet18, monkeypatch):
+    space, candidates = resnet18
+    trainer = FakeTrainer(smooth, shared_sd=0.0)
+    the_study, _ = search(space, candidates, monkeypatch, trainer, max_trainings=16)
+    assert len(trainer.calls) == 16 and unit_status(the_study).trainings == 16
 
 
 def test_gp_without_scipy_is_one_clear_line(monkeypatch):
@@ -53,16 +170,46 @@ def test_gp_without_scipy_is_one_clear_line(monkeypatch):
                         lambda name, *args: None if name == "scipy" else find_spec(name, *args))
     config = SearchConfig("resnet18", GridSpec(), ProxyBudget(epochs=1), sampler="gp", trials=2)
     with pytest.raises(UserError, match=r"pip install 'scalesearch\[gp\]'"):
-        study.make_sampler(config, [0, 1])
+        study.make_sampler(config)
 
 
-def test_joining_a_study_another_worker_is_still_setting_up(space_and_candidates):
+def test_joining_a_study_another_worker_is_still_setting_up(resnet18):
     """A worker starting alongside the one that created the study may find its fingerprint
     written but not yet its candidates (CI saw a KeyError there): it uses its own."""
-    space, candidates = space_and_candidates
+    space, candidates = resnet18
     config = SearchConfig(space.name, GridSpec(step=0.1), ProxyBudget(epochs=1))
     storage = optuna.storages.InMemoryStorage()
     half_made = optuna.create_study(storage=storage, study_name="s", direction="maximize")
     half_made.set_user_attr("fingerprint", config.fingerprint(space))
-    study, joined = open_study(storage, "s", config, space, lambda: candidates)
+    _, joined = open_study(storage, "s", config, space, lambda: candidates)
     assert [c.index for c in joined] == [c.index for c in candidates]
+
+
+def test_the_ranking_statistics():
+    from scalesearch.search.ranking import rank, t_quantile
+
+    assert t_quantile(0.95, 2) == pytest.approx(2.919986, abs=1e-5)  # Student's t, by table
+    assert t_quantile(0.9, 10) == pytest.approx(1.372184, abs=1e-5)
+    # A shared seed effect cancels: b is 0.02 below a on every seed, whatever the seed did.
+    obs = {"a": {0: 0.70, 1: 0.80, 2: 0.60}, "b": {0: 0.68, 1: 0.78, 2: 0.58}, "c": {0: 0.65, 1: 0.76, 2: 0.56}}
+    ranking = rank(obs)
+    b = ranking.get("b")
+    assert ranking.leader == "a" and b.diff == pytest.approx(-0.02)
+    assert b.diff_high < 0 and b.separated  # tiny residual noise: clearly below
+    assert math.isclose(sum(p.p_best for p in ranking.points), 1.0)
+
+
+def test_the_surface_fit_finds_a_known_peak_and_judges_itself():
+    from scalesearch.search.surface import fit_surface
+
+    def surface(b, g):  # a peak at beta 1.1, gamma 1.2 in log space
+        return 0.8 - 3 * (math.log(b) - math.log(1.1)) ** 2 - 2 * (math.log(g) - math.log(1.2)) ** 2
+
+    grid = [(b, g) for b in (1.0, 1.1, 1.2, 1.3, 1.4) for g in (1.0, 1.1, 1.2, 1.3, 1.4) if 2 / (b * b * g * g) >= 1]
+    fit = fit_surface([(b, g, surface(b, g), 1) for b, g in grid], 2.0, 2.0, noise_sd=0.01)
+    assert fit.recommended and fit.loo_rmse < 1e-6
+    assert (fit.beta, fit.gamma) == pytest.approx((1.1, 1.2), abs=0.01)
+    assert fit.alpha == pytest.approx(2 / (fit.beta ** 2 * fit.gamma ** 2), abs=1e-3)
+    bumpy = fit_surface([(b, g, 0.7 + (0.05 if (i % 2) else -0.05), 1) for i, (b, g) in enumerate(grid)],
+                        2.0, 2.0, noise_sd=0.01)
+    assert not bumpy.recommended and "does not describe" in bumpy.reason

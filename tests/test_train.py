@@ -148,3 +148,34 @@ def test_no_weight_decay_on_norms_and_biases():
 def test_rmsprop_also_learns(data):
     budget = ProxyBudget(epochs=2, train_images=512, batch_size=64, lr=0.01, optimizer="rmsprop", val_images=256)
     assert train_model(tiny_model(), data, 16, budget).val_accuracy > 0.2
+
+
+def test_common_random_numbers_two_networks_one_seed_see_the_same_batches(data, monkeypatch):
+    """Seed s gives every point the same image order, crops and flips (paired comparisons)."""
+    import scalesearch.training.loop as loop
+
+    other = {**TINY, "stages": ["basic_r1_k3_s1_c8", "basic_r2_k3_s2_c16"], "head": {"channels": 0}}
+    seen: list[list] = []
+
+    def recording(fn):
+        def wrapper(*args):
+            out = fn(*args)
+            seen[-1].append(out.clone() if isinstance(out, torch.Tensor) else (out.dy.clone(), out.dx.clone(), out.flip.clone()))
+            return out
+        return wrapper
+
+    monkeypatch.setattr(loop, "batch_order", recording(loop.batch_order))
+    monkeypatch.setattr(loop, "draw_augmentation", recording(loop.draw_augmentation))
+    budget = ProxyBudget(epochs=1, train_images=512, batch_size=64, lr=0.2, val_images=256, seed=4)
+    for spec, resolution in ((TINY, 16), (other, 24)):
+        seen.append([])
+        torch.manual_seed(0)
+        train_model(build_model(NetSpec.from_dict(spec)), data, resolution, budget)
+    first, second = seen
+    assert len(first) == len(second) == 1 + 512 // 64  # one order, then a draw per batch
+    assert torch.equal(first[0], second[0])
+    for a, b in zip(first[1:], second[1:]):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    seen.append([])
+    train_model(tiny_model(), data, 16, ProxyBudget(**{**budget.as_dict(), "seed": 5}))
+    assert not torch.equal(seen[-1][0], first[0])  # another seed, another order

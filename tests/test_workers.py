@@ -17,9 +17,9 @@ from optuna.trial import TrialState
 
 from scalesearch.search.storage import open_storage
 
-GRID = ["grid", "--baseline", "resnet18", "--step", "0.4", "--epochs", "2", "--train-images", "384",
+GRID = ["grid", "--baseline", "resnet18", "--step", "0.4", "--epochs", "1", "--train-images", "384",
         "--val-images", "64", "--test-images", "64", "--batch-size", "64", "--resolution", "32",
-        "--device", "cpu", "--study", "shared"]
+        "--device", "cpu", "--study", "shared", "--seeds", "2"]
 
 
 @pytest.fixture(params=["journal", "postgresql"])
@@ -44,9 +44,9 @@ def _trials(storage_url, tmp_path):
 def _assert_each_point_trained_once(storage_url, tmp_path):
     study, trials = _trials(storage_url, tmp_path)
     feasible = [c["index"] for c in study.user_attrs["candidates"] if c["feasible"]]
-    complete = [t.params["point"] for t in trials if t.state == TrialState.COMPLETE
+    complete = [(t.user_attrs["point"], t.user_attrs["seed"]) for t in trials if t.state == TrialState.COMPLETE
                 and not t.user_attrs.get("duplicate")]
-    assert sorted(complete) == sorted(feasible)
+    assert sorted(complete) == sorted((p, s) for p in feasible for s in (0, 1))  # every unit once
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     return trials
 
@@ -86,7 +86,7 @@ def test_sigkilled_worker_loses_only_its_running_trial(fresh_db, tmp_path):
             continue
         for t in trials:
             if t.state == TrialState.RUNNING and t.user_attrs.get("owner_pid") == victim.pid:
-                killed_point = t.params["point"]
+                killed_point = (t.user_attrs["point"], t.user_attrs["seed"])
     assert killed_point is not None, "the victim never started a trial"
     victim.send_signal(signal.SIGKILL)
     victim.wait()
@@ -94,5 +94,6 @@ def test_sigkilled_worker_loses_only_its_running_trial(fresh_db, tmp_path):
     _, err = survivor.communicate(timeout=900)
     assert survivor.returncode == 0, err
     trials = _assert_each_point_trained_once(fresh_db, tmp_path)
-    dead = [t for t in trials if t.params.get("point") == killed_point and t.state == TrialState.FAIL]
+    dead = [t for t in trials if (t.user_attrs.get("point"), t.user_attrs.get("seed")) == killed_point
+            and t.state == TrialState.FAIL]
     assert dead and dead[0].user_attrs["failed_reason"] == "worker died"

@@ -15,6 +15,7 @@ from scalesearch.cli.options import (AlphaOption, BatchSizeOption, BetaOption, D
                                      DeviceOption, EpochsOption, GammaOption, LrOption, TestImagesOption,
                                      TrainImagesOption, ValImagesOption)
 from scalesearch.compare import METHODS, CompareEvents, CompareRequest, Planned, run_compare
+from scalesearch.report.compare import gap_to_compound
 from scalesearch.report.registry import rebuild
 
 
@@ -25,6 +26,7 @@ def compare(
     target: Annotated[Optional[str], typer.Option(help="FLOP multiples of the baseline to match, e.g. 2x,4x (default 2x).")] = None,
     methods: Annotated[str, typer.Option(help=f"Which scalings to compare: any of {','.join(METHODS)}.")] = ",".join(METHODS),
     from_dir: Annotated[Optional[Path], typer.Option("--from", help="Take alpha, beta, gamma from a grid run's best.json.")] = None,
+    force_coefficients: Annotated[bool, typer.Option(help="With --from: accept a grid made for another baseline.")] = False,
     alpha: AlphaOption = None,
     beta: BetaOption = None,
     gamma: GammaOption = None,
@@ -38,7 +40,8 @@ def compare(
     batch_size: BatchSizeOption = None,
     lr: LrOption = None,
     resolution: Annotated[Optional[int], typer.Option(help="Proxy base resolution in px, scaled by each variant's r (default: the baseline's, e.g. 32).")] = None,
-    seeds: Annotated[int, typer.Option(help="Trainings per variant (mean ± std over seeds).")] = 1,
+    seeds: Annotated[int, typer.Option(help="Trainings per variant (mean ± std over seeds; differences to compound with their interval).")] = 3,
+    confidence: Annotated[float, typer.Option(help="Confidence of the intervals and verdicts.")] = 0.9,
     seed: Annotated[int, typer.Option(help="Base seed: data split and the first training; seed k uses seed + k.")] = 0,
     device: DeviceOption = "auto",
     format: FormatOption = OutputFormat.table,
@@ -46,10 +49,11 @@ def compare(
     """Scale width, depth, resolution, compound and fast to the same FLOPs; train each; compare."""
     request = CompareRequest(
         baseline=baseline, out=out, targets=target, methods=methods,
-        from_dir=None if from_dir is None else str(from_dir), alpha=alpha, beta=beta, gamma=gamma,
+        from_dir=None if from_dir is None else str(from_dir), force_coefficients=force_coefficients, alpha=alpha, beta=beta, gamma=gamma,
         preset=preset, data=data, data_dir=data_dir, epochs=epochs, train_images=train_images,
         val_images=val_images, test_images=test_images, batch_size=batch_size, lr=lr,
-        proxy_resolution=resolution, seeds=seeds, seed=seed, device=device, command=command_line())
+        proxy_resolution=resolution, seeds=seeds, seed=seed, confidence=confidence, device=device,
+        command=command_line())
     rows = run_compare(request, ProgressEvents())
     written = [out / "compare.csv", out / "compare.json", *rebuild(out).values()]
     stderr.print(f"compare: wrote {', '.join(str(p) for p in written)}")
@@ -105,14 +109,12 @@ def _duration(seconds: float) -> str:
 
 def rows_table(rows: list[dict], baseline: str) -> Table:
     table = Table(title=f"{baseline} at matched FLOPs (cost: deployment shape; accuracy: proxy shape)")
-    for column in ("target", "method", "d", "w", "r", "px", "params", "GFLOPs", "ratio", "acts",
-                   "test acc"):
+    for column in ("target", "method", "d", "w", "r", "GFLOPs", "ratio", "test acc", "compound − it"):
         table.add_column(column, justify="left" if column in ("target", "method") else "right", no_wrap=True)
     for row in rows:
         table.add_row(row["target"], row["method"], f"{row['depth']:.3g}", f"{row['width']:.3g}",
-                      f"{row['resolution_mult']:.3g}", str(row["resolution"]), f"{row['params'] / 1e6:.2f}M",
-                      f"{row['flops'] / 1e9:.3f}", f"{row['flops_ratio']:.2f}x",
-                      f"{row['activations'] / 1e6:.1f}M", accuracy(row, "test"))
+                      f"{row['resolution_mult']:.3g}", f"{row['flops'] / 1e9:.3f}", f"{row['flops_ratio']:.2f}x",
+                      accuracy(row, "test"), gap_to_compound(row))
     return table
 
 

@@ -27,6 +27,8 @@ def expand(
     beta: BetaOption = None,
     gamma: GammaOption = None,
     from_dir: Annotated[Optional[Path], typer.Option("--from", help="A `scalesearch grid` output directory: use its best.json.")] = None,
+    pick: Annotated[str, typer.Option(help="With --from: the grid's leader (best) or its smooth fit (fit), where the grid's report recommends it.")] = "best",
+    force_coefficients: Annotated[bool, typer.Option(help="With --from: accept a grid made for another baseline.")] = False,
     land: Annotated[bool, typer.Option(help="Land member phi on growth^phi x the baseline's FLOPs (+-5%) by moving along (alpha, beta, gamma)^t; growth = the grid's target or the given coefficients' product. Presets stay as published.")] = True,
     exact_flops: Annotated[bool, typer.Option(help="Then move each member's resolution (then width) so measured FLOPs are within 3% of the target.")] = False,
     latency: Annotated[bool, typer.Option(help="Also time a batch-1 forward pass per member.")] = False,
@@ -44,7 +46,8 @@ def expand(
 ) -> None:
     """Grow a baseline with fixed alpha, beta, gamma over a phi list; write specs, tables and a report."""
     request = ExpandRequest(baseline=baseline, phi=phi, preset=preset, alpha=alpha, beta=beta, gamma=gamma,
-                            from_dir=from_dir, land=land, exact_flops=exact_flops, latency=latency, train=train,
+                            from_dir=from_dir, pick=pick, force_coefficients=force_coefficients, land=land,
+                            exact_flops=exact_flops, latency=latency, train=train,
                             data=data, data_dir=data_dir, epochs=epochs, train_images=train_images,
                             batch_size=batch_size, lr=lr, seed=seed, device=device, out=out,
                             command=command_line())

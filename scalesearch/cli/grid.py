@@ -48,7 +48,11 @@ def grid(
     resolution: Annotated[Optional[int], Opt(help="Proxy base resolution in px, scaled by gamma.")] = None,
     batch_size: BatchSizeOption = None,
     lr: LrOption = None,
-    seed: Annotated[int, Opt(help="Seed for data split, order and init (same for every trial).")] = 0,
+    seed: Annotated[int, Opt(help="Base seed: seed s of every point is seed + s (its split, order, crops, init).")] = 0,
+    seeds: Annotated[Optional[int], Opt(help="Train every feasible point this many times (no racing).")] = None,
+    max_seeds: Annotated[int, Opt(help="Racing: seeds per contender at most.")] = 3,
+    max_trainings: Annotated[Optional[int], Opt(help="Racing: trainings in all, the baseline's included.")] = None,
+    confidence: Annotated[float, Opt(help="Confidence of the separation test and of every interval.")] = 0.9,
     device: DeviceOption = "auto",
     workers: Annotated[int, Opt(help="Worker processes on this host sharing the study (cores / N threads each).")] = 1,
     threads: Annotated[Optional[int], Opt(help="Threads per worker (default: cores / workers).")] = None,
@@ -66,7 +70,8 @@ def grid(
         low=low, high=high, target=target, tolerance=tolerance, sampler=sampler, trials=trials,
         prune=prune, prune_warmup=prune_warmup, data=data, data_dir=data_dir, epochs=epochs,
         train_images=train_images, val_images=val_images, test_images=test_images,
-        resolution=resolution, batch_size=batch_size, lr=lr, seed=seed, device=device,
+        resolution=resolution, batch_size=batch_size, lr=lr, seed=seed, seeds=seeds, max_seeds=max_seeds,
+        max_trainings=max_trainings, confidence=confidence, device=device,
         workers=workers, threads=threads, worker_only=worker_only, command=command_line())
     display = LogDisplay() if worker_only or not stderr.is_terminal else LiveDisplay()
     try:
@@ -83,10 +88,12 @@ def grid(
     if format is OutputFormat.json:
         print_json(summary)
         return
-    print_table(candidates_table(result.rows, {}))
+    print_table(candidates_table(result.tables.points, {}))
+    print(summary.get("outcome", "No candidate has finished yet."))
     if "alpha" in summary:
-        print(f"best: alpha={summary['alpha']:g} beta={summary['beta']:g} gamma={summary['gamma']:g} "
-              f"val_accuracy={summary['val_accuracy']:.4f} measured FLOP ratio={summary['flops_ratio']:.3f}"
+        print(f"{'decided' if summary['decided'] else 'not decided'}: alpha={summary['alpha']:g} "
+              f"beta={summary['beta']:g} gamma={summary['gamma']:g} val_accuracy={summary['val_accuracy']:.4f} "
+              f"(seeds: {sum(summary['seeds'].values())} trainings over {len(summary['seeds'])} points)"
               f"  ->  {result.run_dir / 'best.json'}, {result.run_dir / 'report.md'}")
 
 
@@ -98,13 +105,13 @@ class LogDisplay(GridEvents):
 
     def planned(self, plan: GridPlan) -> None:
         stderr.print(f"{plan.space.name}: {plan.feasible} of {len(plan.candidates) - 1} candidates feasible "
-                     f"(+ baseline); {len(plan.pending)} to train, about {_minutes(plan.estimate_seconds)} "
-                     f"with {plan.workers} worker(s). Study {plan.study!r} in {plan.storage}.")
+                     f"(+ baseline); {len(plan.pending)} trainings now, about {_minutes(plan.estimate_seconds)} "
+                     f"with {plan.workers} worker(s); {plan.mode}. Study {plan.study!r} in {plan.storage}.")
 
     def trial(self, event: Event, rows) -> None:
         if event.kind == "end":
             stderr.print(f"{time.strftime('%H:%M:%S')} [pid {event.pid or os.getpid()}] trial {event.trial} "
-                         f"point {event.point}: {event.state} "
+                         f"point {event.point} seed {event.seed}: {event.state} "
                          f"{'' if math.isnan(event.value) else f'val {event.value:.4f}'}", markup=False)
 
     def close(self) -> None: ...
@@ -152,15 +159,25 @@ def _minutes(seconds: float) -> str:
 
 
 def candidates_table(rows: list[dict[str, Any]], live_info: dict[int, str]) -> Table:
-    table = Table(title="phi = 1 candidates (FLOP ratios at the deployment shape)")
-    for name in ("#", "alpha", "beta", "gamma", "nominal", "measured", "val acc", "state"):
-        table.add_column(name, justify="left" if name == "state" else "right")
+    table = Table(title="phi = 1 points: cost at the deployment shape; val accuracy mean ± 90% interval over seeds")
+    for name in ("#", "α, β, γ", "cost ×", "seeds", "val acc", "p_best", "state"):
+        table.add_column(name, justify="left" if name == "state" else "right", no_wrap=name != "state")
     for row in rows:
-        acc = row["val_accuracy"]
         state = live_info.get(row["index"], row["state"])
-        table.add_row("base" if row["role"] == "baseline" else str(row["index"]), f"{row['alpha']:g}",
-                      f"{row['beta']:g}", f"{row['gamma']:g}", f"{row['nominal_ratio']:.3f}",
-                      f"{row['measured_ratio']:.3f}",
-                      "" if acc is None or (isinstance(acc, float) and math.isnan(acc)) else f"{acc:.2%}",
+        if row.get("contender"):
+            state += " (contender)"
+        half = "" if _missing(row.get("low")) else f" ± {(row['high'] - row['low']) / 2:.1%}"
+        table.add_row("base" if row["role"] == "baseline" else str(row["index"]),
+                      f"{row['alpha']:g}, {row['beta']:g}, {row['gamma']:g}", f"{row['measured_ratio']:.2f}",
+                      str(row["seeds"] or ""), _pct(row["mean"]) + half,
+                      "" if _missing(row.get("p_best")) or row["role"] == "baseline" else f"{row['p_best']:.2f}",
                       state)
     return table
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _pct(value) -> str:
+    return "" if _missing(value) else f"{value:.2%}"

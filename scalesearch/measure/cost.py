@@ -4,8 +4,9 @@
 fvcore for conv / linear / matmul ops only.  fvcore also counts batch-norm and pooling;
 those terms are dropped from `flops` and the full figure is kept as `fvcore_total`.
 
-`count_macs` is a fast twin for solvers that measure many candidates: the analytic
-count of models/complexity.py, cross-checked against fvcore on every baseline by the tests.
+`count_macs` and `analytic_cost` are the fast twin for solvers that measure many
+candidates: the analytic counts of models/complexity.py, cross-checked against fvcore on
+every baseline by the tests.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from torch import nn
 
 from scalesearch.compat import fvcore_default_handles
-from scalesearch.models.complexity import macs_by_part
+from scalesearch.models.complexity import complexity
 from scalesearch.models import build_model
 from scalesearch.spec.netspec import NetSpec
 
@@ -116,4 +117,11 @@ def measure_spec(spec: NetSpec) -> Cost:
 
 def count_macs(spec: NetSpec) -> int:
     """Multiply-adds of conv and linear layers, computed from the spec (no model built)."""
-    return sum(macs_by_part(spec).values())
+    return complexity(spec).macs
+
+
+def analytic_cost(spec: NetSpec) -> Cost:
+    """params, FLOPs and activations from the spec (no model, no trace; equal to fvcore's).
+    `fvcore_total` is left 0: batch-norm and pooling terms are not counted analytically."""
+    c = complexity(spec)
+    return Cost(params=c.params, flops=c.macs, activations=c.activations, fvcore_total=0)

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from torch import nn
 
-from scalesearch.measure.cost import Cost, count_macs, measure_model, measure_spec
+from scalesearch.measure.cost import Cost, analytic_cost, count_macs, measure_model, measure_spec
 from scalesearch.spec.scaling import check_multiplier, round_resolution, scale_spec
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.spec.netspec import NetSpec
@@ -82,8 +82,12 @@ class Variant:
         return _factory_cost(self)
 
     def macs(self) -> int:
-        """Fast multiply-add count (meta device) for solvers; equals cost().flops."""
+        """Fast multiply-add count (analytic) for solvers; equals cost().flops."""
         return count_macs(self.spec) if self.spec is not None else self.cost().flops
+
+    def fast_cost(self) -> Cost:
+        """params, FLOPs and activations counted from the spec (fvcore's for factories)."""
+        return analytic_cost(self.spec) if self.spec is not None else self.cost()
 
     def describe(self) -> dict:
         return {"baseline": self.space.name, "depth": self.depth, "width": self.width,

@@ -1,63 +1,112 @@
-"""Analytic multiply-adds of a NetSpec, part by part, without building a model.
+"""Analytic complexity of a NetSpec, part by part, without building a model.
 
-The fast twin of fvcore (measure/cost.py) for solvers that try many candidates: a few
-microseconds per spec instead of a trace.  It mirrors `models/blocks.py` layer by layer,
-and tests check it equals fvcore's count on every baseline at several scales, so a
-change to a block that is not mirrored here fails loudly.
+The fast twin of fvcore (measure/cost.py) for solvers and guards that look at many
+candidates: microseconds per spec instead of a trace.  It mirrors `models/blocks.py`
+layer by layer and counts, per part (stem, each stage, head, classifier):
+
+- `macs`: multiply-adds of conv and linear layers (the paper's FLOPs);
+- `params`: parameters (conv weights, the SE convs' biases, batch-norm scale and shift,
+  the classifier's weight and bias);
+- `activations`: output elements of conv and linear layers (fvcore's activation count).
+
+Tests check all three equal fvcore's and PyTorch's counts on every baseline at several
+scales, so a change to a block that is not mirrored here fails loudly.
 
 Every conv uses 'same' padding (k // 2), so an output side is ceil(side / stride).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from scalesearch.spec.netspec import NetSpec, StageSpec
+
+
+@dataclass
+class Complexity:
+    macs: int = 0
+    params: int = 0
+    activations: int = 0
+
+    def conv(self, side: int, cin: int, cout: int, kernel: int = 1, groups: int = 1, *,
+             bn: bool = True, bias: bool = False) -> None:
+        """A conv producing a side x side map (+ its batch norm, unless `bn` is False)."""
+        self.macs += side * side * cout * (cin // groups) * kernel * kernel
+        self.params += cout * (cin // groups) * kernel * kernel + (cout if bias else 0) + (2 * cout if bn else 0)
+        self.activations += side * side * cout
+
+    def __iadd__(self, other: "Complexity") -> "Complexity":
+        self.macs += other.macs
+        self.params += other.params
+        self.activations += other.activations
+        return self
 
 
 def _out(side: int, stride: int) -> int:
     return -(-side // stride)
 
 
-def _conv(side: int, cin: int, cout: int, kernel: int = 1, groups: int = 1) -> int:
-    return side * side * cout * (cin // groups) * kernel * kernel
-
-
-def _block(stage: StageSpec, cin: int, side: int, stride: int) -> tuple[int, int]:
-    """(multiply-adds, output side) of one block of `stage` (see models/blocks.py)."""
+def _block(stage: StageSpec, cin: int, side: int, stride: int, into: Complexity) -> int:
+    """Add one block of `stage` to `into`; return its output side (see models/blocks.py)."""
     cout, k = stage.channels, stage.kernel
     out = _out(side, stride)
     if stage.block in ("mb", "ir"):
         hidden = int(round(cin * stage.expansion))
-        macs = _conv(side, cin, hidden) if hidden != cin else 0
-        macs += _conv(out, hidden, hidden, k, groups=hidden)
+        if hidden != cin:
+            into.conv(side, cin, hidden)
+        into.conv(out, hidden, hidden, k, groups=hidden)
         if stage.se_ratio > 0:
             squeeze = max(1, int(cin * stage.se_ratio))
-            macs += 2 * hidden * squeeze  # two 1x1 convs on the pooled 1x1 map
-        return macs + _conv(out, hidden, cout), out
+            into.conv(1, hidden, squeeze, bn=False, bias=True)  # on the pooled 1x1 map
+            into.conv(1, squeeze, hidden, bn=False, bias=True)
+        into.conv(out, hidden, cout)
+        return out
     if stage.block == "ds":
-        return _conv(out, cin, cin, k, groups=cin) + _conv(out, cin, cout), out
-    shortcut = _conv(out, cin, cout) if stride != 1 or cin != cout else 0
+        into.conv(out, cin, cin, k, groups=cin)
+        into.conv(out, cin, cout)
+        return out
+    if stride != 1 or cin != cout:
+        into.conv(out, cin, cout)  # projection shortcut
     if stage.block == "basic":
-        return _conv(out, cin, cout, k) + _conv(out, cout, cout, k) + shortcut, out
+        into.conv(out, cin, cout, k)
+        into.conv(out, cout, cout, k)
+        return out
     inner = int(cout // stage.expansion)  # bottleneck
-    return (_conv(side, cin, inner) + _conv(out, inner, inner, k) + _conv(out, inner, cout)
-            + shortcut), out
+    into.conv(side, cin, inner)
+    into.conv(out, inner, inner, k)
+    into.conv(out, inner, cout)
+    return out
 
 
-def macs_by_part(spec: NetSpec) -> dict[str, int]:
-    """Multiply-adds of conv and linear layers: stem, each stage, head, classifier."""
+def complexity_by_part(spec: NetSpec) -> dict[str, Complexity]:
+    """Complexity of the stem, each stage, the head and the classifier."""
     side = _out(spec.resolution, spec.stem.stride)
-    parts = {"stem": _conv(side, spec.in_channels, spec.stem.channels, spec.stem.kernel)}
+    parts = {"stem": Complexity()}
+    parts["stem"].conv(side, spec.in_channels, spec.stem.channels, spec.stem.kernel)
     if spec.stem.pool:
         side = _out(side, 2)
     cin = spec.stem.channels
     for number, stage in enumerate(spec.stages, start=1):
-        total = 0
+        part = parts[f"stage {number}"] = Complexity()
         for i in range(stage.repeats):
-            macs, side = _block(stage, cin, side, stage.stride if i == 0 else 1)
-            total, cin = total + macs, stage.channels
-        parts[f"stage {number}"] = total
+            side = _block(stage, cin, side, stage.stride if i == 0 else 1, part)
+            cin = stage.channels
     if spec.head.channels:
-        parts["head"] = _conv(side, cin, spec.head.channels)
+        parts["head"] = Complexity()
+        parts["head"].conv(side, cin, spec.head.channels)
         cin = spec.head.channels
-    parts["classifier"] = cin * spec.num_classes
+    parts["classifier"] = Complexity(cin * spec.num_classes, cin * spec.num_classes + spec.num_classes,
+                                     spec.num_classes)
     return parts
+
+
+def complexity(spec: NetSpec) -> Complexity:
+    total = Complexity()
+    for part in complexity_by_part(spec).values():
+        total += part
+    return total
+
+
+def macs_by_part(spec: NetSpec) -> dict[str, int]:
+    """Multiply-adds of conv and linear layers: stem, each stage, head, classifier."""
+    return {name: part.macs for name, part in complexity_by_part(spec).items()}

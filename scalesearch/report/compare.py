@@ -34,8 +34,10 @@ def compare_report(run_dir: Path, info: dict[str, Any]) -> Report:
     report.table(table_frame(rows), "d, w, r: depth, width and resolution multipliers (r's pixels at the "
                  "deployment shape in brackets). Params, FLOPs (multiply-adds) and activations at the "
                  "deployment shape; FLOP ratio = FLOPs / the baseline's. Accuracy: mean ± std over seeds "
-                 "at the proxy shape.")
-    lines = verdicts(rows)
+                 "at the proxy shape. compound − it: compound's test accuracy minus the row's at the same "
+                 f"target, with its {config.get('confidence', 0.9):.0%} interval (least squares over methods "
+                 "× seeds, seed effects removed); * marks a difference beyond noise.")
+    lines = verdicts(rows, config.get("confidence", 0.9))
     if lines:
         report.heading("Does compound scaling win?")
         for line in lines:
@@ -59,7 +61,19 @@ def table_frame(rows: list[dict]) -> pd.DataFrame:
         "params": f"{row['params'] / 1e6:.2f}M", "GFLOPs": f"{row['flops'] / 1e9:.3f}",
         "FLOP ratio": f"{row['flops_ratio']:.2f}×", "activations": f"{row['activations'] / 1e6:.1f}M",
         "test accuracy": accuracy_cell(row, "test"), "val accuracy": accuracy_cell(row, "val"),
+        "compound − it (points)": gap_to_compound(row),
     } for row in rows])
+
+
+def gap_to_compound(row: dict) -> str:
+    """compound's test accuracy minus this row's, with its interval; * beyond noise."""
+    if row.get("vs_compound") is None:
+        return ""
+    low, high = row.get("vs_compound_low"), row.get("vs_compound_high")
+    if low is None:
+        return f"{row['vs_compound'] * 100:+.1f}"
+    star = "*" if low > 0 or high < 0 else ""
+    return f"{row['vs_compound'] * 100:+.1f} ({low * 100:+.1f}, {high * 100:+.1f}){star}"
 
 
 def accuracy_cell(row: dict, split: str) -> str:
@@ -69,24 +83,23 @@ def accuracy_cell(row: dict, split: str) -> str:
     return f"{mean:.2%}" + (f" ± {std:.2%}" if std is not None else "")
 
 
-def verdicts(rows: list[dict]) -> list[str]:
-    """Per target: does compound beat the best single dimension, and by how much (test)."""
+def verdicts(rows: list[dict], confidence: float = 0.9) -> list[str]:
+    """Per target, compound against every method, in words: beats / ties / loses to, with
+    the test-accuracy difference and its interval (beyond noise only when it excludes 0)."""
     lines = []
-    for target in dict.fromkeys(r["target"] for r in rows if r["method"] != "baseline"):
-        at = {r["method"]: r for r in rows if r["target"] == target and r.get("test_accuracy") is not None}
-        singles = [at[m] for m in SINGLE if m in at]
-        for method in ("compound", "fast"):
-            if method not in at or not singles:
+    for target in dict.fromkeys(r["target"] for r in rows if r["method"] not in ("baseline", "compound")):
+        at = [r for r in rows if r["target"] == target and r.get("vs_compound") is not None]
+        for row in at:
+            gap = row["vs_compound"] * 100
+            if row.get("vs_compound_low") is None:
+                lines.append(f"{target}: compound vs {row['method']}: {gap:+.2f} points of test accuracy, "
+                             "undecided (one seed: no noise estimate; use --seeds 3)")
                 continue
-            best = max(singles, key=lambda r: r["test_accuracy"])
-            gap = (at[method]["test_accuracy"] - best["test_accuracy"]) * 100
-            if gap == 0:
-                lines.append(f"{target}: {method} ties with the best single dimension ({best['method']}) "
-                             "on test accuracy")
-                continue
-            word = "beats" if gap > 0 else "trails"
-            lines.append(f"{target}: {method} {word} the best single dimension ({best['method']}) "
-                         f"by {abs(gap):.2f} points of test accuracy")
+            low, high = row["vs_compound_low"] * 100, row["vs_compound_high"] * 100
+            word = row["verdict"].split(" ", 1)[1].rsplit(" ", 1)[0]  # beats | ties | loses to
+            noise = "beyond noise" if word != "ties" else "within noise"
+            lines.append(f"{target}: compound {word} {row['method']}: {gap:+.2f} points of test accuracy "
+                         f"({confidence:.0%} interval {low:+.2f} to {high:+.2f}; {noise}).")
     return lines
 
 

@@ -1,6 +1,6 @@
-"""The grid report: candidates with both FLOP ratios, the winner, an accuracy heat map.
+"""The grid report: the outcome in words, every point with its interval, a heat map, the fit.
 
-Built from trials.csv and best.json only (`scalesearch report DIR` calls it).
+Built from points.csv, trials.csv and best.json only (`scalesearch report DIR` calls it).
 """
 
 from __future__ import annotations
@@ -12,71 +12,104 @@ from typing import Any
 import pandas as pd
 
 from scalesearch.report.document import Report
-from scalesearch.runs.files import read_json
 from scalesearch.report.plots import plt, to_png
+from scalesearch.runs.files import read_json
 
 
 def grid_report(run_dir: Path, info: dict[str, Any]) -> Report:
     run_dir = Path(run_dir)
-    rows = pd.read_csv(run_dir / "trials.csv")
+    points = pd.read_csv(run_dir / "points.csv")
+    units = pd.read_csv(run_dir / "trials.csv")
     best = read_json(run_dir / "best.json")
     config = info.get("identity", {})
     report = Report(f"Compound-coefficient search for {best['baseline']}")
+    report.paragraph(best.get("outcome", "No candidate has finished yet."))
     report.paragraph(_summary(best, config))
-    report.heading("Candidates")
-    report.table(_table(rows), "Ratios are FLOPs / FLOPs(baseline) at the deployment shape (native "
+    report.heading("Points")
+    report.table(_table(points), "Cost ratios are FLOPs / FLOPs(baseline) at the deployment shape (native "
                  "resolution, 3 channels, 1000 classes): α·β²·γ² = the family's growth per φ (the law); "
                  "rounded = the φ = 1 network as (α, β, γ) round; trained = the φ = 1 network after its "
                  "resolution (then width) was corrected to land on the target cost — what was trained. "
-                 "Accuracy is proxy validation accuracy (selected on); test accuracy is reported only.")
-    trained = rows[rows["val_accuracy"].notna() & (rows["role"] == "candidate")]
+                 f"Accuracy: proxy validation accuracy, least-squares mean over seeds with its "
+                 f"{best.get('confidence', 0.9):.0%} interval; Δ leader: the paired difference to the leader "
+                 "(seed effects removed) with its interval; p_best: the share of bootstrap resamples in which "
+                 "the point is best. Test accuracy (first seed) is reported only.")
+    trained = points[points["mean"].notna() & (points["role"] == "candidate")]
     if len(trained):
         report.heading("Accuracy over the grid")
-        report.figure("grid-heatmap", _heatmap(rows[rows["role"] == "candidate"], trained, best),
-                      "Validation accuracy by width (β) and resolution (γ) coefficient; each cell "
-                      "names its depth coefficient α. Infeasible cells give their measured FLOP "
-                      "ratio; blank cells were not on the grid or not run.")
+        report.figure("grid-heatmap", _heatmap(points[points["role"] == "candidate"], trained, best),
+                      "Validation accuracy by width (β) and resolution (γ) coefficient: mean ± half its "
+                      "interval, seeds and α per cell. Infeasible cells give their measured cost ratio; "
+                      "blank cells were not on the grid or not run; bold: the leader.")
+    if best.get("fit"):
+        report.heading("A smooth answer")
+        report.paragraph(_fit_text(best["fit"]))
+    rejected = int((units["state"] == "rejected").sum()) if len(units) else 0
     report.heading("Files")
-    report.paragraph("`trials.csv` (one row per candidate), `best.json` (the winner, for "
-                     "`scalesearch expand --from DIR`), `study.journal` (the Optuna study, unless "
-                     "--storage named another). Rebuild this report with `scalesearch report DIR`.")
+    report.paragraph("`points.csv` (one row per point, with its statistics), `trials.csv` (one row per "
+                     "training: point × seed), `best.json` (the outcome, for `scalesearch expand --from DIR`), "
+                     "`study.journal` (the Optuna study, unless --storage named another). "
+                     + (f"{rejected} proposals of the sampler fell outside the feasible set and were not "
+                        "trained. " if rejected else "")
+                     + "Rebuild this report with `scalesearch report DIR`.")
     return report
 
 
 def _summary(best: dict[str, Any], config: dict[str, Any]) -> str:
     budget = config.get("budget", {})
+    noise = best.get("noise") or {}
+    noise_text = ("no noise estimate yet (one seed per point)" if noise.get("kind") == "none" else
+                  f"noise of one training {noise.get('sd', math.nan):.2%} ({noise.get('df')} degrees of freedom, "
+                  "seed-paired)")
     setup = (f"Proxy budget: {budget.get('epochs', '?')} epochs of {budget.get('train_images', '?')} "
-             f"{config.get('data', '?')} images at {config.get('base_resolution', '?')} px × γ, "
-             f"seed {budget.get('seed', '?')}; {best['feasible']} of {best['candidates']} candidates "
-             f"feasible, {best['finished']} trained.")
+             f"{config.get('data', '?')} images at {config.get('base_resolution', '?')} px × γ, base seed "
+             f"{budget.get('seed', '?')}; {best['feasible']} of {best['candidates']} candidates feasible, "
+             f"{best['finished']} trained, {best.get('trainings', '?')} trainings in all ({best.get('mode')}); "
+             f"{noise_text}.")
     if "alpha" not in best:
-        return f"No candidate has finished yet. {setup}"
-    delta = best["val_accuracy"] - (best.get("baseline_val_accuracy") or math.nan)
-    return (f"Winner: α = {best['alpha']:g}, β = {best['beta']:g}, γ = {best['gamma']:g} "
-            f"(α·β²·γ² = {best['nominal_ratio']:.3f}: its family grows ~{best['nominal_ratio']:.2f}× per φ) — "
-            f"validation accuracy {best['val_accuracy']:.2%} ({delta:+.2%} over the baseline), trained at "
-            f"φ = 1 as a network of {best['flops_ratio']:.3f}× the baseline's FLOPs "
-            f"(correction: {best.get('correction', 'none')}). "
-            + ("" if best.get("complete") else "The search is not complete; this is the best so far. ")
+        return setup
+    over = best.get("over_baseline") or {}
+    gain = "" if not over or over.get("mean") is None else (
+        f" It {over['verdict'] if over.get('verdict') != 'undecided' else 'is undecided against'} the baseline "
+        f"({over['mean'] * 100:+.1f} points" + ("" if over.get("low") is None else
+                                                 f", {over['low'] * 100:+.1f} to {over['high'] * 100:+.1f}") + ").")
+    return (f"Leader: α = {best['alpha']:g}, β = {best['beta']:g}, γ = {best['gamma']:g} "
+            f"(α·β²·γ² = {best['nominal_ratio']:.3f}: its family grows ~{best['nominal_ratio']:.2f}× per φ), "
+            f"validation accuracy {best['val_accuracy']:.2%}, trained at φ = 1 as a network of "
+            f"{best['flops_ratio']:.3f}× the baseline's FLOPs (correction: {best.get('correction', 'none')})."
+            + gain + " " + ("" if best.get("complete") else "The search is not complete; this is the state so far. ")
             + setup)
 
 
-def _table(rows: pd.DataFrame) -> pd.DataFrame:
-    def pct(value: float) -> str:
-        return "" if pd.isna(value) else f"{value:.2%}"
+def _fit_text(fit: dict[str, Any]) -> str:
+    where = (f"A weighted quadratic in (log β, log γ) over {fit['points']} points peaks at β = {fit['beta']:g}, "
+             f"γ = {fit['gamma']:g} (α = {fit['alpha']:g} on the law), predicting {fit['predicted']:.2%}")
+    if fit.get("recommended"):
+        return f"{where}; {fit['reason']}, so it is a fair answer: `scalesearch expand --from DIR --pick fit`."
+    return f"{where}; but {fit['reason']}. Not recommended."
 
-    return pd.DataFrame({
-        "#": rows["index"], "role": rows["role"],
-        "α": rows["alpha"].map("{:g}".format), "β": rows["beta"].map("{:g}".format),
-        "γ": rows["gamma"].map("{:g}".format),
-        "α·β²·γ²": rows["nominal_ratio"].map("{:.3f}".format),
-        "rounded ×": rows["raw_ratio"].map("{:.3f}".format),
-        "trained ×": rows["measured_ratio"].map("{:.3f}".format),
-        "correction": rows["correction"].map(lambda c: "" if pd.isna(c) else c),
-        "state": rows["state"], "val acc": rows["val_accuracy"].map(pct),
-        "test acc": rows["test_accuracy"].map(pct),
-        "seconds": rows["seconds"].map(lambda s: "" if pd.isna(s) else f"{s:.0f}"),
-    })
+
+def _cell(value: Any, fmt: str) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+
+
+def _table(points: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for p in points.to_dict("records"):
+        interval = "" if pd.isna(p.get("low")) else f"{p['low']:.1%} – {p['high']:.1%}"
+        diff = "" if pd.isna(p.get("diff")) else (
+            f"{p['diff'] * 100:+.1f}" + ("" if pd.isna(p.get("diff_low")) else
+                                         f" ({p['diff_low'] * 100:+.1f}, {p['diff_high'] * 100:+.1f})"))
+        state = p["state"] + (" · contender" if p.get("contender") is True else "")
+        rows.append({"#": p["index"], "role": p["role"], "α": f"{p['alpha']:g}", "β": f"{p['beta']:g}",
+                     "γ": f"{p['gamma']:g}", "α·β²·γ²": f"{p['nominal_ratio']:.3f}",
+                     "rounded ×": f"{p['raw_ratio']:.3f}", "trained ×": f"{p['measured_ratio']:.3f}",
+                     "correction": "" if pd.isna(p.get("correction")) else p["correction"], "state": state,
+                     "seeds": "" if not p.get("seeds") else int(p["seeds"]), "val acc": _cell(p.get("mean"), ".2%"),
+                     "interval": interval, "Δ leader (points)": diff,
+                     "p_best": "" if p["role"] == "baseline" else _cell(p.get("p_best"), ".2f"),
+                     "test acc": _cell(p.get("test_accuracy"), ".2%")})
+    return pd.DataFrame(rows)
 
 
 def _heatmap(candidates: pd.DataFrame, trained: pd.DataFrame, best: dict[str, Any]) -> bytes:
@@ -90,10 +123,11 @@ def _heatmap(candidates: pd.DataFrame, trained: pd.DataFrame, best: dict[str, An
         labels[i][j] = f"infeasible\n×{row['measured_ratio']:.2f}"
     for _, row in trained.iterrows():
         i, j = gammas.index(row["gamma"]), betas.index(row["beta"])
-        if math.isnan(grid[i][j]) or row["val_accuracy"] > grid[i][j]:
-            grid[i][j] = row["val_accuracy"]
-            labels[i][j] = f"{row['val_accuracy']:.1%}\nα={row['alpha']:g}"
-    fig, ax = plt.subplots(figsize=(1.4 * len(betas) + 2.5, 1.0 * len(gammas) + 1.8))
+        if math.isnan(grid[i][j]) or row["mean"] > grid[i][j]:
+            grid[i][j] = row["mean"]
+            half = "" if pd.isna(row.get("low")) else f" ± {(row['high'] - row['low']) / 2:.1%}"
+            labels[i][j] = f"{row['mean']:.1%}{half}\nα={row['alpha']:g}, {int(row['seeds'])} seed(s)"
+    fig, ax = plt.subplots(figsize=(1.7 * len(betas) + 2.5, 1.0 * len(gammas) + 1.8))
     image = ax.imshow(grid, origin="lower", cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(betas)), [f"{b:g}" for b in betas])
     ax.set_yticks(range(len(gammas)), [f"{g:g}" for g in gammas])
@@ -102,13 +136,13 @@ def _heatmap(candidates: pd.DataFrame, trained: pd.DataFrame, best: dict[str, An
     for i in range(len(gammas)):
         for j in range(len(betas)):
             if labels[i][j]:
-                winner = (betas[j], gammas[i]) == (best.get("beta"), best.get("gamma"))
+                leader = (betas[j], gammas[i]) == (best.get("beta"), best.get("gamma"))
                 color = ("grey" if math.isnan(grid[i][j]) else
                          "black" if grid[i][j] > _midpoint(grid) else "white")
-                ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8, color=color,
-                        fontweight="bold" if winner else "normal")
-    fig.colorbar(image, ax=ax, label="validation accuracy")
-    ax.set_title("Proxy validation accuracy at φ = 1 (bold: winner)")
+                ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=7, color=color,
+                        fontweight="bold" if leader else "normal")
+    fig.colorbar(image, ax=ax, label="validation accuracy (mean over seeds)")
+    ax.set_title("Proxy validation accuracy at φ = 1 (bold: the leader)")
     return to_png(fig)
 
 

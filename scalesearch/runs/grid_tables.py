@@ -1,8 +1,10 @@
-"""A grid run's results: one row per candidate from the study, trials.csv and best.json.
+"""A grid run's results: trials.csv (one row per unit), points.csv (one per point) and best.json.
 
 Rows are read from the Optuna storage (the record of truth, shared by all workers) and
 saved into the run directory before anything is printed; `scalesearch report DIR`
-rebuilds the report from these files alone.
+rebuilds the report from these files alone.  best.json is what `expand --from` and
+`compare --from` read: the leader, whether it is decided, its contenders, every point's
+seeds, and the smooth fit's answer.
 """
 
 from __future__ import annotations
@@ -16,88 +18,204 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from scalesearch.search.candidates import Candidate
 from scalesearch.errors import UserError
 from scalesearch.runs.files import read_json, write_atomic, write_json
-from scalesearch.spec.scaling import Coefficients
+from scalesearch.search.candidates import Candidate
+from scalesearch.search.ranking import Ranking, TwoWay, difference, rank
 from scalesearch.search.study import SearchConfig
-from scalesearch.search.worker import point_status
+from scalesearch.search.surface import fit_surface
+from scalesearch.search.worker import UnitStatus, unit_status, wanted_units
+from scalesearch.spec.scaling import Coefficients
 
-COLUMNS = ["index", "role", "alpha", "beta", "gamma", "nominal_ratio", "raw_ratio", "measured_ratio",
-           "depth", "width", "resolution", "correction", "feasible", "state", "val_accuracy",
-           "test_accuracy", "epochs", "proxy_resolution", "seconds", "images_per_second", "trial", "note"]
-
-
-def collect_rows(study: optuna.Study, candidates: list[Candidate]) -> list[dict[str, Any]]:
-    status = point_status(study)
-    rows = []
-    for c in candidates:
-        row: dict[str, Any] = {**c.as_dict(), "state": "not run", "val_accuracy": math.nan,
-                               "test_accuracy": math.nan, "epochs": 0, "proxy_resolution": 0,
-                               "seconds": math.nan, "images_per_second": math.nan, "trial": None}
-        trial = status.done.get(c.index) or status.running.get(c.index)
-        if not c.feasible:
-            row["state"] = "infeasible"
-        elif trial is not None:
-            row["trial"] = trial.number
-            row["state"] = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned",
-                            TrialState.RUNNING: "running"}[trial.state]
-            for key, attr in (("val_accuracy", "val_accuracy"), ("test_accuracy", "test_accuracy"),
-                              ("epochs", "epochs"), ("proxy_resolution", "resolution"), ("seconds", "seconds"),
-                              ("images_per_second", "images_per_second")):
-                value = trial.user_attrs.get(attr)
-                row[key] = math.nan if value is None and key != "epochs" else (value or row[key])
-            if trial.state == TrialState.PRUNED and trial.intermediate_values:
-                last = max(trial.intermediate_values)
-                row["val_accuracy"], row["epochs"] = trial.intermediate_values[last], last
-            if trial.user_attrs.get("status") == "diverged":
-                row["state"] = "diverged"
-        elif status.failures.get(c.index):
-            row["state"] = f"failed x{status.failures[c.index]}"
-        rows.append({k: row.get(k) for k in COLUMNS})
-    return rows
+UNIT_COLUMNS = ["trial", "point", "seed", "role", "alpha", "beta", "gamma", "state", "val_accuracy",
+                "test_accuracy", "epochs", "proxy_resolution", "seconds", "images_per_second", "note"]
+POINT_COLUMNS = ["index", "role", "alpha", "beta", "gamma", "nominal_ratio", "raw_ratio", "measured_ratio",
+                 "depth", "width", "resolution", "correction", "feasible", "state", "seeds", "mean", "std",
+                 "low", "high", "diff", "diff_low", "diff_high", "separated", "contender", "p_best",
+                 "test_accuracy", "note"]
+STATES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.RUNNING: "running",
+          TrialState.FAIL: "failed", TrialState.WAITING: "waiting"}
 
 
-def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The completed candidate (not the baseline) with the highest validation accuracy."""
-    done = [r for r in rows if r["role"] == "candidate" and r["state"] == "complete"
-            and r["val_accuracy"] is not None and math.isfinite(r["val_accuracy"])]
-    return max(done, key=lambda r: (r["val_accuracy"], -r["index"])) if done else None
+@dataclass
+class GridTables:
+    units: list[dict[str, Any]]
+    points: list[dict[str, Any]]
+    summary: dict[str, Any]
 
 
-def summarize(rows: list[dict[str, Any]], config: SearchConfig, study_name: str,
-              storage: str) -> dict[str, Any]:
-    best = best_row(rows)
-    baseline = next(r for r in rows if r["role"] == "baseline")
-    feasible = [r for r in rows if r["feasible"] and r["role"] == "candidate"]
-    finished = [r for r in feasible if r["state"] in ("complete", "pruned", "diverged")]
+def collect(study: optuna.Study, candidates: list[Candidate], config: SearchConfig,
+            study_name: str, storage: str) -> GridTables:
+    """Every unit, every point with its statistics, and the summary, from the study."""
+    status = unit_status(study)
+    by_index = {c.index: c for c in candidates}
+    units = [_unit_row(t, by_index) for t in study.get_trials(deepcopy=False)
+             if (t.user_attrs.get("point") is not None or t.user_attrs.get("rejected"))
+             and not t.user_attrs.get("duplicate")]
+    accuracies = status.accuracies(candidates)
+    ranking = rank(accuracies, config.confidence)
+    points = [_point_row(c, status, ranking) for c in candidates]
+    summary = summarize(points, ranking, status, candidates, config, study_name, storage)
+    return GridTables(units, points, summary)
+
+
+def _unit_row(trial: optuna.trial.FrozenTrial, by_index: dict[int, Candidate]) -> dict[str, Any]:
+    attrs = trial.user_attrs
+    point = attrs.get("point")
+    c = by_index.get(point) if point is not None else None
+    state = "rejected" if attrs.get("rejected") else STATES.get(trial.state, trial.state.name.lower())
+    if attrs.get("status") == "diverged":
+        state = "diverged"
+    row = {"trial": trial.number, "point": point, "seed": attrs.get("seed"), "role": c.role if c else "proposal",
+           "alpha": attrs.get("alpha", c.alpha if c else None), "beta": attrs.get("beta", c.beta if c else None),
+           "gamma": attrs.get("gamma", c.gamma if c else None), "state": state,
+           "val_accuracy": attrs.get("val_accuracy"), "test_accuracy": attrs.get("test_accuracy"),
+           "epochs": attrs.get("epochs"), "proxy_resolution": attrs.get("proxy_resolution"),
+           "seconds": attrs.get("seconds"), "images_per_second": attrs.get("images_per_second"),
+           "note": attrs.get("note") or attrs.get("failed_reason") or ""}
+    if trial.state == TrialState.PRUNED and trial.intermediate_values:
+        last = max(trial.intermediate_values)
+        row["val_accuracy"], row["epochs"] = trial.intermediate_values[last], last
+    return {k: (math.nan if v is None and k.endswith("accuracy") else v) for k, v in row.items()}
+
+
+def _point_row(c: Candidate, status: UnitStatus, ranking: Ranking) -> dict[str, Any]:
+    row: dict[str, Any] = {k: v for k, v in c.as_dict().items() if k in POINT_COLUMNS}
+    mine = {seed: trial for (point, seed), trial in status.done.items() if point == c.index}
+    running = any(point == c.index for point, _ in status.running)
+    complete = [t for t in mine.values() if t.state == TrialState.COMPLETE]
+    if not c.feasible:
+        state = "infeasible"
+    elif complete:
+        state = "complete" if not running else "training"
+    elif mine:
+        state = "pruned"
+    elif running:
+        state = "running"
+    else:
+        fails = sum(n for (point, _), n in status.failures.items() if point == c.index)
+        state = f"failed x{fails}" if fails else "not run"
+    row.update(state=state, seeds=len(complete), contender=False, separated=False)
+    if any(t.user_attrs.get("status") == "diverged" for t in complete):
+        row["state"] = "diverged"
+    first = mine.get(0)
+    row["test_accuracy"] = (first.user_attrs.get("test_accuracy") if first is not None else None)
+    values = [t.user_attrs.get("val_accuracy") for t in complete if t.user_attrs.get("val_accuracy") is not None]
+    if c.role == "baseline" and values:
+        row["mean"] = sum(values) / len(values)
+        row["std"] = (math.sqrt(sum((v - row["mean"]) ** 2 for v in values) / (len(values) - 1))
+                      if len(values) > 1 else None)
+    elif any(p.point == c.index for p in ranking.points):
+        stats = ranking.get(c.index)
+        row.update(mean=stats.mean, std=stats.std, low=stats.low, high=stats.high, diff=stats.diff,
+                   diff_low=stats.diff_low, diff_high=stats.diff_high, separated=stats.separated,
+                   contender=c.index in ranking.contenders, p_best=stats.p_best)
+    return {k: row.get(k) for k in POINT_COLUMNS}
+
+
+def label(point: dict[str, Any]) -> str:
+    return f"({point['alpha']:g}, {point['beta']:g}, {point['gamma']:g})"
+
+
+def outcome(summary: dict[str, Any]) -> str:
+    """The result in one sentence: a decision with its margin, or a tie with its width."""
+    if "alpha" not in summary:
+        return "No candidate has finished yet."
+    leader = label(summary)
+    contenders = summary.get("contenders") or []
+    runner = summary.get("runner_up")
+    noise = summary.get("noise", {}).get("kind", "none")
+    if summary.get("decided") and runner:
+        half = (runner["diff_high"] - runner["diff_low"]) / 2
+        return (f"{leader} is best, ahead of the next point {label(runner)} by "
+                f"{-runner['diff'] * 100:.1f} ± {half * 100:.1f} points ({summary['confidence']:.0%} interval).")
+    if noise == "none":
+        return (f"No decision: {leader} leads on one seed per point, and there is no noise estimate yet "
+                "to tell it apart from the others (train more seeds).")
+    means = [c["mean"] for c in contenders]
+    return (f"No decision: {len(contenders)} points tie within {(max(means) - min(means)) * 100:.1f} points "
+            f"at {summary['confidence']:.0%} confidence; {leader} leads.")
+
+
+def summarize(points: list[dict[str, Any]], ranking: Ranking, status: UnitStatus, candidates: list[Candidate],
+              config: SearchConfig, study_name: str, storage: str) -> dict[str, Any]:
+    baseline = next(p for p in points if p["role"] == "baseline")
+    feasible = [p for p in points if p["feasible"] and p["role"] == "candidate"]
+    finished = [p for p in feasible if p["state"] in ("complete", "pruned", "diverged")]
+    pending = wanted_units(candidates, status, config)
     summary: dict[str, Any] = {
         "baseline": config.baseline, "study": study_name, "storage": storage,
-        "complete": len(finished) == len(feasible) and baseline["state"] == "complete",
-        "candidates": len(rows) - 1, "feasible": len(feasible), "finished": len(finished),
-        "baseline_val_accuracy": baseline["val_accuracy"],
+        "complete": not pending and not status.running,
+        "candidates": len(points) - 1, "feasible": len(feasible), "finished": len(finished),
+        "trainings": sum(1 for t in status.done.values() if t.state == TrialState.COMPLETE),
+        "rejected_proposals": len(status.rejected),
+        "baseline_val_accuracy": baseline["mean"], "baseline_seeds": baseline["seeds"],
         "baseline_test_accuracy": baseline["test_accuracy"],
-        "selected_on": "validation split carved from the training data (test only reported)",
-        "target": config.grid.target, "tolerance": config.grid.tolerance,
+        "mode": "racing" if config.racing else f"{config.seeds} seed(s) per point",
+        "confidence": config.confidence, "target": config.grid.target, "tolerance": config.grid.tolerance,
+        "noise": {"sd": ranking.noise.sd, "df": ranking.noise.df, "kind": ranking.noise.kind},
+        "decided": ranking.decided,
+        "seeds": {label(p): p["seeds"] for p in feasible if p["seeds"]},
+        "selected_on": "validation split carved from the training data (test only reported, first seed)",
         "flops_shape": "deployment (the space's native resolution, 3 channels, 1000 classes)",
         "train_shape": f"proxy ({config.data}, base {config.base_resolution} px x gamma)",
     }
-    if best:
-        summary.update({
-            "alpha": best["alpha"], "beta": best["beta"], "gamma": best["gamma"],
-            "val_accuracy": best["val_accuracy"], "test_accuracy": best["test_accuracy"],
-            "flops_ratio": best["measured_ratio"], "nominal_ratio": best["nominal_ratio"],
-            "raw_ratio": best["raw_ratio"],
-            "phi1_network": {"depth": best["depth"], "width": best["width"], "resolution": best["resolution"]},
-            "correction": best["correction"] or "none",
-        })
+    if ranking.leader is None:
+        return summary
+    leader = next(p for p in points if p["index"] == ranking.leader)
+    summary.update({
+        "alpha": leader["alpha"], "beta": leader["beta"], "gamma": leader["gamma"],
+        "val_accuracy": leader["mean"], "val_low": leader["low"], "val_high": leader["high"],
+        "test_accuracy": leader["test_accuracy"], "p_best": leader["p_best"],
+        "flops_ratio": leader["measured_ratio"], "nominal_ratio": leader["nominal_ratio"],
+        "raw_ratio": leader["raw_ratio"],
+        "phi1_network": {"depth": leader["depth"], "width": leader["width"], "resolution": leader["resolution"]},
+        "correction": leader["correction"] or "none",
+        "contenders": [_brief(p) for p in points if p["contender"]],
+    })
+    others = sorted((p for p in points if p["role"] == "candidate" and p["diff"] is not None
+                     and not (isinstance(p["diff"], float) and math.isnan(p["diff"]))),
+                    key=lambda p: -p["diff"])
+    if others:
+        summary["runner_up"] = _brief(others[0])
+    summary["over_baseline"] = _over_baseline(status, candidates, ranking.leader, config.confidence)
+    summary["fit"] = _fit(points, ranking, config)
+    summary["outcome"] = outcome(summary)
     return summary
 
 
-def save_grid_tables(run_dir: Path, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
-    """trials.csv and best.json, each written atomically."""
-    write_atomic(run_dir / "trials.csv", pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False))
-    write_json(run_dir / "best.json", summary)
+def _brief(p: dict[str, Any]) -> dict[str, Any]:
+    return {k: p[k] for k in ("index", "alpha", "beta", "gamma", "mean", "seeds", "p_best", "diff",
+                              "diff_low", "diff_high")}
+
+
+def _over_baseline(status: UnitStatus, candidates: list[Candidate], leader: int, confidence: float) -> dict | None:
+    """The leader minus the baseline on their seeds, with its interval (None without both)."""
+    values: dict[int, dict[int, float]] = {}
+    for (point, seed), trial in status.done.items():
+        value = trial.user_attrs.get("val_accuracy")
+        if trial.state == TrialState.COMPLETE and value is not None and math.isfinite(value):
+            values.setdefault(point, {})[seed] = value
+    if 0 not in values or leader not in values:
+        return None
+    d = difference(TwoWay(values), leader, 0, confidence)
+    return {"mean": d.mean, "low": d.low, "high": d.high, "verdict": d.verdict}
+
+
+def _fit(points: list[dict[str, Any]], ranking: Ranking, config: SearchConfig) -> dict | None:
+    if config.grid.shape != "2d":
+        return None
+    rows = [(p["beta"], p["gamma"], p["mean"], p["seeds"]) for p in points
+            if p["role"] == "candidate" and p["seeds"] and p["mean"] is not None]
+    fit = fit_surface(rows, config.grid.target, config.grid.high, ranking.noise.sd)
+    return fit.as_dict() if fit else None
+
+
+def save_grid_tables(run_dir: Path, tables: GridTables) -> None:
+    """trials.csv, points.csv and best.json, each written atomically."""
+    write_atomic(run_dir / "trials.csv", pd.DataFrame(tables.units, columns=UNIT_COLUMNS).to_csv(index=False))
+    write_atomic(run_dir / "points.csv", pd.DataFrame(tables.points, columns=POINT_COLUMNS).to_csv(index=False))
+    write_json(run_dir / "best.json", tables.summary)
 
 
 @dataclass(frozen=True)
@@ -108,23 +226,43 @@ class GridChoice:
     coefficients: Coefficients
     target: float
     baseline: str
+    pick: str = "best"
 
 
-def read_grid_choice(run_dir: Path) -> GridChoice:
-    """The choice in a grid run directory's best.json (`expand/compare --from`)."""
+PICKS = ("best", "fit")
+
+
+def read_grid_choice(run_dir: Path, pick: str = "best") -> GridChoice:
+    """The choice in a grid run directory's best.json (`expand/compare --from`).
+
+    `pick` "best" is the leader; "fit" the smooth fit's argmax, refused where the run's
+    report does not recommend it.
+    """
+    if pick not in PICKS:
+        raise UserError(f"{{pick}} must be one of {', '.join(PICKS)}, got {pick!r}")
     path = Path(run_dir) / "best.json"
     if not path.is_file():
         raise UserError(f"{{from}} {run_dir}: no best.json there (point {{from}} at the output "
                         "directory of `scalesearch grid`)")
     best = read_json(path)
+    source = best
+    if pick == "fit":
+        source = best.get("fit") if isinstance(best, dict) else None
+        if not source:
+            raise UserError(f"{path}: no fit to pick (fits need a finished 2-D grid); use {{pick}} best")
+        if not source.get("recommended"):
+            raise UserError(f"{path}: the fit is not recommended: {source.get('reason')}; use {{pick}} best")
     try:
-        coefficients = Coefficients(float(best["alpha"]), float(best["beta"]), float(best["gamma"]))
+        coefficients = Coefficients(float(source["alpha"]), float(source["beta"]), float(source["gamma"]))
         target = float(best.get("target") or coefficients.product)
     except (KeyError, TypeError, ValueError, AttributeError):
         raise UserError(f"{path}: no numeric alpha, beta and gamma (has the grid finished a candidate?)") from None
-    return GridChoice(coefficients, target, str(best.get("baseline", "")))
+    return GridChoice(coefficients, target, str(best.get("baseline", "")), pick)
 
 
-def read_grid_coefficients(run_dir: Path) -> Coefficients:
-    """alpha, beta, gamma of a grid run directory's best.json."""
-    return read_grid_choice(run_dir).coefficients
+def check_grid_baseline(choice: GridChoice, space, run_dir: Path, force: bool) -> None:
+    """Coefficients searched for one baseline say little about another: refuse unless forced."""
+    if choice.baseline and choice.baseline != space.name and not force:
+        raise UserError(f"{{from}} {run_dir} is a grid of {choice.baseline!r}, not {space.name!r}; "
+                        "its coefficients were searched for that network (add {force_coefficients} "
+                        "to use them anyway)")

@@ -40,19 +40,32 @@ class SearchConfig:
     trials: int | None = None
     prune: str = "none"
     prune_warmup: int = 1
+    seeds: int | None = None  # every feasible point this many times; None = racing
+    max_seeds: int = 3  # racing: seeds per contender at most
+    max_trainings: int | None = None  # racing: trainings in all (the baseline's included)
+    confidence: float = 0.9
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise UserError(f"{{sampler}} must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         if self.prune not in PRUNERS:
             raise UserError(f"{{prune}} must be one of {', '.join(PRUNERS)}, got {self.prune!r}")
-        if self.trials is not None and self.trials < 1:
-            raise UserError(f"{{trials}} must be >= 1, got {self.trials}")
+        for name in ("trials", "seeds", "max_seeds", "max_trainings"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise UserError(f"{{{name}}} must be a whole number >= 1, got {value!r}")
+        if not 0.5 <= self.confidence < 1:
+            raise UserError(f"{{confidence}} must be in [0.5, 1), got {self.confidence}")
         if self.base_resolution < 1:
             raise UserError(f"{{resolution}} must be a positive number of pixels, got {self.base_resolution}")
 
+    @property
+    def racing(self) -> bool:
+        return self.seeds is None
+
     def fingerprint(self, space: SearchSpace) -> dict[str, Any]:
-        """What a resumed or joined study must agree on (not sampler, caps or devices)."""
+        """What a resumed or joined study must agree on.  Not the sampler, caps, seed
+        counts or devices: those decide how many units are trained, not what one means."""
         budget = asdict(self.budget)
         return {"scalesearch": _major_minor(__version__), "baseline": space.name,
                 "space": space.network.spec_hash() if space.network else space.source,
@@ -72,10 +85,39 @@ def _major_minor(version: str) -> str:
 
 # -- the study ---------------------------------------------------------------------------
 
-def make_sampler(config: SearchConfig, feasible: list[int]) -> optuna.samplers.BaseSampler:
+# -- the coefficients as Optuna parameters ---------------------------------------------------
+
+def param_names(grid: GridSpec) -> tuple[str, ...]:
+    """2-D: beta and gamma (alpha is solved from them); 3-D: alpha, beta and gamma."""
+    return ("beta", "gamma") if grid.shape == "2d" else ("alpha", "beta", "gamma")
+
+
+def point_params(candidate: Candidate, grid: GridSpec) -> dict[str, float]:
+    return {name: getattr(candidate, name) for name in param_names(grid)}
+
+
+def suggest_params(trial: optuna.Trial, grid: GridSpec) -> dict[str, float]:
+    """The trial's coefficients on the grid's lattice (what a sampler models)."""
+    low = 1.0 if grid.shape == "2d" else grid.low
+    steps = int(round((grid.high - low) / grid.step))
+    return {name: round(trial.suggest_float(name, low, low + steps * grid.step, step=grid.step), 6)
+            for name in param_names(grid)}
+
+
+def set_violation(trial: optuna.Trial, candidate: Candidate, grid: GridSpec) -> float:
+    """Tell the sampler how far a point is outside the law's band or its cost band (> 0:
+    infeasible; Optuna's constraint API), and record it for a dashboard."""
+    slack = max(abs(candidate.nominal_ratio / grid.target - 1), abs(candidate.measured_ratio / grid.target - 1))
+    value = slack - grid.tolerance if candidate.feasible else max(slack - grid.tolerance, 1e-6)
+    trial.set_constraint("cost_band", value)
+    trial.set_user_attr("violation", value)
+    return value
+
+
+def make_sampler(config: SearchConfig) -> optuna.samplers.BaseSampler:
+    """Grid mode enqueues every unit itself (the sampler is never asked); the others model
+    the coefficients, and avoid infeasible points through each trial's constraint."""
     seed = config.budget.seed
-    if config.sampler == "grid":
-        return optuna.samplers.GridSampler({"point": feasible}, seed=seed)
     if config.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=3)
     if config.sampler == "gp":
@@ -106,10 +148,8 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, config: SearchCo
         raise UserError(_mismatch(name, existing["fingerprint"], fingerprint))
     candidates = ([Candidate(**c) for c in existing["candidates"]]
                   if existing and existing.get("candidates") else make_candidates())
-    feasible = [c.index for c in candidates if c.feasible]
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize",
-                                sampler=make_sampler(config, feasible), pruner=make_pruner(config),
-                                load_if_exists=True)
+                                sampler=make_sampler(config), pruner=make_pruner(config), load_if_exists=True)
     attrs = study.user_attrs
     if "fingerprint" not in attrs:
         # Candidates first: the fingerprint tells a worker starting alongside that the study

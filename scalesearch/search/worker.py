@@ -1,11 +1,24 @@
-"""A search worker: claim a point nobody has finished or is training, train it, tell.
+"""A search worker: claim a unit nobody has finished or is training, train it, tell.
 
+A *unit* is one (point, seed): every grid point may be trained with several seeds, and
+every unit is one Optuna trial, trained exactly once and re-run if its worker dies.
 Every worker (a process here, a host elsewhere) runs `run_worker` on the same study:
-reap trials whose worker died, pick a pending point, claim it (owner + lease), train,
-tell.  Points are chosen by enqueueing (grid) or by the sampler over the feasible
-candidates (tpe, gp, random).  A worker that finds it got a point another live worker
-already holds gives it up before training, so each point is trained exactly once; one
-killed mid-trial is re-run by whoever comes next.
+reap trials whose worker died, work out which units are wanted (`wanted_units`), claim
+one (owner + lease), train, tell.  Which units are wanted:
+
+1. the baseline and every feasible point's first seed — enqueued in grid mode, proposed
+   by the sampler (tpe, gp, random) otherwise, up to `trials` points;
+2. then `seeds` seeds of every trained point, or, racing, more seeds of the points that
+   are not yet told apart from the leader (search/ranking.py), and as many seeds of the
+   baseline as the most-trained point has.
+
+Every worker computes the same list from the same finished units, so they agree; two
+that claim the same unit at once keep the lower trial number and the other gives it up
+before training.  Trials carry the coefficients as Optuna parameters (beta and gamma, or
+alpha, beta and gamma in 3-D) and describe themselves in user attributes (alpha, beta,
+gamma, nominal product, measured ratio, FLOPs, params, seed, proxy resolution), so a
+dashboard reads them without scalesearch.  A sampler's proposal off the feasible set is
+recorded as rejected — its constraint violated — and never trained.
 """
 
 from __future__ import annotations
@@ -13,7 +26,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import optuna
@@ -22,48 +35,96 @@ from optuna.trial import FrozenTrial, TrialState
 from scalesearch.errors import UserError
 from scalesearch.processes import signals_as_interrupt
 from scalesearch.search.candidates import Candidate
+from scalesearch.search.ranking import racing_needs, rank
 from scalesearch.search.storage import LeaseKeeper, owner_attrs, reap_stale_trials
-from scalesearch.search.study import SearchConfig
+from scalesearch.search.study import SearchConfig, point_params, set_violation, suggest_params
 from scalesearch.spec.spaces import SearchSpace
-from scalesearch.training.data import ImageData
+from scalesearch.training.data import ImageData, load_data
 from scalesearch.training.loop import TrainResult, train_model
 
 POLL_SECONDS = 2.0
-MAX_RETRIES = 3  # a point whose trial failed this often (not by a dead worker) is given up
+MAX_RETRIES = 3  # a unit whose trial failed this often (not by a dead worker) is given up
+Unit = tuple[int, int]  # (point index, seed index)
 
 
 @dataclass
-class PointStatus:
-    done: dict[int, FrozenTrial]
-    running: dict[int, FrozenTrial]
-    failures: dict[int, int]
+class UnitStatus:
+    done: dict[Unit, FrozenTrial] = field(default_factory=dict)  # complete or pruned
+    running: dict[Unit, FrozenTrial] = field(default_factory=dict)
+    failures: dict[Unit, int] = field(default_factory=dict)
+    rejected: list[FrozenTrial] = field(default_factory=list)  # sampler proposals off the feasible set
+
+    def accuracies(self, candidates: list[Candidate]) -> dict[int, dict[int, float]]:
+        """point -> seed -> validation accuracy of every complete unit of a candidate."""
+        roles = {c.index: c.role for c in candidates}
+        out: dict[int, dict[int, float]] = {}
+        for (point, seed), trial in self.done.items():
+            value = trial.user_attrs.get("val_accuracy")
+            if (roles.get(point) == "candidate" and trial.state == TrialState.COMPLETE
+                    and value is not None and math.isfinite(value)):
+                out.setdefault(point, {})[seed] = float(value)
+        return out
+
+    @property
+    def trainings(self) -> int:
+        return len(self.done) + len(self.running)
 
 
-def point_status(study: optuna.Study) -> PointStatus:
-    done, running, failures = {}, {}, {}
+def unit_of(trial: FrozenTrial) -> Unit | None:
+    point, seed = trial.user_attrs.get("point"), trial.user_attrs.get("seed")
+    return None if point is None or seed is None else (int(point), int(seed))
+
+
+def unit_status(study: optuna.Study) -> UnitStatus:
+    status = UnitStatus()
     for trial in study.get_trials(deepcopy=False):
-        point = trial.params.get("point")
-        if point is None or trial.user_attrs.get("duplicate"):
+        unit = unit_of(trial)
+        if trial.user_attrs.get("rejected"):
+            status.rejected.append(trial)
+        if unit is None or trial.user_attrs.get("duplicate"):
             continue
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-            done.setdefault(point, trial)
+            status.done.setdefault(unit, trial)
         elif trial.state == TrialState.RUNNING:
-            running.setdefault(point, trial)
+            status.running.setdefault(unit, trial)
         elif trial.state == TrialState.FAIL and trial.user_attrs.get("failed_reason") == "error":
-            failures[point] = failures.get(point, 0) + 1
-    return PointStatus(done, running, failures)
+            status.failures[unit] = status.failures.get(unit, 0) + 1
+    return status
 
 
-def pending_points(candidates: list[Candidate], status: PointStatus) -> list[int]:
-    return [c.index for c in candidates if c.feasible and c.index not in status.done
-            and c.index not in status.running and status.failures.get(c.index, 0) < MAX_RETRIES]
+def wanted_units(candidates: list[Candidate], status: UnitStatus, config: SearchConfig) -> list[Unit]:
+    """The units still to train, in order (see the module docstring)."""
+    def open_(unit: Unit) -> bool:
+        return (unit not in status.done and unit not in status.running
+                and status.failures.get(unit, 0) < MAX_RETRIES)
+
+    feasible = [c.index for c in candidates if c.feasible and c.role == "candidate"]
+    first = [(0, 0)] + [(p, 0) for p in feasible]
+    started = {p for p, s in (*status.done, *status.running) if s == 0 and p != 0}
+    if config.trials is not None and len(started) >= config.trials:
+        first = [u for u in first if u[0] == 0 or u[0] in started]
+    pending = [u for u in first if open_(u)]
+    if pending or any(s == 0 for _, s in status.running):
+        return pending  # more seeds are decided once every first seed is in
+    trained = sorted({p for p, s in status.done if p != 0 and status.done[(p, s)].state == TrialState.COMPLETE})
+    if config.seeds is not None:
+        more = [(p, s) for s in range(1, config.seeds) for p in trained]
+    else:
+        accuracies = status.accuracies(candidates)
+        more = racing_needs(accuracies, rank(accuracies, config.confidence, resamples=0), config.max_seeds)
+    most = max([len(v) for v in status.accuracies(candidates).values()] + [s + 1 for _, s in more], default=1)
+    more += [(0, s) for s in range(1, most)]  # the baseline anchors "better than the baseline"
+    pending = [u for u in more if open_(u)]
+    if config.max_trainings is not None:
+        pending = pending[:max(0, config.max_trainings - status.trainings)]
+    return pending
 
 
-def _holder(study: optuna.Study, trial: optuna.Trial, point: int) -> FrozenTrial | None:
-    """Another live trial that has this point and a lower number (it keeps the point)."""
+def _holder(study: optuna.Study, trial: optuna.Trial, unit: Unit) -> FrozenTrial | None:
+    """Another live trial that has this unit and a lower number (it keeps the unit)."""
     for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
                                                            TrialState.RUNNING)):
-        if (other.number != trial.number and other.params.get("point") == point
+        if (other.number != trial.number and unit_of(other) == unit
                 and not other.user_attrs.get("duplicate")
                 and (other.state != TrialState.RUNNING or other.number < trial.number)):
             return other
@@ -83,14 +144,16 @@ class Event:
     value: float = math.nan
     state: str = ""
     pid: int = 0  # the worker process it happened in
+    seed: int = 0
 
 
 def run_worker(study: optuna.Study, candidates: list[Candidate], space: SearchSpace,
-               config: SearchConfig, data: ImageData, *, device: str = "cpu",
+               config: SearchConfig, data: ImageData | None = None, *, device: str = "cpu",
                threads: int | None = None, on_event: Callable[[Event], None] | None = None,
                max_trainings: int | None = None) -> int:
-    """Train points until none is left; return how many this worker trained.
+    """Train units until none is wanted; return how many this worker trained.
 
+    `data` is the seed-0 data (`load_data` for the config); other seeds load their own.
     KeyboardInterrupt (Ctrl-C, or SIGTERM turned into it) marks the running trial FAIL,
     so the next run re-trains it, and propagates.
     """
@@ -102,48 +165,46 @@ def run_worker(study: optuna.Study, candidates: list[Candidate], space: SearchSp
             on_event(event)
 
     by_index = {c.index: c for c in candidates}
-    feasible = [c.index for c in candidates if c.feasible]
+    params_of = {c.index: point_params(c, config.grid) for c in candidates if c.role == "candidate"}
     trained = 0
     with signals_as_interrupt():
         while max_trainings is None or trained < max_trainings:
             reap_stale_trials(study)
-            status = point_status(study)
-            pending = pending_points(candidates, status)
-            if config.trials is not None and len(status.done) + len(status.running) >= config.trials + 1:
-                pending = []
-            if not pending:
+            status = unit_status(study)
+            wanted = wanted_units(candidates, status, config)
+            if not wanted:
                 if not status.running:
                     return trained
-                time.sleep(POLL_SECONDS)  # wait: a running point may need a retry if its worker dies
+                time.sleep(POLL_SECONDS)  # a running unit may decide more, or need a retry
                 continue
-            if config.sampler == "grid" or 0 in pending:
-                study.enqueue_trial({"point": pending[0]}, skip_if_exists=False)
-            trial = study.ask()
-            point = trial.suggest_categorical("point", feasible)
-            if point in status.done or _holder(study, trial, point) is not None:
+            trial, unit = _claim(study, config, wanted, params_of)
+            if unit is None:
+                continue
+            candidate = by_index[unit[0]]
+            if not candidate.feasible:
+                _reject(study, trial, candidate, config)
+                continue
+            if unit in status.done or _holder(study, trial, unit) is not None:
                 trial.set_user_attr("duplicate", True)
                 study.tell(trial, state=TrialState.PRUNED)
-                if config.sampler != "grid":
-                    _enqueue_next(study, pending)
                 continue
-            for key, value in owner_attrs().items():
-                trial.set_user_attr(key, value)
-            candidate = by_index[point]
-            notify(Event("start", point, trial.number))
+            _describe(trial, candidate, unit, space, config, data)
+            notify(Event("start", unit[0], trial.number, seed=unit[1]))
             try:
                 with LeaseKeeper(study, trial):
-                    result = train_candidate(candidate, space, config, data, trial=trial,
-                                             device=device, threads=threads,
-                                             on_epoch=lambda e, v: notify(Event("epoch", point, trial.number, e, v)))
+                    result = train_candidate(candidate, space, config, _data_for(config, data, unit[1]),
+                                             seed_index=unit[1], trial=trial, device=device, threads=threads,
+                                             on_epoch=lambda e, v: notify(Event("epoch", unit[0], trial.number, e, v,
+                                                                                seed=unit[1])))
             except optuna.TrialPruned:
                 study.tell(trial, state=TrialState.PRUNED)
-                notify(Event("end", point, trial.number, state="pruned"))
+                notify(Event("end", unit[0], trial.number, state="pruned", seed=unit[1]))
                 trained += 1
                 continue
             except KeyboardInterrupt:
                 trial.set_user_attr("failed_reason", "interrupted")
                 study.tell(trial, state=TrialState.FAIL)
-                notify(Event("end", point, trial.number, state="interrupted"))
+                notify(Event("end", unit[0], trial.number, state="interrupted", seed=unit[1]))
                 raise
             except UserError:
                 raise
@@ -151,41 +212,106 @@ def run_worker(study: optuna.Study, candidates: list[Candidate], space: SearchSp
                 trial.set_user_attr("failed_reason", "error")
                 trial.set_user_attr("error", f"{type(error).__name__}: {error}")
                 study.tell(trial, state=TrialState.FAIL)
-                notify(Event("end", point, trial.number, state="failed"))
+                notify(Event("end", unit[0], trial.number, state="failed", seed=unit[1]))
                 continue
             for key, value in _result_attrs(result).items():
                 trial.set_user_attr(key, value)
             value = result.val_accuracy if math.isfinite(result.val_accuracy) else 0.0
             study.tell(trial, value)
-            notify(Event("end", point, trial.number, value=value, state=result.status))
+            notify(Event("end", unit[0], trial.number, value=value, state=result.status, seed=unit[1]))
             trained += 1
     return trained
 
 
-def _enqueue_next(study: optuna.Study, pending: list[int]) -> None:
-    """A model-based sampler re-proposed a finished point: take the next pending one instead."""
-    if pending:
-        study.enqueue_trial({"point": pending[0]}, skip_if_exists=False)
+def _claim(study: optuna.Study, config: SearchConfig, wanted: list[Unit],
+           params_of: dict[int, dict[str, float]]) -> tuple[optuna.Trial, Unit | None]:
+    """Ask for a trial: the first wanted unit, enqueued, or the sampler's proposal of a
+    first seed (a model-based sampler chooses which points to try)."""
+    unit = wanted[0]
+    proposing = config.sampler != "grid" and unit[1] == 0 and unit[0] != 0
+    if not proposing:
+        study.enqueue_trial(params_of.get(unit[0], {}), user_attrs={"point": unit[0], "seed": unit[1]},
+                            skip_if_exists=False)
+    trial = study.ask()
+    if unit_of(trial) is not None or "point" in trial.user_attrs:  # an enqueued unit (ours or another's)
+        point, seed = trial.user_attrs["point"], trial.user_attrs["seed"]
+        if point != 0:
+            suggest_params(trial, config.grid)
+        return trial, (int(point), int(seed))
+    values = suggest_params(trial, config.grid)
+    point = next((index for index, params in params_of.items() if params == values), None)
+    if point is None:  # off the candidate list: the law's region ends there (alpha < 1, ...)
+        trial.set_user_attr("rejected", True)
+        trial.set_user_attr("violation", 1.0)
+        trial.set_constraint("cost_band", 1.0)
+        trial.set_user_attr("note", "outside the grid's feasible region")
+        study.tell(trial, 0.0)
+        return trial, None
+    trial.set_user_attr("point", point)
+    trial.set_user_attr("seed", 0)
+    return trial, (point, 0)
+
+
+def _reject(study: optuna.Study, trial: optuna.Trial, candidate: Candidate, config: SearchConfig) -> None:
+    """A proposed point that breaks the law or its cost band: recorded, never trained."""
+    set_violation(trial, candidate, config.grid)
+    for key, value in {"rejected": True, "alpha": candidate.alpha, "beta": candidate.beta, "gamma": candidate.gamma,
+                       "nominal_product": candidate.nominal_ratio, "measured_ratio": candidate.measured_ratio,
+                       "note": candidate.note}.items():
+        trial.set_user_attr(key, value)
+    study.tell(trial, 0.0)
+
+
+def _describe(trial: optuna.Trial, candidate: Candidate, unit: Unit, space: SearchSpace,
+              config: SearchConfig, data: ImageData | None) -> None:
+    """Owner and lease, and what the trial is, in user attributes a dashboard can show."""
+    network = candidate.variant(space)
+    in_channels = data.in_channels if data is not None else 3
+    num_classes = data.num_classes if data is not None else 1000
+    attrs = {**owner_attrs(), "alpha": candidate.alpha, "beta": candidate.beta, "gamma": candidate.gamma,
+             "nominal_product": candidate.nominal_ratio, "measured_ratio": candidate.measured_ratio,
+             "flops": candidate.flops, "params": network.fast_cost().params, "seed": unit[1],
+             "seed_value": config.budget.seed + unit[1], "role": candidate.role,
+             "proxy_resolution": network.at_proxy(config.base_resolution, in_channels, num_classes).resolution}
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    set_violation(trial, candidate, config.grid)
+
+
+def _data_for(config: SearchConfig, data: ImageData | None, seed_index: int) -> ImageData:
+    """Seed s's data: its own validation split and training subset (common to every point)."""
+    if data is not None and seed_index == 0:
+        return data
+    budget = config.budget
+    return load_data(config.data, config.data_dir, train_images=budget.train_images,
+                     val_images=budget.val_images, test_images=config.test_images, seed=budget.seed + seed_index)
 
 
 def train_candidate(candidate: Candidate, space: SearchSpace, config: SearchConfig, data: ImageData,
-                    *, trial: optuna.Trial | None = None, device: str = "cpu",
+                    *, seed_index: int = 0, trial: optuna.Trial | None = None, device: str = "cpu",
                     threads: int | None = None,
                     on_epoch: Callable[[int, float], None] | None = None) -> TrainResult:
-    """Proxy-train one candidate at the proxy shape (base resolution x gamma, the data's shape)."""
+    """Proxy-train one unit at the proxy shape (base resolution x r, the data's shape).
+
+    Seed s means budget seed (the base seed + s) for the weights, the order, the crops and
+    the split.  The test split is evaluated once per point (its first seed): it is only
+    reported, so more seeds of it would be work nobody reads.
+    """
     variant = candidate.variant(space).at_proxy(config.base_resolution, data.in_channels, data.num_classes)
-    prunable = trial is not None and candidate.role != "baseline" and config.prune != "none"
+    budget = replace(config.budget, seed=config.budget.seed + seed_index)
+    prunable = (trial is not None and candidate.role != "baseline" and config.prune != "none"
+                and seed_index == 0)
 
     def report(epoch: int, accuracy: float) -> None:
         if on_epoch:
             on_epoch(epoch, accuracy)
-        if trial is not None and math.isfinite(accuracy):
+        if prunable and math.isfinite(accuracy):
             trial.report(accuracy, epoch)
-            if prunable and trial.should_prune():
+            if trial.should_prune():
                 raise optuna.TrialPruned()
 
-    return train_model(variant.build(config.budget.seed), data, variant.resolution, config.budget,
-                       device=device, on_epoch=report, threads=threads)
+    return train_model(variant.build(budget.seed), data, variant.resolution, budget, device=device,
+                       on_epoch=report, threads=threads, evaluate_test=seed_index == 0)
 
 
 def _result_attrs(result: TrainResult) -> dict[str, Any]:

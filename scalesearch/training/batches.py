@@ -66,24 +66,47 @@ def resize_images(x: torch.Tensor, resolution: int, chunk: int = 4096) -> torch.
     return out
 
 
-def augment(x: torch.Tensor, generator: torch.Generator, hflip: bool, pad: int) -> torch.Tensor:
-    """Random crop after zero-padding by `pad` px, and a random mirror when `hflip`.
+@dataclass(frozen=True)
+class Draws:
+    """One batch's random augmentation, independent of the resolution and the network.
+
+    Crop offsets are drawn as fractions in [0, 1) and scaled by each resolution's padding,
+    so seed s gives every network the same crops (relative to its image) and flips, and
+    the generator advances by the same amount whatever the network: the common random
+    numbers that make two points' accuracies on one seed comparable.
+    """
+
+    dy: torch.Tensor  # n fractions of the crop range
+    dx: torch.Tensor
+    flip: torch.Tensor  # n booleans (all False for data that must not be mirrored)
+
+
+def draw_augmentation(n: int, generator: torch.Generator, hflip: bool) -> Draws:
+    dy = torch.rand(n, generator=generator)
+    dx = torch.rand(n, generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5
+    return Draws(dy, dx, flip if hflip else torch.zeros(n, dtype=torch.bool))
+
+
+def augment(x: torch.Tensor, draws: Draws, pad: int) -> torch.Tensor:
+    """Random crop after zero-padding by `pad` px, and a mirror where `draws.flip`.
 
     Whole-batch tensor ops on uint8: one gather per batch instead of a Python call per
-    image.  `generator` lives on the CPU so runs are reproducible on any device.
+    image.  The draws come from a CPU generator so runs are reproducible on any device.
     """
     n, _, h, w = x.shape
     if pad > 0:
         padded = F.pad(x, (pad, pad, pad, pad))
-        dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
-        dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
+        span = 2 * pad + 1
+        dy = (draws.dy * span).long().clamp_max(span - 1).to(x.device)
+        dx = (draws.dx * span).long().clamp_max(span - 1).to(x.device)
         rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
         cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
         batch = torch.arange(n, device=x.device)[:, None, None, None]
         channel = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
         x = padded[batch, channel, rows, cols]
-    if hflip:
-        flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)[:, None, None, None]
+    if bool(draws.flip.any()):
+        flip = draws.flip.to(x.device)[:, None, None, None]
         x = torch.where(flip, x.flip(3), x)
     return x
 

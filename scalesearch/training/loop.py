@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalesearch.training import distributed
-from scalesearch.training.batches import ResizedData, augment, normalize, resized
+from scalesearch.training.batches import ResizedData, augment, draw_augmentation, normalize, resized
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.checkpoint import load_checkpoint, save_checkpoint
 from scalesearch.training.data import ImageData
@@ -197,11 +197,16 @@ class EpochStats:
     diverged: str = ""  # why, when the loss became non-finite
 
 
+def batch_order(n: int, generator: torch.Generator) -> torch.Tensor:
+    """One epoch's order of the training images: the seed's, the same for every network."""
+    return torch.randperm(n, generator=generator)
+
+
 def train_epoch(s: Session, epoch: int, on_step: StepCallback | None = None) -> EpochStats:
     """One pass over the training images in the seed's order; stops early on divergence."""
     s.model.train()
     n_train = len(s.split.train_y)
-    order = torch.randperm(n_train, generator=s.batches).to(s.device)
+    order = batch_order(n_train, s.batches).to(s.device)
     loss_sum, started = torch.zeros((), device=s.device), time.perf_counter()
     lr, done = s.budget.lr, 0
     for i in range(s.steps_per_epoch):
@@ -212,7 +217,7 @@ def train_epoch(s: Session, epoch: int, on_step: StepCallback | None = None) -> 
         index = order[i * s.batch_size:(i + 1) * s.batch_size]
         # Every rank draws the whole batch's crops and flips (one RNG stream, as in one
         # process) and trains on its shard of it.
-        x = augment(s.split.train_x[index], s.batches, s.split.hflip, s.pad)
+        x = augment(s.split.train_x[index], draw_augmentation(s.batch_size, s.batches, s.split.hflip), s.pad)
         part = distributed.shard(s.batch_size)
         x = normalize(x[part], s.split.mean, s.split.std)
         with autocast(s.device):
@@ -261,7 +266,7 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
                 on_epoch: Callable[[int, float], None] | None = None,
                 on_step: StepCallback | None = None, threads: int | None = None,
                 checkpoint: Path | None = None, resume: bool = False,
-                checkpoint_extra: dict | None = None) -> TrainResult:
+                checkpoint_extra: dict | None = None, evaluate_test: bool = True) -> TrainResult:
     """Train `model` on `data` at `resolution` px for `budget`; evaluate; return a TrainResult.
 
     `on_epoch(epoch, val_accuracy)` runs after every epoch (1-based); whatever it raises
@@ -269,7 +274,8 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
     A non-finite loss ends the run with status "diverged" and NaN accuracies instead of
     an exception.  With `checkpoint`, model, optimizer, epoch, history, RNG states and
     `checkpoint_extra` (e.g. the NetSpec) are saved after each epoch; `resume=True`
-    continues from the last finished one.
+    continues from the last finished one.  `evaluate_test=False` skips the test split
+    (test_accuracy NaN): it is only reported, so a search scores it once per point.
 
     The loop trains on all of `data.train_x`: `budget.train_images` and `val_images` are
     what `load_data` was asked for, kept in the budget so a checkpoint records them.
@@ -308,10 +314,10 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
                 checkpoint_epoch(s, Path(checkpoint), epoch + 1, history, checkpoint_extra)
             if on_epoch is not None:
                 on_epoch(epoch + 1, val)
-        if result.status == "ok":
-            result.test_accuracy = evaluate(s.net, s.split.test_x, s.split.test_y, s.split.mean, s.split.std)
-        else:
+        if result.status != "ok":
             result.val_accuracy = math.nan
+        elif evaluate_test:
+            result.test_accuracy = evaluate(s.net, s.split.test_x, s.split.test_y, s.split.mean, s.split.std)
         result.images_per_second = images_seen / train_seconds if train_seconds > 0 else 0.0
         result.seconds = time.perf_counter() - started
         return result
