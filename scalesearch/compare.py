@@ -34,13 +34,14 @@ from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.measure.match import shortest, solve_knob
 from scalesearch.measure.variant import Variant
+from scalesearch.search.pool import ProcessPlan, plan_processes, run_pool
 from scalesearch.search.ranking import TwoWay, difference
 from scalesearch.runs.files import jsonable
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.spaces import load_space
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import ImageData, load_data
-from scalesearch.training.device import resolve_device
+from scalesearch.training.device import available_cores, resolve_device
 from scalesearch.training.loop import train_model
 from scalesearch.training.timing import estimate_seconds
 
@@ -244,6 +245,10 @@ class ProxySetup:
     device: str = "cpu"
 
     request: "CompareRequest | None" = None
+    threads: int | None = None
+
+    def request_space(self) -> SearchSpace:
+        return load_space(self.request.baseline)
 
     def proxy(self, item: Planned) -> Variant:
         return item.variant.at_proxy(self.resolution, self.data.in_channels, self.data.num_classes)
@@ -263,7 +268,8 @@ def train_unit(setup: ProxySetup, item: Planned, seed_index: int) -> dict:
     seed = setup.budget.seed + seed_index
     budget = replace(setup.budget, seed=seed)
     data = setup.data if seed_index == 0 else setup.data_for(seed)
-    result = train_model(proxy.build(seed), data, proxy.resolution, budget, device=setup.device)
+    result = train_model(proxy.build(seed), data, proxy.resolution, budget, device=setup.device,
+                         threads=setup.threads, validate_each_epoch=False)
     return {"key": unit_key(item.key, seed_index), "label": item.label, "method": item.method,
             "seed_index": seed_index, "seed": seed, "proxy": proxy.describe(),
             "proxy_flops": proxy.macs(), **result.as_dict()}
@@ -379,6 +385,8 @@ class CompareRequest:
     seeds: int = 3
     seed: int = 0
     confidence: float = 0.9
+    workers: int | None = None  # None: measured (search/pool.plan_processes)
+    threads: int | None = None  # per worker
     device: str = "auto"
     command: str = ""
 
@@ -454,33 +462,77 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
                 train_one: Callable[[ProxySetup, Planned, int], dict] | None = None) -> list[dict]:
     """Plan, confirm costs, train what is not yet in `request.out`, write the results.
 
-    `train_one(setup, item, seed_index)` defaults to `train_unit` (looked up at call time,
-    so tests can swap in a fake trainer).
+    Units train in the worker processes `request.workers` asks for (default: measured,
+    search/pool.py), each appending to units.jsonl.  `train_one(setup, item, seed_index)`
+    replaces `train_unit` (tests' fake trainers; it runs in this process).
     """
     events = events or CompareEvents()
-    train_one = train_one or train_unit
     c = Comparison.resolve(request)
     config = c.config()  # also validates the budget before any work
-    device = str(resolve_device(request.device))
     info = claim_run_dir(request.out, RunInfo(kind="compare", baseline=c.space.name, space=c.space.identity,
                                               request=request.as_dict(), results="compare.json",
                                               command=request.command, identity=config))
     done = read_units(request.out)
-    budget = c.budget()
-    # Data first: a missing dataset should fail in a second, not after the solving.
-    data = load_data(request.data, request.data_dir, train_images=budget.train_images,
-                     val_images=request.val_images, test_images=request.test_images, seed=request.seed)
-    plan = plan_compare(c.space, c.targets, c.methods, c.coefficients, request.preset)
+    setup, plan = _set_up(c)  # data first: a missing dataset fails in a second, not after solving
     costs = confirm(plan)
-    setup = ProxySetup(data, budget, c.resolution, device, request)
     todo = pending_units(plan, request.seeds, done)
-    events.planned(plan, costs, todo, len(plan) * request.seeds - len(todo), estimates(setup, todo))
-    for item, k in todo:
-        events.unit_started(item, k)
-        record = train_one(setup, item, k)
-        append_unit(request.out, record)
-        events.unit_done(item, k, record)
+    processes = _processes(request, setup, len(todo), in_process=train_one is not None)
+    events.planned(plan, costs, todo, len(plan) * request.seeds - len(todo),
+                   {k: v / processes.workers for k, v in estimates(setup, todo).items()})
+    if processes.workers == 1:
+        setup = replace(setup, threads=processes.threads)
+        for item, k in todo:
+            events.unit_started(item, k)
+            record = (train_one or train_unit)(setup, item, k)
+            append_unit(request.out, record)
+            events.unit_done(item, k, record)
+    else:
+        shares = [CompareShare(request, [(item.key, k) for item, k in todo[w::processes.workers]],
+                               processes.threads) for w in range(processes.workers)]
+        run_pool(compare_worker, shares, processes.workers,
+                 on_event=lambda name, args: getattr(events, name)(*args))
     rows = summarise(plan, costs, read_units(request.out), request.seeds, setup.proxy, request.confidence)
     write_results(request.out, {**config, "seeds": request.seeds, "confidence": request.confidence}, rows)
     finish_run(request.out, info)
     return rows
+
+
+def _set_up(c: Comparison) -> tuple[ProxySetup, list[Planned]]:
+    r, budget = c.request, c.budget()
+    data = load_data(r.data, r.data_dir, train_images=budget.train_images, val_images=r.val_images,
+                     test_images=r.test_images, seed=r.seed)
+    plan = plan_compare(c.space, c.targets, c.methods, c.coefficients, r.preset)
+    return ProxySetup(data, budget, c.resolution, str(resolve_device(r.device)), r), plan
+
+
+def _processes(request: CompareRequest, setup: ProxySetup, units: int, in_process: bool) -> ProcessPlan:
+    if in_process or units < 2:
+        return ProcessPlan(1, request.threads or available_cores(), "in this process")
+    base = Variant(setup.request_space()).at_proxy(setup.resolution, setup.data.in_channels,
+                                                   setup.data.num_classes)
+    plan = plan_processes(request.workers, request.threads, setup.device, base.build(0),
+                          (setup.data.in_channels, base.resolution, base.resolution), setup.data.num_classes,
+                          setup.budget.batch_size)
+    return replace(plan, workers=min(plan.workers, units))
+
+
+@dataclass(frozen=True)
+class CompareShare:
+    """One worker's part of a compare: which units, with how many threads."""
+
+    request: CompareRequest
+    units: list[tuple[str, int]]  # (variant key, seed index)
+    threads: int
+
+
+def compare_worker(share: CompareShare, events: CompareEvents) -> None:
+    """Train `share.units` (in a worker process of `run_compare`), appending each to units.jsonl."""
+    setup, plan = _set_up(Comparison.resolve(share.request))
+    setup = replace(setup, threads=share.threads)
+    by_key = {item.key: item for item in plan}
+    for key, k in share.units:
+        item = by_key[key]
+        events.unit_started(item, k)
+        record = train_unit(setup, item, k)
+        append_unit(share.request.out, record)
+        events.unit_done(item, k, record)

@@ -309,7 +309,8 @@ def train_family(family: Family, *, data_name: str, data_dir: str | None = None,
                      val_images=budget.val_images, seed=budget.seed)
     for member in family.members:
         variant = proxy_variant(member, base_resolution, data.in_channels, data.num_classes)
-        result = train_model(variant.build(budget.seed), data, variant.resolution, budget, device=device)
+        result = train_model(variant.build(budget.seed), data, variant.resolution, budget, device=device,
+                             validate_each_epoch=False)
         member.training = {"proxy_resolution": variant.resolution, "val_accuracy": result.val_accuracy,
                            "test_accuracy": result.test_accuracy, "train_seconds": result.seconds,
                            "images_per_second": result.images_per_second, "train_status": result.status}

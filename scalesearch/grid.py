@@ -24,14 +24,14 @@ from scalesearch.runs.files import jsonable
 from scalesearch.runs.grid_tables import GridTables, collect, save_grid_tables
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.search.candidates import Candidate, GridSpec, build_candidates
-from scalesearch.search.pool import run_pool
+from scalesearch.search.pool import ProcessPlan, plan_processes, run_pool
 from scalesearch.search.storage import open_storage
 from scalesearch.search.study import SearchConfig, open_study
 from scalesearch.search.worker import Event, run_worker, unit_status, wanted_units
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import load_data
-from scalesearch.training.device import available_cores, check_threads, resolve_device
+from scalesearch.training.device import check_threads, resolve_device
 from scalesearch.training.timing import estimate_seconds
 
 Rows = Callable[[], list[dict[str, Any]]]
@@ -70,7 +70,7 @@ class GridRequest:
     max_trainings: int | None = None
     confidence: float = 0.9
     device: str = "auto"
-    workers: int = 1
+    workers: int | None = None  # None: measured (one process with every core, or one per core)
     threads: int | None = None  # per worker
     worker_only: bool = False  # train only: no results, no report (a worker of a shared study)
     command: str = ""
@@ -88,6 +88,7 @@ class GridPlan:
     pending: list[tuple[int, int]]  # the units wanted now: (point, seed)
     estimate_seconds: float  # their wall time with the chosen workers
     workers: int
+    processes: str  # why that many workers and threads
     study: str
     storage: str
     epochs: int
@@ -151,7 +152,7 @@ def prepare(request: GridRequest) -> _Setup:
                           max_seeds=request.max_seeds, max_trainings=request.max_trainings,
                           confidence=request.confidence)
     cores = os.cpu_count() or 1
-    if not 1 <= request.workers <= cores:
+    if request.workers is not None and not 1 <= request.workers <= cores:
         raise UserError(f"{{workers}} must be between 1 and the {cores} cores here, got {request.workers}")
     check_threads(request.threads)
     run_dir = Path(request.out or f"runs/grid-{space.name}")
@@ -181,25 +182,33 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
     def rows() -> list[dict[str, Any]]:
         return collect(study, candidates, s.config, s.study_name, s.storage_name).points
 
-    threads = request.threads or worker_threads(request.workers)
     if request.worker_only:
         run_worker(study, candidates, s.space, s.config, data, device=s.device, threads=request.threads,
                    on_event=lambda event: events.trial(event, rows))
         return None
     pending = wanted_units(candidates, unit_status(study), s.config)
-    estimate = _estimate(candidates, pending, s, data, threads if s.device == "cpu" else None)
-    events.planned(GridPlan(s.space, candidates, pending, estimate / request.workers, request.workers,
-                            s.study_name, s.storage_name, s.config.budget.epochs,
+    probe = Variant(s.space).at_proxy(s.config.base_resolution, data.in_channels, data.num_classes)
+    processes = (plan_processes(request.workers, request.threads, s.device, probe.build(0),
+                                (data.in_channels, probe.resolution, probe.resolution), data.num_classes,
+                                s.config.budget.batch_size)
+                 if pending else ProcessPlan(request.workers or 1, request.threads or 1, "nothing to train"))
+    estimate = _estimate(candidates, pending, s, data, processes.threads if s.device == "cpu" else None)
+    events.planned(GridPlan(s.space, candidates, pending, estimate / processes.workers, processes.workers,
+                            processes.why, s.study_name, s.storage_name, s.config.budget.epochs,
                             "racing" if s.config.racing else f"{s.config.seeds} seed(s) per point"))
     interrupted = False
     try:
         with signals_as_interrupt():
-            if request.workers == 1:
+            if processes.workers == 1:
                 run_worker(study, candidates, s.space, s.config, data, device=s.device,
-                           threads=request.threads, on_event=lambda event: events.trial(event, rows))
+                           threads=processes.threads, on_event=lambda event: events.trial(event, rows))
             else:
-                run_pool(run_grid, worker_request(request, s, threads), request.workers,
-                         on_event=lambda event: events.trial(event, rows), on_tick=lambda: events.tick(rows))
+                def relay(name: str, args: tuple) -> None:
+                    if name == "trial":
+                        events.trial(args[0], rows)
+
+                run_pool(run_grid, worker_request(request, s, processes.threads), processes.workers,
+                         on_event=relay, on_tick=lambda: events.tick(rows))
     except KeyboardInterrupt:
         interrupted = True
     tables = collect(study, candidates, s.config, s.study_name, s.storage_name)
@@ -213,11 +222,6 @@ def worker_request(request: GridRequest, s: _Setup, threads: int) -> GridRequest
     """The request each worker process runs: the same study, train only, its thread share."""
     return replace(request, workers=1, threads=threads, worker_only=True, storage=s.storage_name,
                    study=s.study_name, out=s.run_dir)
-
-
-def worker_threads(workers: int) -> int:
-    """Cores per worker: oversubscribing two cores collapses throughput (reference.md)."""
-    return max(1, available_cores() // max(1, workers))
 
 
 def _estimate(candidates: list[Candidate], pending: list[tuple[int, int]], s: _Setup, data, threads) -> float:

@@ -6,6 +6,14 @@ import pytest
 from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_layout_cache(tmp_path_factory):
+    """Layout measurements go to a cache of the test session's own, not the user's."""
+    import os
+
+    os.environ["SCALESEARCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
 EXAMPLES = REPO / "searchspaces" / "examples"
 
 

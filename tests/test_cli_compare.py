@@ -50,7 +50,7 @@ def test_format_json_prints_the_rows_only(cli, tmp_path, monkeypatch):
     monkeypatch.setattr(compare, "estimates", lambda setup, todo: {})
     result = cli("compare", "-b", write_space(tmp_path, TINY), "--target", "2x", "--methods", "width,compound",
                  "--data", "synthetic", "--train-images", "256", "--val-images", "200", "--out", tmp_path, "--format", "json",
-                 "--device", "cpu")
+                 "--device", "cpu", "--workers", "1")  # the fake trainer lives in this process
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [(r["target"], r["method"]) for r in rows] == [("1x", "baseline"), ("2x", "width"), ("2x", "compound")]

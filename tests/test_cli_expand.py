@@ -80,7 +80,7 @@ def test_train_flag_adds_accuracy_with_a_stub_trainer(cli, tmp_path, monkeypatch
 
     calls = []
 
-    def fake_train_model(model, data, resolution, budget, *, device):
+    def fake_train_model(model, data, resolution, budget, *, device, **options):
         calls.append((resolution, data.in_channels, budget.epochs))
         return train.TrainResult(val_accuracy=0.5 + 0.1 * len(calls), test_accuracy=0.4, images_per_second=100.0,
                                  epochs=budget.epochs, seconds=0.1)

@@ -46,3 +46,20 @@ def test_a_seeded_build_has_that_seeds_weights_whatever_ran_before():
     assert all(torch.equal(first[k], again[k]) for k in first)
     other = variant.build(seed=4).state_dict()
     assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_cropped_taps_give_the_same_outputs_and_gradients():
+    """SameConv2d skips kernel taps that only meet padding on small maps (training only)."""
+    from scalesearch.models.blocks import SameConv2d
+
+    torch.manual_seed(0)
+    for side, kernel, groups in [(1, 5, 8), (2, 5, 8), (3, 5, 8), (2, 3, 1), (4, 5, 8)]:
+        conv = SameConv2d(8, 8, kernel, 1, kernel // 2, groups=groups, bias=False).double().train()
+        x = torch.randn(4, 8, side, side, dtype=torch.float64, requires_grad=True)
+        conv(x).square().sum().backward()
+        grads = conv.weight.grad.clone(), x.grad.clone()
+        conv.weight.grad, x.grad = None, None
+        plain = torch.nn.functional.conv2d(x, conv.weight, None, 1, kernel // 2, 1, groups)
+        plain.square().sum().backward()
+        assert torch.allclose(conv(x), plain) and torch.allclose(grads[0], conv.weight.grad)
+        assert torch.allclose(grads[1], x.grad)

@@ -44,6 +44,8 @@ def compare(
     confidence: Annotated[float, typer.Option(help="Confidence of the intervals and verdicts.")] = 0.9,
     seed: Annotated[int, typer.Option(help="Base seed: data split and the first training; seed k uses seed + k.")] = 0,
     device: DeviceOption = "auto",
+    workers: Annotated[Optional[int], typer.Option(help="Processes training units at once (default: measured — one with every core, or one single-thread process per core).")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="Threads per process (default: cores / workers).")] = None,
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Scale width, depth, resolution, compound and fast to the same FLOPs; train each; compare."""
@@ -53,7 +55,7 @@ def compare(
         preset=preset, data=data, data_dir=data_dir, epochs=epochs, train_images=train_images,
         val_images=val_images, test_images=test_images, batch_size=batch_size, lr=lr,
         proxy_resolution=resolution, seeds=seeds, seed=seed, confidence=confidence, device=device,
-        command=command_line())
+        workers=workers, threads=threads, command=command_line())
     rows = run_compare(request, ProgressEvents())
     written = [out / "compare.csv", out / "compare.json", *rebuild(out).values()]
     stderr.print(f"compare: wrote {', '.join(str(p) for p in written)}")

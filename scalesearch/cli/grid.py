@@ -54,7 +54,7 @@ def grid(
     max_trainings: Annotated[Optional[int], Opt(help="Racing: trainings in all, the baseline's included.")] = None,
     confidence: Annotated[float, Opt(help="Confidence of the separation test and of every interval.")] = 0.9,
     device: DeviceOption = "auto",
-    workers: Annotated[int, Opt(help="Worker processes on this host sharing the study (cores / N threads each).")] = 1,
+    workers: Annotated[Optional[int], Opt(help="Worker processes on this host sharing the study (default: measured — one process with every core, or one single-thread process per core, whichever trains faster here).")] = None,
     threads: Annotated[Optional[int], Opt(help="Threads per worker (default: cores / workers).")] = None,
     worker_only: Annotated[bool, Opt("--worker-only", hidden=True, help="Train only; no results or report.")] = False,
     format: FormatOption = OutputFormat.table,
@@ -106,7 +106,7 @@ class LogDisplay(GridEvents):
     def planned(self, plan: GridPlan) -> None:
         stderr.print(f"{plan.space.name}: {plan.feasible} of {len(plan.candidates) - 1} candidates feasible "
                      f"(+ baseline); {len(plan.pending)} trainings now, about {_minutes(plan.estimate_seconds)} "
-                     f"with {plan.workers} worker(s); {plan.mode}. Study {plan.study!r} in {plan.storage}.")
+                     f"with {plan.processes}; {plan.mode}. Study {plan.study!r} in {plan.storage}.")
 
     def trial(self, event: Event, rows) -> None:
         if event.kind == "end":

@@ -102,6 +102,10 @@ def _table(m: dict) -> Table:
     table.add_row("train images / val / test", f"{m['train_images']:,} / {m['val_images']:,} / {m['test_images']:,}")
     ranks = f" x {m['processes']} processes" if m.get("processes", 1) > 1 else ""
     table.add_row("throughput (train)", f"{m['images_per_second']:.0f} img/s on {m['device']}{ranks}")
+    if m.get("layout_rates"):
+        rates = ", ".join(f"{name} {rate:.0f}" for name, rate in m["layout_rates"].items())
+        table.add_row("memory format", f"{m['layout']} (measured {rates} img/s"
+                      f"{'' if m.get('layout_measured') else ', cached'})")
     table.add_row("seconds", f"{m['seconds']:.1f}")
     table.add_row(f"params, deployment ({m['deployment_resolution']}px)", f"{m['params']:,}")
     table.add_row(f"FLOPs, deployment ({m['deployment_resolution']}px)", f"{m['flops']:,}")

@@ -10,28 +10,58 @@ message to the parent, which stops the others and raises it.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue as queues
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from scalesearch.errors import UserError
 from scalesearch.processes import die_with_parent, exit_code, signals_as_interrupt, stop
-from scalesearch.search.worker import Event
+from scalesearch.training.device import available_cores
+from scalesearch.training.tuning import choose_workers
 
 TICK_SECONDS = 2.0
 
 
-def run_pool(job: Callable[[Any, Any], Any], request: Any, workers: int,
-             on_event: Callable[[Event], None], on_tick: Callable[[], None]) -> None:
+@dataclass(frozen=True)
+class ProcessPlan:
+    workers: int
+    threads: int  # per worker
+    why: str
+
+
+def plan_processes(workers: int | None, threads: int | None, device: str, network, shape: tuple[int, int, int],
+                   num_classes: int, batch_size: int) -> ProcessPlan:
+    """How many worker processes, with how many threads each: what the user said, or
+    (neither said, on a CPU) the faster of one process with every core and one
+    single-thread process per core, measured for `network` on this machine
+    (training/tuning.py)."""
+    cores = available_cores()
+    if device != "cpu":
+        return ProcessPlan(workers or 1, threads or 1, "on a GPU: one process per device")
+    if workers is not None:
+        return ProcessPlan(workers, threads or max(1, cores // workers), "as asked")
+    if threads is not None:
+        return ProcessPlan(max(1, cores // threads), threads, "as asked")
+    layout = choose_workers(network, shape, num_classes, batch_size, cores)
+    return ProcessPlan(layout.workers, layout.threads, layout.why)
+
+
+def run_pool(job: Callable[[Any, Any], Any], requests: Any, workers: int,
+             on_event: Callable[[str, tuple], None], on_tick: Callable[[], None] = lambda: None) -> None:
     """Run `workers` processes of `job(request, events)` until all finish.
 
-    `job` must be a module-level function (spawn pickles it by name); its events' `trial`
-    calls reach `on_event` here."""
+    `job` must be a module-level function (spawn pickles it by name); `requests` is one
+    request for every worker, or a list with one each.  Every call a worker's job makes
+    on its events object reaches `on_event(name, args)` here (arguments that cannot
+    cross a process, such as callbacks, are left out)."""
     context = multiprocessing.get_context("spawn")
     inbox = context.Queue()
+    each = requests if isinstance(requests, list) else [requests] * workers
     children = [context.Process(target=_worker_main, args=(job, request, inbox, os.getpid()), daemon=True)
-                for _ in range(workers)]
+                for request in each]
     try:
         for child in children:
             child.start()
@@ -41,10 +71,7 @@ def run_pool(job: Callable[[Any, Any], Any], request: Any, workers: int,
             except queues.Empty:
                 on_tick()
                 continue
-            if kind == "event":
-                on_event(payload)
-            elif kind == "error":
-                raise UserError(payload)
+            _handle(kind, payload, on_event)
         _drain(inbox, on_event)
         failed = [exit_code(c) for c in children if exit_code(c) not in (0, None)]
         if failed:
@@ -54,34 +81,38 @@ def run_pool(job: Callable[[Any, Any], Any], request: Any, workers: int,
         stop(children)
 
 
-def _drain(inbox, on_event: Callable[[Event], None]) -> None:
+def _handle(kind: str, payload: Any, on_event: Callable[[str, tuple], None]) -> None:
+    if kind == "event":
+        on_event(*payload)
+    elif kind == "error":
+        raise UserError(payload)
+
+
+def _drain(inbox, on_event: Callable[[str, tuple], None]) -> None:
     while True:
         try:
             kind, payload = inbox.get_nowait()
         except (queues.Empty, EOFError, OSError):
             return
-        if kind == "event":
-            on_event(payload)
-        elif kind == "error":
-            raise UserError(payload)
+        _handle(kind, payload, on_event)
 
 
 class _Relay:
-    """The worker's grid events: trial events go to the parent; nothing is printed."""
+    """A worker's events object: every call is sent to the parent; nothing is printed."""
 
     def __init__(self, outbox):
         self.outbox = outbox
 
     def measuring(self):
-        import contextlib
         return contextlib.nullcontext()
 
-    def planned(self, plan) -> None: ...
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if name.startswith("_"):
+            raise AttributeError(name)
 
-    def trial(self, event: Event, rows) -> None:
-        self.outbox.put(("event", event))
-
-    def tick(self, rows) -> None: ...
+        def send(*args: Any) -> None:
+            self.outbox.put(("event", (name, tuple(a for a in args if not callable(a)))))
+        return send
 
 
 def _worker_main(job, request, outbox, parent: int) -> None:

@@ -294,8 +294,9 @@ def train_candidate(candidate: Candidate, space: SearchSpace, config: SearchConf
     """Proxy-train one unit at the proxy shape (base resolution x r, the data's shape).
 
     Seed s means budget seed (the base seed + s) for the weights, the order, the crops and
-    the split.  The test split is evaluated once per point (its first seed): it is only
-    reported, so more seeds of it would be work nobody reads.
+    the split.  The test split is evaluated once per point (its first seed), and the
+    validation split once per training (after its last epoch; every epoch only where a
+    pruner needs them): what is only reported, or not read, is not computed.
     """
     variant = candidate.variant(space).at_proxy(config.base_resolution, data.in_channels, data.num_classes)
     budget = replace(config.budget, seed=config.budget.seed + seed_index)
@@ -311,7 +312,8 @@ def train_candidate(candidate: Candidate, space: SearchSpace, config: SearchConf
                 raise optuna.TrialPruned()
 
     return train_model(variant.build(budget.seed), data, variant.resolution, budget, device=device,
-                       on_epoch=report, threads=threads, evaluate_test=seed_index == 0)
+                       on_epoch=report, threads=threads, evaluate_test=seed_index == 0,
+                       validate_each_epoch=prunable)
 
 
 def _result_attrs(result: TrainResult) -> dict[str, Any]:

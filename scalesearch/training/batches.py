@@ -111,7 +111,8 @@ def augment(x: torch.Tensor, draws: Draws, pad: int) -> torch.Tensor:
     return x
 
 
-def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 -> float32, standardised per channel, channels_last (what the convs want)."""
-    x = x.contiguous(memory_format=torch.channels_last).float()
+def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+              memory_format: torch.memory_format = torch.channels_last) -> torch.Tensor:
+    """uint8 -> float32, standardised per channel, in the memory format the network trains in."""
+    x = x.contiguous(memory_format=memory_format).float()
     return x.sub_(mean).div_(std)

@@ -101,6 +101,15 @@ def average_batch_norm_statistics(norms: list[nn.Module], batches: int) -> None:
         m.num_batches_tracked.fill_(int(total))
 
 
+def from_main(value: Any) -> Any:
+    """Rank 0's `value` on every rank (itself without a process group)."""
+    if world_size() == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def rng_states() -> list[torch.Tensor]:
     """Every rank's global torch RNG state (dropout, stochastic depth), in rank order."""
     state = torch.get_rng_state()

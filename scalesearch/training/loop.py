@@ -9,9 +9,11 @@ evaluation on the test split, which is only reported, never selected on.
 
 Speed on a CPU comes from the data side as much as the model: the dataset is one uint8
 tensor resized once per resolution (batches.resized), batches are gathered, cropped and
-flipped as whole-batch tensor ops, and model and input are channels_last (oneDNN:
-1.5-2.7x over NCHW on an AVX-512 CPU, 1.3x for B0 on an AVX2 one).  On CUDA the data sits
-on the GPU and the step runs under bf16 autocast.
+flipped as whole-batch tensor ops, and model and input take the memory format measured
+to be faster for this network on this machine (training/tuning.py; channels_last is
+1.5-2.7x over NCHW on an AVX-512 CPU, and can lose on an AVX2 one).  Validation runs once,
+after the last epoch, unless a caller needs every epoch's (a pruner, `train`'s history).
+On CUDA the data sits on the GPU and the step runs under bf16 autocast.
 
 Common random numbers: the order of training images, every crop offset and every flip
 are drawn from one generator seeded by `budget.seed` alone, in the same amounts whatever
@@ -43,6 +45,7 @@ from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.checkpoint import load_checkpoint, save_checkpoint
 from scalesearch.training.data import ImageData
 from scalesearch.training.device import autocast, thread_count
+from scalesearch.training.tuning import FORMATS, Layout, choose_layout
 
 StepCallback = Callable[[int, int, str], None]  # (steps done, total steps, "epoch 1/3 loss ...")
 
@@ -67,6 +70,9 @@ class TrainResult:
     steps: int = 0
     processes: int = 1  # ranks that trained it (train --nproc); `threads` is per rank
     message: str = ""
+    layout: str = ""  # the memory format it trained in
+    layout_rates: dict[str, float] = field(default_factory=dict)  # what each measured (img/s)
+    layout_measured: bool = False  # False: the choice came from the cache
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,7 +108,8 @@ def make_optimizer(model: nn.Module, budget: ProxyBudget, device: torch.device) 
 
 @torch.no_grad()
 def recompute_bn_statistics(model: nn.Module, x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
-                            batch_size: int, images: int = 1024) -> None:
+                            batch_size: int, images: int = 1024,
+                            memory_format: torch.memory_format = torch.channels_last) -> None:
     """Replace batch-norm running statistics by exact averages over `images` training images.
 
     A proxy run is a few dozen steps at a high learning rate: the weights move faster than
@@ -122,7 +129,7 @@ def recompute_bn_statistics(model: nn.Module, x: torch.Tensor, mean: torch.Tenso
     mine = starts[distributed.shard(len(starts))]  # each rank its share of the batches
     with autocast(x.device):
         for start in mine:
-            model(normalize(x[start:start + batch_size], mean, std))
+            model(normalize(x[start:start + batch_size], mean, std, memory_format))
     distributed.average_batch_norm_statistics(norms, len(mine))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
@@ -130,7 +137,8 @@ def recompute_bn_statistics(model: nn.Module, x: torch.Tensor, mean: torch.Tenso
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor,
-             std: torch.Tensor, batch_size: int = 500) -> float:
+             std: torch.Tensor, batch_size: int = 500,
+             memory_format: torch.memory_format = torch.channels_last) -> float:
     """Top-1 accuracy of `model` on uint8 images `x` with labels `y` (each rank its shard)."""
     model.eval()
     part = distributed.shard(len(y))
@@ -139,7 +147,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mean: torch.Ten
     correct = torch.zeros((), dtype=torch.int64, device=y.device)
     for start in range(0, len(y), batch_size):
         with autocast(x.device):
-            logits = model(normalize(x[start:start + batch_size], mean, std))
+            logits = model(normalize(x[start:start + batch_size], mean, std, memory_format))
         correct += (logits.argmax(1) == y[start:start + batch_size]).sum()
     return int(distributed.all_reduce_sum(correct)) / max(1, total)
 
@@ -163,10 +171,11 @@ class Session:
     warmup_steps: int
     pad: int  # random-crop padding in pixels
     world: int
+    memory_format: torch.memory_format = torch.channels_last
 
 
 def set_up(model: nn.Module, data: ImageData, resolution: int, budget: ProxyBudget,
-           device: torch.device) -> Session:
+           device: torch.device, memory_format: torch.memory_format = torch.channels_last) -> Session:
     """Seeds, the data at `resolution` on `device`, the optimizer and the schedule."""
     # dropout / stochastic depth draw from the global RNG: a stream per rank
     torch.manual_seed(budget.seed + distributed.rank())
@@ -174,7 +183,7 @@ def set_up(model: nn.Module, data: ImageData, resolution: int, budget: ProxyBudg
     split = resized(data, resolution, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # every step has the same shape: tune once
-    net = model.to(device, memory_format=torch.channels_last)
+    net = model.to(device, memory_format=memory_format)
     optimizer = make_optimizer(net, budget, device)
     n_train = len(split.train_y)
     batch_size = min(budget.batch_size, n_train)
@@ -185,7 +194,8 @@ def set_up(model: nn.Module, data: ImageData, resolution: int, budget: ProxyBudg
                    budget=budget, device=device, batch_size=batch_size,
                    steps_per_epoch=steps_per_epoch, total_steps=steps_per_epoch * budget.epochs,
                    warmup_steps=round(budget.warmup_epochs * steps_per_epoch),
-                   pad=round(budget.crop_padding * resolution), world=distributed.world_size())
+                   pad=round(budget.crop_padding * resolution), world=distributed.world_size(),
+                   memory_format=memory_format)
 
 
 @dataclass
@@ -219,7 +229,7 @@ def train_epoch(s: Session, epoch: int, on_step: StepCallback | None = None) -> 
         # process) and trains on its shard of it.
         x = augment(s.split.train_x[index], draw_augmentation(s.batch_size, s.batches, s.split.hflip), s.pad)
         part = distributed.shard(s.batch_size)
-        x = normalize(x[part], s.split.mean, s.split.std)
+        x = normalize(x[part], s.split.mean, s.split.std, s.memory_format)
         with autocast(s.device):
             loss = F.cross_entropy(s.model(x), s.split.train_y[index[part]],
                                    label_smoothing=s.budget.label_smoothing)
@@ -251,8 +261,10 @@ def train_epoch(s: Session, epoch: int, on_step: StepCallback | None = None) -> 
 
 def validate(s: Session) -> float:
     """Validation accuracy of the weights as they are, with batch-norm statistics re-estimated."""
-    recompute_bn_statistics(s.net, s.split.train_x, s.split.mean, s.split.std, s.batch_size)
-    return evaluate(s.net, s.split.val_x, s.split.val_y, s.split.mean, s.split.std)
+    recompute_bn_statistics(s.net, s.split.train_x, s.split.mean, s.split.std, s.batch_size,
+                            memory_format=s.memory_format)
+    return evaluate(s.net, s.split.val_x, s.split.val_y, s.split.mean, s.split.std,
+                    memory_format=s.memory_format)
 
 
 def checkpoint_epoch(s: Session, path: Path, epoch: int, history: list, extra: dict | None) -> None:
@@ -266,7 +278,8 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
                 on_epoch: Callable[[int, float], None] | None = None,
                 on_step: StepCallback | None = None, threads: int | None = None,
                 checkpoint: Path | None = None, resume: bool = False,
-                checkpoint_extra: dict | None = None, evaluate_test: bool = True) -> TrainResult:
+                checkpoint_extra: dict | None = None, evaluate_test: bool = True,
+                validate_each_epoch: bool = True, layout: str = "auto") -> TrainResult:
     """Train `model` on `data` at `resolution` px for `budget`; evaluate; return a TrainResult.
 
     `on_epoch(epoch, val_accuracy)` runs after every epoch (1-based); whatever it raises
@@ -276,6 +289,9 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
     `checkpoint_extra` (e.g. the NetSpec) are saved after each epoch; `resume=True`
     continues from the last finished one.  `evaluate_test=False` skips the test split
     (test_accuracy NaN): it is only reported, so a search scores it once per point.
+    `validate_each_epoch=False` validates after the last epoch only (`on_epoch` is then
+    called once).  `layout` is a memory format ("channels_last", "contiguous") or "auto":
+    measured on this machine for this network (training/tuning.py).
 
     The loop trains on all of `data.train_x`: `budget.train_images` and `val_images` are
     what `load_data` was asked for, kept in the budget so a checkpoint records them.
@@ -286,18 +302,22 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
     started = time.perf_counter()
     device = torch.device(device)
     with thread_count(threads if device.type == "cpu" else None) as n_threads:
-        s = set_up(model, data, resolution, budget, device)
+        chosen = _layout(layout, model, data, resolution, budget, device, n_threads)
+        s = set_up(model, data, resolution, budget, device, FORMATS[chosen.memory_format])
         start_epoch, history = 0, []
         if checkpoint is not None and resume and Path(checkpoint).is_file():
             start_epoch, history = load_checkpoint(Path(checkpoint), s.net, s.optimizer, s.batches,
                                                    budget, checkpoint_extra)
         s.model = distributed.wrap_model(s.net, device)
-        result = TrainResult(val_accuracy=history[-1]["val_accuracy"] if history else math.nan,
+        last = history[-1]["val_accuracy"] if history else None
+        result = TrainResult(val_accuracy=math.nan if last is None else last,
                              test_accuracy=math.nan, images_per_second=0.0, epochs=start_epoch,
                              seconds=0.0, history=history, resolution=resolution, device=str(device),
                              threads=n_threads, train_images=len(s.split.train_y),
                              val_images=len(s.split.val_y), test_images=len(s.split.test_y),
-                             steps=start_epoch * s.steps_per_epoch, processes=s.world)
+                             steps=start_epoch * s.steps_per_epoch, processes=s.world,
+                             layout=chosen.memory_format, layout_rates=chosen.rates,
+                             layout_measured=chosen.measured)
         train_seconds, images_seen = 0.0, 0
         for epoch in range(start_epoch, budget.epochs):
             stats = train_epoch(s, epoch, on_step if distributed.is_main() else None)
@@ -306,6 +326,13 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
                 result.status, result.message = "diverged", stats.diverged
                 break
             result.steps += s.steps_per_epoch
+            if not validate_each_epoch and epoch + 1 < budget.epochs:
+                history.append({"epoch": epoch + 1, "train_loss": stats.train_loss, "val_accuracy": None,
+                                "lr": stats.lr})
+                result.epochs = epoch + 1
+                if checkpoint is not None:
+                    checkpoint_epoch(s, Path(checkpoint), epoch + 1, history, checkpoint_extra)
+                continue
             val = validate(s)
             history.append({"epoch": epoch + 1, "train_loss": stats.train_loss, "val_accuracy": val,
                             "lr": stats.lr})
@@ -317,7 +344,20 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
         if result.status != "ok":
             result.val_accuracy = math.nan
         elif evaluate_test:
-            result.test_accuracy = evaluate(s.net, s.split.test_x, s.split.test_y, s.split.mean, s.split.std)
+            result.test_accuracy = evaluate(s.net, s.split.test_x, s.split.test_y, s.split.mean, s.split.std,
+                                            memory_format=s.memory_format)
         result.images_per_second = images_seen / train_seconds if train_seconds > 0 else 0.0
         result.seconds = time.perf_counter() - started
         return result
+
+
+def _layout(layout: str, model: nn.Module, data: ImageData, resolution: int, budget: ProxyBudget,
+            device: torch.device, threads: int) -> Layout:
+    if layout != "auto":
+        if layout not in FORMATS:
+            raise ValueError(f"layout must be auto or one of {', '.join(FORMATS)}, got {layout!r}")
+        return Layout(layout, {}, False)
+    shape = (data.in_channels, resolution, resolution)
+    chosen = (choose_layout(model, shape, data.num_classes, budget.batch_size, device, threads)
+              if distributed.is_main() or distributed.world_size() == 1 else None)
+    return distributed.from_main(chosen)  # every rank trains in rank 0's choice
