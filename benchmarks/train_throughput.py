@@ -1,36 +1,47 @@
 """Training throughput: scalesearch's proxy loop against the plain PyTorch loop a user would write.
 
-Both train the same network (same spec, same initial weights) on the same data at the
-same resolution and batch size, with the same optimizer.  The plain loop is the usual
-first attempt: a torch Dataset resizing one image at a time, a DataLoader, NCHW tensors,
-eager mode, torch's default thread count.  The project's loop is `train_model`: data
-resized once and kept in memory, batched augmentation, channels_last, threads set from
-the cores this process may use.  One run prints both throughputs, their ratio, and the
-effective FLOP/s (3 x multiply-adds x 2 x images/s: forward + backward ~ 3 forwards)
-as a fraction of a large fp32 matmul's FLOP/s measured in the same run.
+All sides train the same network (same spec, same initial weights) on the same data at
+the same resolution and batch size, with the same optimizer, in one run:
 
-    python benchmarks/train_throughput.py                          # B0, 32 px, Fashion-MNIST
-    python benchmarks/train_throughput.py --baseline resnet50 --resolution 128 \
-        --batch-size 256 --steps 50 --device cuda                  # on a GPU
+- plain: the usual first attempt — a torch Dataset resizing one image at a time, a
+  DataLoader, NCHW tensors, eager mode;
+- fixed: scalesearch's loop with the choices it had fixed before measuring (channels_last
+  always, no cropped kernel taps);
+- measured: scalesearch's loop as it runs now (memory format measured per network and
+  machine, cropped taps on small maps).
+
+Each side is run both as one process with every core and as one single-thread process
+per core at once (images/s added up), and is credited with the faster: each at its best
+layout.  Also printed: the effective FLOP/s (3 x multiply-adds x 2 x images/s) as a
+fraction of a 2048^2 fp32 matmul measured in the same run, and the share of a step the
+data path (gather, crop, flip, normalise) takes.
+
+    python benchmarks/train_throughput.py                          # b0, mobilenetv2, resnet18 at 32 px
+    python benchmarks/train_throughput.py --baselines resnet50 --resolution 128 --device cuda
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import platform
 import time
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from scalesearch.training.data import load_data
+from scalesearch.measure.variant import Variant
+from scalesearch.models import blocks
 from scalesearch.spec.spaces import load_space
+from scalesearch.training.batches import augment, draw_augmentation, normalize, resized
 from scalesearch.training.budget import ProxyBudget
+from scalesearch.training.data import load_data
 from scalesearch.training.device import available_cores
 from scalesearch.training.loop import train_model
-from scalesearch.measure.variant import Variant
+from scalesearch.training.tuning import cpu_identity
 
 
 class ResizingDataset(Dataset):
@@ -52,7 +63,7 @@ class ResizingDataset(Dataset):
 
 
 def plain_loop(model, data, resolution: int, batch_size: int, steps: int, device: torch.device) -> float:
-    """Images per second of a plain DataLoader loop (NCHW, eager, default threads)."""
+    """Images per second of a plain DataLoader loop (NCHW, eager)."""
     dataset = ResizingDataset(data.train_x, data.train_y, resolution, data.mean[0], data.std[0])
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
                         pin_memory=device.type == "cuda")
@@ -74,6 +85,44 @@ def plain_loop(model, data, resolution: int, batch_size: int, steps: int, device
     return steps * batch_size / (time.perf_counter() - start)
 
 
+def one_side(args: dict) -> float:
+    """Images/s of one side in this process (a worker of `layout_rate`, or directly)."""
+    torch.set_num_threads(args["threads"])
+    device = torch.device(args["device"])
+    images = args["steps"] * args["batch_size"]
+    data = load_data(args["data"], args["data_dir"], train_images=images, val_images=500, test_images=500)
+    variant = Variant(load_space(args["baseline"])).at_proxy(args["resolution"], data.in_channels, data.num_classes)
+    if args["side"] in ("plain", "fixed"):  # a plain convolution, as a user's (or our old) model has
+        blocks.SameConv2d.forward = torch.nn.Conv2d.forward
+    model = variant.build(0)
+    if args["side"] == "plain":
+        return plain_loop(model, data, variant.resolution, args["batch_size"], args["steps"], device)
+    budget = ProxyBudget(epochs=1, train_images=images, batch_size=args["batch_size"], val_images=500)
+    layout = "channels_last" if args["side"] == "fixed" else "auto"
+    return train_model(model, data, variant.resolution, budget, device=device, threads=args["threads"],
+                       layout=layout, evaluate_test=False).images_per_second
+
+
+def _worker(args: dict, start, results) -> None:
+    one_side({**args, "steps": 2})  # warm-up: imports, data, the layout cache
+    start.wait()
+    results.put(one_side(args))
+
+
+def layout_rate(args: dict, workers: int, threads: int) -> float:
+    """Images/s in all of `workers` processes running one side at once, `threads` each."""
+    context = multiprocessing.get_context("spawn")
+    results, start = context.Queue(), context.Barrier(workers)
+    children = [context.Process(target=_worker, args=({**args, "threads": threads}, start, results))
+                for _ in range(workers)]
+    for child in children:
+        child.start()
+    total = sum(results.get(timeout=900) for _ in children)
+    for child in children:
+        child.join()
+    return total
+
+
 def matmul_flops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
     """FLOP/s of an n x n fp32 matmul (2 n^3 per product): the machine's practical ceiling."""
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
@@ -89,56 +138,86 @@ def matmul_flops(device: torch.device, n: int = 2048, repeats: int = 10) -> floa
     return 2 * n ** 3 * repeats / (time.perf_counter() - start)
 
 
+def data_path_share(baseline: str, resolution: int, batch_size: int, data_name: str, data_dir) -> float:
+    """Seconds of the data path per batch / seconds of one training step (fixed choices)."""
+    data = load_data(data_name, data_dir, train_images=batch_size * 8, val_images=500, test_images=500)
+    variant = Variant(load_space(baseline)).at_proxy(resolution, data.in_channels, data.num_classes)
+    split = resized(data, variant.resolution)
+    generator = torch.Generator().manual_seed(0)
+    pad = round(0.125 * variant.resolution)
+    model = variant.build(0).train().to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    data_s = step_s = 0.0
+    for i in range(6):
+        start = time.perf_counter()
+        index = torch.randperm(len(split.train_y), generator=generator)[:batch_size]
+        x = augment(split.train_x[index], draw_augmentation(batch_size, generator, split.hflip), pad)
+        x = normalize(x, split.mean, split.std)
+        middle = time.perf_counter()
+        F.cross_entropy(model(x), split.train_y[index]).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if i >= 2:
+            data_s += middle - start
+            step_s += time.perf_counter() - start
+    return data_s / step_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--baseline", default="efficientnet-b0")
+    parser.add_argument("--baselines", default="efficientnet-b0,mobilenetv2,resnet18")
     parser.add_argument("--data", default="fashion-mnist")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--resolution", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=16, help="training steps per loop")
+    parser.add_argument("--steps", type=int, default=16, help="training steps per measurement")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads for scalesearch's loop (default: the cores available to it)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     args = parser.parse_args()
 
     device = torch.device(args.device)
-    images = args.steps * args.batch_size
-    data = load_data(args.data, args.data_dir, train_images=images, val_images=500, test_images=500)
-    variant = Variant(load_space(args.baseline)).at_proxy(args.resolution, data.in_channels, data.num_classes)
-    macs = variant.macs()
-
-    torch.manual_seed(0)
-    model = variant.build()
-    initial = {k: v.clone() for k, v in model.state_dict().items()}
-    plain = plain_loop(model, data, variant.resolution, args.batch_size, args.steps, device)
-    model.load_state_dict(initial)  # the same starting point for the project's loop
-
-    budget = ProxyBudget(epochs=1, train_images=images, batch_size=args.batch_size, val_images=500)
-    ours = train_model(model, data, variant.resolution, budget, device=device,
-                       threads=args.threads).images_per_second
-
+    cores = available_cores()
+    layouts = [1] if device.type == "cuda" or cores == 1 else [1, cores]
+    plain_layouts = [(1, cores), (1, 1), *([(cores, 1)] if cores > 1 and device.type == "cpu" else [])]
     peak = matmul_flops(device)
-    effective = 3 * macs * 2 * ours
-    report = {"baseline": args.baseline, "resolution": variant.resolution, "batch_size": args.batch_size,
-              "steps": args.steps, "device": str(device), "cores": available_cores(),
-              "load_average": os.getloadavg()[0], "plain_threads": torch.get_num_threads(),
-              "scalesearch_threads": args.threads or available_cores(), "multiply_adds_per_image": macs,
-              "plain_images_per_second": plain, "scalesearch_images_per_second": ours,
-              "ratio": ours / plain, "matmul_flops": peak, "effective_flops": effective,
-              "fraction_of_matmul_peak": effective / peak}
+    cpu = cpu_identity()
+    report = {"cpu": cpu, "cores": cores, "torch": torch.__version__, "device": str(device),
+              "python": platform.python_version(), "load_average": os.getloadavg()[0],
+              "matmul_flops": peak, "baselines": {}}
+    for baseline in args.baselines.split(","):
+        macs = Variant(load_space(baseline)).at_proxy(args.resolution, 1, 10).macs()
+        rates: dict[str, dict[str, float]] = {}
+        for side in ("plain", "fixed", "measured"):
+            common = {"side": side, "baseline": baseline, "resolution": args.resolution, "data": args.data,
+                      "data_dir": args.data_dir, "batch_size": args.batch_size, "steps": args.steps,
+                      "device": args.device}
+            shapes = plain_layouts if side == "plain" else [(w, max(1, cores // w)) for w in layouts]
+            rates[side] = {f"{w}x{t}": layout_rate(common, w, t) for w, t in shapes}
+        best = {side: max(r.values()) for side, r in rates.items()}
+        # The plain loop as a user runs it: one process, at default threads or at 1 (the faster).
+        plain_one = max(v for k, v in rates["plain"].items() if k.startswith("1x"))
+        effective = 3 * macs * 2 * best["measured"]
+        report["baselines"][baseline] = {
+            "rates": rates, "best": best, "plain_one_process": plain_one,
+            "ratio_vs_plain": best["measured"] / plain_one,
+            "ratio_vs_plain_in_as_many_processes": best["measured"] / best["plain"],
+            "ratio_fixed_vs_plain": best["fixed"] / plain_one,
+            "fraction_of_matmul_peak": effective / peak,
+            "data_path_share": data_path_share(baseline, args.resolution, args.batch_size, args.data, args.data_dir)}
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    print(f"{args.baseline} @ {variant.resolution}px, batch {args.batch_size}, {args.steps} steps on {device} "
-          f"(threads: plain {report['plain_threads']}, scalesearch {report['scalesearch_threads']}; "
-          f"load average {report['load_average']:.1f} on {report['cores']} cores)")
-    print(f"plain loop (DataLoader, per-sample resize, NCHW): {plain:8.1f} img/s")
-    print(f"scalesearch train_model:                          {ours:8.1f} img/s")
-    print(f"ratio:                                            {ours / plain:8.2f}x")
-    print(f"effective {effective / 1e9:.1f} GFLOP/s = {effective / peak:.1%} of a 2048^2 fp32 matmul "
-          f"({peak / 1e9:.0f} GFLOP/s)")
+    print(f"{cpu.get('model')} ({cpu.get('flags')}), {cores} cores, torch {torch.__version__}, {device}; "
+          f"load average {report['load_average']:.1f}; 2048^2 fp32 matmul {peak / 1e9:.0f} GFLOP/s")
+    for baseline, r in report["baselines"].items():
+        lines = "  ".join(f"{side} " + ", ".join(f"{k} {v:.0f}" for k, v in r["rates"][side].items())
+                          for side in r["rates"])
+        print(f"{baseline} @ {args.resolution}px, batch {args.batch_size} (img/s; workers x threads): {lines}")
+        print(f"  best: plain {r['plain_one_process']:.0f} in one process ({r['best']['plain']:.0f} in "
+              f"{cores} processes), fixed {r['best']['fixed']:.0f}, measured {r['best']['measured']:.0f} img/s "
+              f"-> {r['ratio_vs_plain']:.2f}x the plain loop ({r['ratio_vs_plain_in_as_many_processes']:.2f}x "
+              f"if it too ran {cores} processes; fixed choices {r['ratio_fixed_vs_plain']:.2f}x); "
+              f"{r['fraction_of_matmul_peak']:.0%} of matmul peak; data path {r['data_path_share']:.1%} of a step")
 
 
 if __name__ == "__main__":
