@@ -41,7 +41,7 @@ from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import load_data
 from scalesearch.training.device import available_cores
 from scalesearch.training.loop import train_model
-from scalesearch.training.tuning import cpu_identity
+from scalesearch.machine import cpu_identity
 
 
 class ResizingDataset(Dataset):

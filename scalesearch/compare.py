@@ -30,9 +30,12 @@ from scalesearch.runs.compare_units import append_unit, read_units, unit_key, wr
 from scalesearch.errors import UserError
 from scalesearch.runs.grid_tables import check_grid_baseline, read_grid_choice
 from scalesearch.spec.coefficients import COEFFICIENTS, choose_source, manual
+from scalesearch.spec.presets import fast_exponents
 from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import SearchSpace
+from scalesearch.machine import describe
 from scalesearch.measure.match import shortest, solve_knob
+from scalesearch.measure.meter import FLOPS, Meter
 from scalesearch.measure.variant import Variant
 from scalesearch.search.pool import ProcessPlan, plan_processes, run_pool
 from scalesearch.search.ranking import TwoWay, difference
@@ -48,11 +51,7 @@ from scalesearch.training.timing import estimate_seconds
 METHODS = ("width", "depth", "resolution", "compound", "fast")
 TOLERANCE = 0.05  # every solved variant's measured FLOPs within ±5% of its target
 
-# Dollár, Singh, Girshick, "Fast and Accurate Model Scaling", CVPR 2021, section 5:
-# "fast compound scaling" with alpha = 0.8 gives the FLOP exponents of depth, width and
-# resolution e_d = (1 - alpha) / 2, e_w = alpha / 2, e_r = (1 - alpha) / 4, so that
-# e_d + 2 e_w + 2 e_r = 1 and FLOPs grow by s.
-FAST_EXPONENTS = {"depth": 0.1, "width": 0.4, "resolution": 0.05}
+FAST_EXPONENTS = fast_exponents()  # Dollár et al.'s a = 0.8 (spec/presets.py)
 
 # Tan & Le, "EfficientNet", ICML 2019, Table 3 ("Scaling up MobileNets and ResNet"):
 # the single-dimension settings and MobileNetV1's compound row, as (d, w, r).
@@ -85,11 +84,16 @@ def parse_targets(text: str) -> tuple[float, ...]:
 
 
 def parse_methods(text: str) -> tuple[str, ...]:
+    """Method names; `fast:A` is fast scaling with Dollár et al.'s a = A in (0, 1] (fast = fast:0.8)."""
     methods: list[str] = []
     for item in str(text).split(","):
         item = item.strip().lower()
-        if item not in METHODS:
-            raise CompareError(f"{{methods}}: unknown method {item!r}; choose from {','.join(METHODS)}")
+        fast = re.fullmatch(r"fast:(\d*\.?\d+)", item)
+        if fast and not 0 < float(fast.group(1)) <= 1:
+            raise CompareError(f"{{methods}}: {item!r}: a fast scaling's a must be in (0, 1]")
+        if item not in METHODS and not fast:
+            raise CompareError(f"{{methods}}: unknown method {item!r}; choose from {','.join(METHODS)} "
+                               "or fast:A with A in (0, 1]")
         if item not in methods:
             methods.append(item)
     return tuple(methods)
@@ -150,8 +154,8 @@ def method_setting(method: str, coefficients: Coefficients) -> Setting:
         return Setting(method, "r", 2.0, lambda r: (1.0, 1.0, r))
     if method == "compound":
         return Setting(method, "phi", math.log(coefficients.product), coefficients.multipliers, in_log=False)
-    if method == "fast":
-        e = FAST_EXPONENTS
+    if method == "fast" or method.startswith("fast:"):
+        e = fast_exponents(float(method.split(":")[1])) if ":" in method else FAST_EXPONENTS
         return Setting(method, "s'", 1.0, lambda s: (s ** e["depth"], s ** e["width"], s ** e["resolution"]))
     raise CompareError(f"unknown method {method!r}; choose from {','.join(METHODS)}")
 
@@ -166,7 +170,8 @@ class Planned:
     knob: str
     knob_value: float
     variant: Variant
-    flops_ratio: float  # fast count; the fvcore figures are added by `confirm`
+    cost_ratio: float  # in the chosen cost (the analytic count for FLOPs); `confirm` adds fvcore's
+    spread: float = 0.0  # how far a timed cost may be off (latency), added to the tolerance
 
     @property
     def key(self) -> str:
@@ -174,7 +179,7 @@ class Planned:
 
     @property
     def within_tolerance(self) -> bool:
-        return self.target is None or abs(self.flops_ratio / self.target - 1) <= TOLERANCE
+        return self.target is None or abs(self.cost_ratio / self.target - 1) <= max(TOLERANCE, self.spread)
 
 
 def variant_at(space: SearchSpace, multipliers: tuple[float, float, float]) -> Variant:
@@ -182,11 +187,12 @@ def variant_at(space: SearchSpace, multipliers: tuple[float, float, float]) -> V
     return Variant(space, depth=d, width=w, resolution_mult=r)
 
 
-def solve(space: SearchSpace, setting: Setting, target: float, base_macs: int) -> tuple[float, float]:
-    """(knob value, measured FLOP ratio) with the ratio as close to `target` as found (1%)."""
+def solve(space: SearchSpace, setting: Setting, target: float, base_cost: float,
+          meter: Meter = FLOPS) -> tuple[float, float]:
+    """(knob value, measured cost ratio) with the ratio as close to `target` as found (1%)."""
     def ratio(p: float) -> float:
         value = math.exp(p) if setting.in_log else p
-        return variant_at(space, setting.multipliers(value)).macs() / base_macs
+        return meter(variant_at(space, setting.multipliers(value))) / base_cost
 
     p, _ = solve_knob(ratio, target, math.log(target) / setting.slope, setting.slope)
     if not setting.in_log:
@@ -195,41 +201,53 @@ def solve(space: SearchSpace, setting: Setting, target: float, base_macs: int) -
 
 
 def plan_compare(space: SearchSpace, targets: tuple[float, ...], methods: tuple[str, ...],
-                 coefficients: Coefficients, preset: str | None = None) -> list[Planned]:
-    """The baseline row, then every (target, method) variant, solved or from Table 3."""
+                 coefficients: Coefficients, preset: str | None = None, meter: Meter = FLOPS) -> list[Planned]:
+    """The baseline row, then every (target, method) variant, solved on `meter` or from Table 3."""
     base = Variant(space)
-    base_macs = base.macs()
-    plan = [Planned(None, "1x", "baseline", "-", 1.0, base, 1.0)]
+    base_cost, base_spread = meter(base), meter.spread(base)
+
+    def planned(target, label, method, knob, value, variant) -> Planned:
+        return Planned(target, label, method, knob, value, variant, meter(variant) / base_cost,
+                       meter.spread(variant) + base_spread)
+
+    plan = [planned(None, "1x", "baseline", "-", 1.0, base)]
     if preset == "paper-table3":
         for method in methods:
             setting = method_setting(method, coefficients)
-            if method == "fast":
-                value, ratio = solve(space, setting, PAPER_TABLE3_FAST_TARGET, base_macs)
-                plan.append(Planned(PAPER_TABLE3_FAST_TARGET, "table3", method, setting.knob, value,
-                                    variant_at(space, setting.multipliers(value)), ratio))
+            if method.startswith("fast"):
+                value, _ = solve(space, setting, PAPER_TABLE3_FAST_TARGET, base_cost, meter)
+                plan.append(planned(PAPER_TABLE3_FAST_TARGET, "table3", method, setting.knob, value,
+                                    variant_at(space, setting.multipliers(value))))
                 continue
             multipliers = PAPER_TABLE3[method]
-            variant = variant_at(space, multipliers)
             knob_value = 1.0 if method == "compound" else max(multipliers)
-            plan.append(Planned(None, "table3", method, setting.knob, knob_value, variant,
-                                variant.macs() / base_macs))
+            plan.append(planned(None, "table3", method, setting.knob, knob_value, variant_at(space, multipliers)))
         return plan
     for target in targets:
         for method in methods:
             setting = method_setting(method, coefficients)
-            value, ratio = solve(space, setting, target, base_macs)
-            plan.append(Planned(target, target_label(target), method, setting.knob, value,
-                                variant_at(space, setting.multipliers(value)), ratio))
+            value, _ = solve(space, setting, target, base_cost, meter)
+            plan.append(planned(target, target_label(target), method, setting.knob, value,
+                                variant_at(space, setting.multipliers(value))))
     return plan
 
 
-def confirm(plan: list[Planned]) -> list[dict]:
-    """fvcore's params, FLOPs and activations for every planned variant (the truth)."""
+def confirm(plan: list[Planned], latency: Meter | None = None) -> list[dict]:
+    """fvcore's params, FLOPs and activations for every planned variant (the truth), and
+    its latency when `latency` says how to time it."""
     base = plan[0].variant.cost()
+    base_ms = latency.latency(plan[0].variant).ms if latency else None
     rows = []
     for item in plan:
         cost = item.variant.cost()
-        rows.append({"key": item.key, **cost.as_dict(), "flops_ratio": cost.flops / base.flops})
+        row = {"key": item.key, **cost.as_dict(), "flops_ratio": cost.flops / base.flops,
+               "params_ratio": cost.params / base.params, "activations_ratio": cost.activations / base.activations,
+               "cost_ratio": item.cost_ratio}
+        if latency:
+            measured = latency.latency(item.variant)
+            row.update(latency_ms=measured.ms, latency_spread=measured.spread, latency_ratio=measured.ms / base_ms,
+                       latency_format=measured.memory_format)
+        rows.append(row)
     return rows
 
 
@@ -309,8 +327,10 @@ def summarise(plan: list[Planned], costs: list[dict], units: dict[str, dict], se
             "depth": item.variant.depth, "width": item.variant.width,
             "resolution_mult": item.variant.resolution_mult, "resolution": item.variant.resolution,
             "params": cost["params"], "flops": cost["flops"], "flops_ratio": cost["flops_ratio"],
-            "target_error": None if item.target is None else cost["flops_ratio"] / item.target - 1,
-            "activations": cost["activations"],
+            "activations": cost["activations"], "params_ratio": cost["params_ratio"],
+            "activations_ratio": cost["activations_ratio"], "cost_ratio": cost["cost_ratio"],
+            "target_error": None if item.target is None else cost["cost_ratio"] / item.target - 1,
+            **{k: cost.get(k) for k in ("latency_ms", "latency_spread", "latency_ratio", "latency_format")},
             "proxy_resolution": small.resolution, "proxy_flops": small.macs(),
             "seeds": len(ok), "failed": len(done) - len(ok),
             **_mean_std("val", [u["val_accuracy"] for u in ok]),
@@ -387,6 +407,10 @@ class CompareRequest:
     confidence: float = 0.9
     workers: int | None = None  # None: measured (search/pool.plan_processes)
     threads: int | None = None  # per worker
+    cost: str = "flops"  # what every method is solved to match
+    latency: bool = False  # time every variant (always, when the cost is latency)
+    latency_threads: int = 1
+    latency_batch: int = 1
     device: str = "auto"
     command: str = ""
 
@@ -425,6 +449,16 @@ class Comparison:
         return cls(request, space, parse_targets(request.targets or "2x"),
                    parse_methods(request.methods), coefficients, source)
 
+    @property
+    def meter(self) -> Meter:
+        r = self.request
+        return Meter(r.cost, str(resolve_device(r.device)), r.latency_threads, r.latency_batch)
+
+    @property
+    def latency_meter(self) -> Meter | None:
+        r = self.request
+        return replace(self.meter, cost="latency") if (r.latency or r.cost == "latency") else None
+
     def budget(self) -> ProxyBudget:
         r = self.request
         return ProxyBudget.for_space(self.space.proxy, epochs=r.epochs, train_images=r.train_images,
@@ -444,7 +478,8 @@ class Comparison:
                 "methods": list(self.methods), "preset": r.preset,
                 "coefficients": self.coefficients.as_dict(), "coefficients_source": self.coefficients_source,
                 "data": r.data, "data_dir": r.data_dir, "test_images": r.test_images,
-                "proxy_resolution": self.resolution, **self.budget().as_dict()}
+                "proxy_resolution": self.resolution, "cost": r.cost,
+                "latency_threads": r.latency_threads, "latency_batch": r.latency_batch, **self.budget().as_dict()}
 
 
 class CompareEvents:
@@ -474,7 +509,7 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
                                               command=request.command, identity=config))
     done = read_units(request.out)
     setup, plan = _set_up(c)  # data first: a missing dataset fails in a second, not after solving
-    costs = confirm(plan)
+    costs = confirm(plan, c.latency_meter)
     todo = pending_units(plan, request.seeds, done)
     processes = _processes(request, setup, len(todo), in_process=train_one is not None)
     events.planned(plan, costs, todo, len(plan) * request.seeds - len(todo),
@@ -492,7 +527,8 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
         run_pool(compare_worker, shares, processes.workers,
                  on_event=lambda name, args: getattr(events, name)(*args))
     rows = summarise(plan, costs, read_units(request.out), request.seeds, setup.proxy, request.confidence)
-    write_results(request.out, {**config, "seeds": request.seeds, "confidence": request.confidence}, rows)
+    write_results(request.out, {**config, "seeds": request.seeds, "confidence": request.confidence,
+                                "machine": describe() if c.latency_meter else None}, rows)
     finish_run(request.out, info)
     return rows
 
@@ -501,7 +537,7 @@ def _set_up(c: Comparison) -> tuple[ProxySetup, list[Planned]]:
     r, budget = c.request, c.budget()
     data = load_data(r.data, r.data_dir, train_images=budget.train_images, val_images=r.val_images,
                      test_images=r.test_images, seed=r.seed)
-    plan = plan_compare(c.space, c.targets, c.methods, c.coefficients, r.preset)
+    plan = plan_compare(c.space, c.targets, c.methods, c.coefficients, r.preset, c.meter)
     return ProxySetup(data, budget, c.resolution, str(resolve_device(r.device)), r), plan
 
 

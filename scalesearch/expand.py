@@ -25,8 +25,10 @@ from scalesearch.runs.grid_tables import check_grid_baseline, read_grid_choice
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.coefficients import COEFFICIENTS, choose_source, manual
 from scalesearch.measure.cost import Cost
-from scalesearch.measure.latency import measure_latency
-from scalesearch.measure.match import EXACT_TOLERANCE, match_flops, shortest, solve_knob
+from scalesearch.measure.latency import Latency
+from scalesearch.measure.meter import FLOPS, Meter
+from scalesearch.machine import describe
+from scalesearch.measure.match import EXACT_TOLERANCE, match_cost, match_flops, shortest, solve_knob
 from scalesearch.spec.phis import parse_phis, phi_label
 from scalesearch.spec.presets import EFFICIENTNET_OFFICIAL
 from scalesearch.spec.scaling import PAPER_B0, Coefficients, round_resolution
@@ -98,7 +100,8 @@ def plan_family(space: SearchSpace, phis: tuple[float, ...] | None, *, preset: s
     elif from_dir is not None:
         choice = read_grid_choice(Path(from_dir), pick)
         check_grid_baseline(choice, space, Path(from_dir), force_coefficients)
-        where = str(Path(from_dir) / "best.json") + (" (smooth fit)" if pick == "fit" else "")
+        where = str(Path(from_dir) / "best.json") + (" (smooth fit)" if pick == "fit" else
+                                                      f" ({pick})" if pick != "best" else "")
         coefficients, source, growth = choice.coefficients, where, choice.target
     else:
         coefficients, source = manual(alpha, beta, gamma), "alpha/beta/gamma"
@@ -158,7 +161,7 @@ class Member:
     target_ratio: float  # the cost multiple it was meant to have: growth^phi, or d*w^2*r^2 as published
     t: float | None = None  # the exponent it was landed at: (d, w, r) = (alpha, beta, gamma)^t
     adjustment: dict[str, Any] = field(default_factory=dict)  # what --exact-flops (or a step) changed
-    latency_ms: float | None = None
+    latency: Latency | None = None
     training: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -191,8 +194,9 @@ class Member:
             "adjusted": bool(self.adjustment),
             "adjustment": self.adjustment.get("summary", ""),
         }
-        if self.latency_ms is not None:
-            row["latency_ms"] = self.latency_ms
+        if self.latency is not None:
+            row.update(latency_ms=self.latency.ms, latency_spread=self.latency.spread,
+                       latency_format=self.latency.memory_format)
         row.update(self.training)
         return row
 
@@ -202,7 +206,9 @@ class Family:
     space: SearchSpace
     plan: FamilyPlan
     members: list[Member]
-    exact_flops: bool
+    exact_flops: bool  # members moved onto their target in `meter`'s cost (+-EXACT_TOLERANCE)
+    meter: Meter = FLOPS
+    latency_meter: Meter | None = None  # how latencies were timed, when they were
     training: dict[str, Any] = field(default_factory=dict)  # data + budget, when trained
 
     def as_dict(self) -> dict[str, Any]:
@@ -213,7 +219,11 @@ class Family:
             "coefficients": self.plan.coefficients.as_dict() if self.plan.coefficients else None,
             "product": self.plan.coefficients.product if self.plan.coefficients else None,
             "growth": self.plan.growth, "land_tolerance": LAND_TOLERANCE,
-            "exact_flops": self.exact_flops, "exact_tolerance": EXACT_TOLERANCE,
+            "exact_flops": self.exact_flops, "exact_cost": self.meter.cost if self.exact_flops else None,
+            "exact_tolerance": EXACT_TOLERANCE,
+            "latency": None if self.latency_meter is None else {
+                "threads": self.latency_meter.threads, "batch": self.latency_meter.batch,
+                "device": self.latency_meter.device, "machine": describe()},
             "shape": {"in_channels": 3, "num_classes": 1000, "base_resolution": self.space.resolution,
                       "note": "deployment shape (ImageNet: 3 channels, 1000 classes)"},
             "base_flops": base,
@@ -232,10 +242,14 @@ def _nominal(item: MemberPlan) -> float:
 
 
 def expand_family(space: SearchSpace, plan: FamilyPlan, *, exact_flops: bool = False,
-                  latency_device: str | None = None,
+                  meter: Meter = FLOPS, latency: Meter | None = None,
                   on_member: Callable[[Member], None] | None = None) -> Family:
-    """Measure every member of `plan` at the deployment shape (fvcore, cached by spec)."""
+    """Measure every member of `plan` at the deployment shape (fvcore, cached by spec).
+
+    `exact_flops` moves each member onto its target in `meter`'s cost (--exact-cost);
+    `latency` says how to time every member (None: not timed)."""
     base_flops = Variant(space).cost().flops
+    base_cost = meter(Variant(space))
     members = []
     for item in plan.members:
         variant = Variant(space, item.depth, item.width, item.resolution_mult, dropout=item.dropout)
@@ -244,17 +258,19 @@ def expand_family(space: SearchSpace, plan: FamilyPlan, *, exact_flops: bool = F
             target = plan.growth ** item.phi
             variant, t, adjustment = land_member(variant, plan.coefficients, item.phi, target)
         if exact_flops:
-            variant, adjustment = match_flops(variant, base_flops * target)
+            variant, adjustment = match_cost(variant, base_cost * target, EXACT_TOLERANCE,
+                                             None if meter.cost == "flops" else meter)
         # The name is not part of the network, so the baseline-named spec shares fvcore's
         # cache with the baseline measurement (phi = 0 costs nothing extra).
         member = Member(plan=item, variant=variant, cost=variant.cost(), base_flops=base_flops,
                         target_ratio=target, t=t, adjustment=adjustment)
-        if latency_device is not None:
-            member.latency_ms = measure_latency(variant.build(), 3, variant.resolution, latency_device)
+        if latency is not None:
+            member.latency = latency.latency(variant)
         members.append(member)
         if on_member is not None:
             on_member(member)
-    return Family(space=space, plan=plan, members=members, exact_flops=exact_flops)
+    return Family(space=space, plan=plan, members=members, exact_flops=exact_flops, meter=meter,
+                  latency_meter=latency)
 
 
 def land_member(variant: Variant, coefficients: Coefficients, phi: float,
@@ -338,8 +354,11 @@ class ExpandRequest:
     land: bool = True  # members on growth^phi x the baseline's cost (grid and given coefficients)
     pick: str = "best"  # from a grid: its leader, or its smooth fit
     force_coefficients: bool = False  # take a grid of another baseline's coefficients anyway
-    exact_flops: bool = False
+    exact_flops: bool = False  # move every member onto its target in `cost` (+-3%)
+    cost: str = "flops"  # what --exact-cost lands on
     latency: bool = False
+    latency_threads: int = 1
+    latency_batch: int = 1
     train: bool = False
     data: str = "fashion-mnist"
     data_dir: str | None = None
@@ -382,14 +401,16 @@ def run_expand(request: ExpandRequest, events: ExpandEvents | None = None) -> di
                        preset=request.preset, alpha=request.alpha, beta=request.beta, gamma=request.gamma,
                        from_dir=request.from_dir, land=request.land, pick=request.pick,
                        force_coefficients=request.force_coefficients)
-    device = str(resolve_device(request.device)) if (request.latency or request.train) else None
+    device = str(resolve_device(request.device)) if (request.latency or request.train or request.cost == "latency") else None
+    meter = Meter(request.cost, device or "cpu", request.latency_threads, request.latency_batch)
+    timed = replace(meter, cost="latency") if (request.latency or request.cost == "latency") else None
     out = Path(request.out or default_out(space))
     info = claim_run_dir(out, RunInfo(kind="expand", baseline=space.name, space=space.identity,
                                       request=request.as_dict(), results="family.json",
                                       command=request.command))
     events.planned(plan, len(plan.members) * (2 if request.train else 1))
-    family = expand_family(space, plan, exact_flops=request.exact_flops,
-                           latency_device=device if request.latency else None, on_member=events.measured)
+    family = expand_family(space, plan, exact_flops=request.exact_flops, meter=meter, latency=timed,
+                           on_member=events.measured)
     if request.train:
         train_family(family, data_name=request.data, data_dir=request.data_dir, device=device,
                      on_member=events.trained,

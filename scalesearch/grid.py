@@ -51,6 +51,11 @@ class GridRequest:
     high: float | None = None
     target: float | None = None
     tolerance: float | None = None
+    cost: str = "flops"  # what the phi = 1 network is landed on
+    objective: str = "accuracy"  # or "pareto": accuracy vs cost over `targets`
+    targets: str | None = None  # "1.5,2,3": cost multiples of a Pareto search (default 1.5,2,3)
+    latency_threads: int = 1
+    latency_batch: int = 1
     sampler: str = "grid"
     trials: int | None = None
     prune: str = "none"
@@ -140,7 +145,10 @@ def prepare(request: GridRequest) -> _Setup:
     """Everything checkable before a study is opened: one-line errors in a second."""
     space = load_space(request.baseline)
     grid = GridSpec.from_space(space, shape=request.grid_shape, step=request.step, low=request.low,
-                               high=request.high, target=request.target, tolerance=request.tolerance)
+                               high=request.high, target=request.target, tolerance=request.tolerance,
+                               cost=request.cost, latency_threads=request.latency_threads,
+                               latency_batch=request.latency_batch,
+                               targets=_targets(request) if request.objective == "pareto" else ())
     budget = ProxyBudget.for_space(space.proxy, epochs=request.epochs, train_images=request.train_images,
                                    batch_size=request.batch_size, lr=request.lr, seed=request.seed,
                                    val_images=request.val_images)
@@ -150,7 +158,7 @@ def prepare(request: GridRequest) -> _Setup:
                           test_images=request.test_images, sampler=request.sampler, trials=request.trials,
                           prune=request.prune, prune_warmup=request.prune_warmup, seeds=request.seeds,
                           max_seeds=request.max_seeds, max_trainings=request.max_trainings,
-                          confidence=request.confidence)
+                          confidence=request.confidence, objective=request.objective)
     cores = os.cpu_count() or 1
     if request.workers is not None and not 1 <= request.workers <= cores:
         raise UserError(f"{{workers}} must be between 1 and the {cores} cores here, got {request.workers}")
@@ -159,6 +167,14 @@ def prepare(request: GridRequest) -> _Setup:
     storage_name = request.storage or f"journal:{run_dir / 'study.journal'}"
     return _Setup(space, config, run_dir, request.study or f"grid-{space.name}", storage_name,
                   str(resolve_device(request.device)))
+
+
+def _targets(request: GridRequest) -> tuple[float, ...]:
+    text = request.targets or "1.5,2,3"
+    try:
+        return tuple(float(t.strip().rstrip("x")) for t in text.split(","))
+    except ValueError:
+        raise UserError(f"{{targets}}: cannot read {text!r}; give cost multiples like 1.5,2,3") from None
 
 
 def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResult | None:
@@ -177,7 +193,7 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with events.measuring():
         study, candidates = open_study(storage, s.study_name, s.config, s.space,
-                                       lambda: build_candidates(s.space, s.config.grid))
+                                       lambda: build_candidates(s.space, s.config.grid, s.device))
 
     def rows() -> list[dict[str, Any]]:
         return collect(study, candidates, s.config, s.study_name, s.storage_name).points
@@ -195,7 +211,7 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
     estimate = _estimate(candidates, pending, s, data, processes.threads if s.device == "cpu" else None)
     events.planned(GridPlan(s.space, candidates, pending, estimate / processes.workers, processes.workers,
                             processes.why, s.study_name, s.storage_name, s.config.budget.epochs,
-                            "racing" if s.config.racing else f"{s.config.seeds} seed(s) per point"))
+                            "racing" if s.config.racing else f"{s.config.seeds or 1} seed(s) per point"))
     interrupted = False
     try:
         with signals_as_interrupt():

@@ -43,7 +43,7 @@ def test_user_yaml_and_factory_through_the_cli(cli, monkeypatch):
     (["-b", "resnet51"], "known: efficientnet-b0"),
     (["-b", "resnet18", "--width", "0"], "--width must be a positive"),
     (["-b", "resnet18", "--depth", "nan"], "--depth must be a positive"),
-    (["-b", "resnet18", "--resolution", "16"], "too small for a total stride of 32"),
+    (["-b", "resnet18", "--resolution", "8"], "too small for a total stride of 32; use >= 16"),
     (["-b", "resnet18", "--phi", "1"], "--phi, --alpha, --beta, --gamma go together"),
     (["-b", "no_such_pkg:factory"], "cannot import"),
 ])

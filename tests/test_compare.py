@@ -82,7 +82,7 @@ def test_every_solved_variant_is_within_five_percent(baseline):
     assert [p.method for p in plan] == ["baseline", *METHODS, *METHODS]
     for item in plan[1:]:
         measured = item.variant.macs() / base  # count_macs == fvcore's flops (tests/test_measure.py)
-        assert measured == pytest.approx(item.flops_ratio)
+        assert measured == pytest.approx(item.cost_ratio)
         assert abs(measured / item.target - 1) <= compare.TOLERANCE, (item.key, measured)
 
 

@@ -5,6 +5,7 @@ import torch
 
 from scalesearch.models import build_model
 from scalesearch.spec.netspec import NetSpec
+from scalesearch import machine
 from scalesearch.training import tuning
 from tests.test_train import TINY
 
@@ -12,7 +13,7 @@ from tests.test_train import TINY
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SCALESEARCH_CACHE", str(tmp_path))
-    return tmp_path / "layouts.json"
+    return tmp_path / "measurements.json"
 
 
 def counting(rates):
@@ -42,8 +43,8 @@ def test_the_faster_format_is_chosen_and_cached(cache):
 def test_another_cpu_measures_again(cache, monkeypatch):
     measure, calls = counting({torch.channels_last: 300.0, torch.contiguous_format: 100.0})
     choose(measure)
-    identity = dict(tuning.cpu_identity())
-    monkeypatch.setattr(tuning, "cpu_identity", lambda: {**identity, "flags": "avx2,fma"})  # an AVX2 machine
+    identity = dict(machine.cpu_identity())
+    monkeypatch.setattr(machine, "cpu_identity", lambda: {**identity, "flags": "avx2,fma"})  # an AVX2 machine
     assert choose(measure).measured and len(calls) == 4
 
 

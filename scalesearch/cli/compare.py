@@ -44,6 +44,10 @@ def compare(
     confidence: Annotated[float, typer.Option(help="Confidence of the intervals and verdicts.")] = 0.9,
     seed: Annotated[int, typer.Option(help="Base seed: data split and the first training; seed k uses seed + k.")] = 0,
     device: DeviceOption = "auto",
+    cost: Annotated[str, typer.Option(help="Match every method on flops, params, activations or latency.")] = "flops",
+    latency: Annotated[bool, typer.Option(help="Also time every variant (1 thread, batch 1 by default).")] = False,
+    latency_threads: Annotated[int, typer.Option(help="Threads for latency timing.")] = 1,
+    latency_batch: Annotated[int, typer.Option(help="Batch size for latency timing.")] = 1,
     workers: Annotated[Optional[int], typer.Option(help="Processes training units at once (default: measured — one with every core, or one single-thread process per core).")] = None,
     threads: Annotated[Optional[int], typer.Option(help="Threads per process (default: cores / workers).")] = None,
     format: FormatOption = OutputFormat.table,
@@ -55,7 +59,8 @@ def compare(
         preset=preset, data=data, data_dir=data_dir, epochs=epochs, train_images=train_images,
         val_images=val_images, test_images=test_images, batch_size=batch_size, lr=lr,
         proxy_resolution=resolution, seeds=seeds, seed=seed, confidence=confidence, device=device,
-        workers=workers, threads=threads, command=command_line())
+        workers=workers, threads=threads, cost=cost, latency=latency, latency_threads=latency_threads,
+        latency_batch=latency_batch, command=command_line())
     rows = run_compare(request, ProgressEvents())
     written = [out / "compare.csv", out / "compare.json", *rebuild(out).values()]
     stderr.print(f"compare: wrote {', '.join(str(p) for p in written)}")
@@ -73,7 +78,7 @@ class ProgressEvents(CompareEvents):
     def planned(self, plan, costs, todo, finished, estimates) -> None:
         for item, cost in zip(plan, costs):
             if not item.within_tolerance:
-                stderr.print(f"warning: {item.key} reaches {cost['flops_ratio']:.2f}x, outside ±5% of "
+                stderr.print(f"warning: {item.key} reaches {cost['cost_ratio']:.2f}x, outside ±5% of "
                              f"{item.label}; rounding leaves no closer setting")
         self.estimates = estimates
         total = sum(estimates.values())

@@ -26,7 +26,9 @@ def profile(
     gamma: GammaOption = None,
     num_classes: Annotated[int, typer.Option(help="Classifier outputs (1000 = ImageNet shape).")] = 1000,
     in_channels: Annotated[int, typer.Option(help="Input channels (3 = ImageNet shape).")] = 3,
-    latency: Annotated[bool, typer.Option(help="Also time a batch-1 forward pass (median, ms).")] = False,
+    latency: Annotated[bool, typer.Option(help="Also time a forward pass: median and interquartile spread (ms).")] = False,
+    latency_threads: Annotated[int, typer.Option(help="Threads for latency timing (1: the paper's convention).")] = 1,
+    latency_batch: Annotated[int, typer.Option(help="Batch size for latency timing.")] = 1,
     device: DeviceOption = "auto",
     per_stage: Annotated[bool, typer.Option(help="Show where the multiply-adds go, stage by stage.")] = False,
     format: FormatOption = OutputFormat.table,
@@ -34,7 +36,8 @@ def profile(
     """Measure a baseline, optionally scaled: params, FLOPs (multiply-adds), activations."""
     d, w, r, px = resolve_multipliers(depth, width, resolution, phi, alpha, beta, gamma)
     result = profile_variant(load_space(baseline), d, w, r, px, in_channels, num_classes,
-                             latency=latency, device=device, per_stage=per_stage)
+                             latency=latency, device=device, per_stage=per_stage,
+                             latency_threads=latency_threads, latency_batch=latency_batch)
     emit(format, result, lambda: _table(result))
 
 
@@ -49,7 +52,9 @@ def _table(result: dict) -> Table:
     table.add_row("FLOPs / baseline", f"{result['flops_ratio']:.3f}x")
     table.add_row("activations", f"{result['activations']:,}")
     if "latency_ms" in result:
-        table.add_row(f"latency, batch 1 ({result['device']})", f"{result['latency_ms']:.2f} ms")
+        table.add_row(f"latency, batch {result['latency_batch']}, {result['latency_threads']} thread(s) "
+                      f"({result['device']}, {result['latency_format']})",
+                      f"{result['latency_ms']:.2f} ms ± {result['latency_spread']:.1%} ({result['latency_runs']} runs)")
     if "stages" in result:
         table.add_row("stages", "\n".join(result["stages"]))
     if "per_stage" in result:

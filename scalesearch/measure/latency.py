@@ -1,30 +1,119 @@
-"""Latency: the median time of a forward pass, measured on the device it will run on."""
+"""Latency, measured honestly: how long one forward pass takes on the device it will run on.
+
+- **Fixed conditions.**  A thread count (1 by default: the paper's CPU latencies were
+  single-threaded), a batch size (1 by default), the deployment shape, eval mode, no
+  autograd.  Every report says which.
+- **The faster layout.**  channels_last wins for some networks on some CPUs and loses for
+  others, so both memory formats are timed and the faster is kept (and named).
+- **Repeated until it is steady.**  After a warm-up, forward passes are timed in rounds;
+  the median and the interquartile spread are taken over all of them, and rounds stop
+  when the spread is within `SPREAD` of the median (or the time budget is spent, and the
+  spread says so).
+- **Cached per machine.**  By network, shape, device, threads, batch, torch version and
+  CPU (machine.py): a rerun does not re-time, another machine does.  A latency is
+  labelled with the machine it was measured on.
+"""
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
+from scalesearch.machine import cached, describe
+from scalesearch.training.device import thread_count
 
-def measure_latency(model: nn.Module, in_channels: int, resolution: int,
-                    device: torch.device | str = "cpu", repeats: int = 20) -> float:
-    """Median forward time in milliseconds at batch 1 on `device` (after warm-up)."""
-    device = torch.device(device)
-    model = model.eval().to(device, memory_format=torch.channels_last)
-    example = torch.zeros(1, in_channels, resolution, resolution, device=device)
-    example = example.contiguous(memory_format=torch.channels_last)
-    times = []
+FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+SPREAD = 0.05  # stop once (p75 - p25) / median is within this
+MAX_SECONDS = 8.0  # per network, both formats included
+WARMUP = 3
+ROUND = 10
+
+
+@dataclass(frozen=True)
+class Latency:
+    ms: float  # median milliseconds of one forward pass of `batch` images
+    low_ms: float  # 25th percentile
+    high_ms: float  # 75th percentile
+    runs: int
+    memory_format: str
+    threads: int
+    batch: int
+    device: str
+    machine: str
+    measured: bool  # False: from the cache
+
+    @property
+    def spread(self) -> float:
+        """Relative interquartile spread: how far two timings of this network may disagree."""
+        return (self.high_ms - self.low_ms) / self.ms if self.ms else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "spread": self.spread}
+
+
+def _time(model: nn.Module, example: torch.Tensor, device: torch.device, seconds: float) -> list[float]:
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds
     with torch.inference_mode():
-        for i in range(repeats + 3):
+        for i in range(WARMUP + ROUND * 50):
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             start = time.perf_counter()
             model(example)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            if i >= 3:
+            if i >= WARMUP:
                 times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000.0
+            rounds_done = i >= WARMUP and (i - WARMUP + 1) % ROUND == 0
+            if rounds_done and (_spread(times) <= SPREAD or time.perf_counter() > deadline):
+                break
+    return times
+
+
+def _quartiles(times: list[float]) -> tuple[float, float, float]:
+    if len(times) < 4:
+        median = statistics.median(times)
+        return min(times), median, max(times)
+    q1, q2, q3 = statistics.quantiles(times, n=4)
+    return q1, q2, q3
+
+
+def _spread(times: list[float]) -> float:
+    low, median, high = _quartiles(times)
+    return (high - low) / median if median else 0.0
+
+
+def measure_latency(model: nn.Module, in_channels: int, resolution: int, device: torch.device | str = "cpu",
+                    threads: int = 1, batch: int = 1, key: str | None = None) -> Latency:
+    """The latency of `model` on a batch x C x R x R input (see the module docstring).
+
+    `key` names the network for the cache (a spec hash); None measures without caching.
+    """
+    device = torch.device(device)
+
+    def run() -> dict[str, Any]:
+        results = {}
+        with thread_count(threads if device.type == "cpu" else None):
+            for name, fmt in FORMATS.items():
+                net = copy.deepcopy(model).eval().to(device, memory_format=fmt)
+                example = torch.zeros(batch, in_channels, resolution, resolution, device=device)
+                results[name] = _time(net, example.contiguous(memory_format=fmt), device, MAX_SECONDS / 2)
+        best = min(results, key=lambda name: _quartiles(results[name])[1])
+        low, median, high = _quartiles(results[best])
+        return {"ms": median * 1e3, "low_ms": low * 1e3, "high_ms": high * 1e3, "runs": len(results[best]),
+                "memory_format": best}
+
+    parts = {"network": key, "shape": [in_channels, resolution, resolution], "device": str(device),
+             "threads": threads, "batch": batch}
+    if key is None:
+        value, measured = run(), True
+    else:
+        value, measured = cached("latency", parts, run, lambda v: isinstance(v, dict) and "ms" in v)
+    return Latency(value["ms"], value["low_ms"], value["high_ms"], value["runs"], value["memory_format"],
+                   threads, batch, str(device), describe(), measured)

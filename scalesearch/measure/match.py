@@ -63,28 +63,40 @@ def shortest(x: float, cost: Callable[[float], float], target: float,
 
 def match_flops(variant: Variant, target: float,
                 tolerance: float = EXACT_TOLERANCE) -> tuple[Variant, dict[str, Any]]:
-    """Move resolution (then width) so the fast MAC count lands within tolerance of target.
+    """`match_cost` on multiply-adds (the paper's FLOPs)."""
+    return match_cost(variant, target, tolerance)
+
+
+def match_cost(variant: Variant, target: float, tolerance: float = EXACT_TOLERANCE,
+               meter: Callable[[Variant], float] | None = None) -> tuple[Variant, dict[str, Any]]:
+    """Move resolution (then width) until `meter(variant)` lands within tolerance of target.
 
     Resolution first because it is the finest knob; but feature maps are ceil(px / 2^k),
     so FLOPs step up every 32 px (ResNet: ~4-6% at once) and some targets fall in a gap
     that only a small width change (8 channels per stage) can fill.  Depth moves in
-    whole blocks and is left alone.  Returns the variant unchanged with an empty
-    adjustment when it already lands inside.
+    whole blocks and is left alone; a meter that resolution does not move (params) goes
+    straight to width.  Returns the variant unchanged with an empty adjustment when it
+    already lands inside.  `meter` defaults to the analytic multiply-add count.
     """
-    before = variant.macs()
+    measure = meter or Variant.macs
+    knobs = getattr(meter, "knobs", ("resolution", "width"))
+    before = measure(variant)
     if _off(before, target) <= tolerance:
         return variant, {}
-    best = _match_resolution(variant, target, tolerance)
-    if _off(best.macs(), target) > tolerance:
+    best = variant
+    if "resolution" in knobs:
+        best = _power_search(lambda px: _pixel_variant(variant, px), variant.resolution, 2.0, target,
+                             tolerance / 2, measure)  # aim at half the band: members sit well inside
+    if _off(measure(best), target) > tolerance:
         # The target sits in a resolution step: fill it with width, from the nearest
         # resolution first and from a few pixels either side only if that fails too.
-        tries = [best, _match_width(best, target, tolerance)]
-        for shift in (-4, 4):
-            if _off(tries[-1].macs(), target) <= tolerance:
+        tries = [best, _match_width(best, target, tolerance, measure)]
+        for shift in ((-4, 4) if "resolution" in knobs else ()):
+            if _off(measure(tries[-1]), target) <= tolerance:
                 break
-            tries.append(_match_width(_pixel_variant(best, best.resolution + shift), target, tolerance))
-        best = min(tries, key=lambda v: _off(v.macs(), target))
-    error = best.macs() / target - 1
+            tries.append(_match_width(_pixel_variant(best, best.resolution + shift), target, tolerance, measure))
+        best = min(tries, key=lambda v: _off(measure(v), target))
+    error = measure(best) / target - 1
     changes = []
     if best.resolution != variant.resolution:
         changes.append(f"resolution {variant.resolution} → {best.resolution} px")
@@ -94,8 +106,8 @@ def match_flops(variant: Variant, target: float,
     if abs(error) > tolerance:
         summary += f" (closest reachable: {error:+.1%} off target)"
     return best, {"summary": summary, "from_resolution": variant.resolution,
-                  "from_width": variant.width, "flops_before": before,
-                  "target_flops": int(round(target)), "error": error}
+                  "from_width": variant.width, "cost_before": before,
+                  "target_cost": target, "error": error}
 
 
 def _off(value: float, target: float) -> float:
@@ -103,18 +115,18 @@ def _off(value: float, target: float) -> float:
 
 
 def _power_search(make: Callable[[float], Variant], start: float, exponent: float, target: float,
-                  tolerance: float, steps: int = 6) -> Variant:
-    """Secant-like steps assuming FLOPs ~ knob^exponent; keeps the closest point seen.
+                  tolerance: float, measure: Callable[[Variant], float], steps: int = 6) -> Variant:
+    """Secant-like steps assuming cost ~ knob^exponent; keeps the closest point seen.
 
-    count_macs costs about a second per new spec on two busy cores, so a model-guided
-    step (usually 1-3 evaluations) beats bisecting a wide bracket (7-10).
+    A model-guided step (usually 1-3 evaluations) beats bisecting a wide bracket (7-10),
+    and with a timed cost every evaluation is a measurement.
     """
     knob, seen = start, {}
     best = make(knob)
     for _ in range(steps):
         candidate = make(knob)
-        value = candidate.macs()
-        if _off(value, target) < _off(best.macs(), target):
+        value = measure(candidate)
+        if _off(value, target) < _off(measure(best), target):
             best = candidate
         if _off(value, target) <= tolerance or candidate in seen:
             break
@@ -125,18 +137,10 @@ def _power_search(make: Callable[[float], Variant], start: float, exponent: floa
 
 def _pixel_variant(variant: Variant, pixels: float) -> Variant:
     """`variant` at `pixels` (deployment shape); its r follows, so its proxy shape does too."""
-    minimum = variant.spec.total_stride if variant.spec is not None else 8
+    minimum = variant.spec.total_stride if variant.spec is not None else 8  # deployment: a full stride
     px = max(int(round(pixels)), minimum)
     return replace(variant, resolution=px, resolution_mult=px / variant.space.resolution)
 
 
-def _match_resolution(variant: Variant, target: float, tolerance: float) -> Variant:
-    # Aim at half the band: a pixel step is cheap, and members then sit well inside it.
-    return _power_search(lambda px: _pixel_variant(variant, px), variant.resolution, 2.0,
-                         target, tolerance / 2)
-
-
-def _match_width(variant: Variant, target: float, tolerance: float) -> Variant:
-    return _power_search(lambda w: replace(variant, width=w), variant.width, 2.0, target, tolerance / 2)
-
-
+def _match_width(variant: Variant, target: float, tolerance: float, measure) -> Variant:
+    return _power_search(lambda w: replace(variant, width=w), variant.width, 2.0, target, tolerance / 2, measure)

@@ -31,7 +31,8 @@ def resolve_multipliers(depth: float | None, width: float | None, resolution: in
 
 def profile_variant(space: SearchSpace, d: float, w: float, r: float, pixels: int | None,
                     in_channels: int, num_classes: int, latency: bool = False,
-                    device: str = "auto", per_stage: bool = False) -> dict[str, Any]:
+                    device: str = "auto", per_stage: bool = False, latency_threads: int = 1,
+                    latency_batch: int = 1) -> dict[str, Any]:
     if pixels is not None and pixels < 1:
         raise UserError(f"{{resolution}} must be a positive number of pixels, got {pixels}")
     if in_channels < 1 or num_classes < 1:
@@ -54,7 +55,11 @@ def profile_variant(space: SearchSpace, d: float, w: float, r: float, pixels: in
             result["per_stage"] = macs_by_part(variant.spec)
     if latency:
         dev = resolve_device(device)
-        result["latency_ms"] = measure_latency(variant.build(), in_channels, variant.resolution, dev)
+        timed = measure_latency(variant.build(0), in_channels, variant.resolution, dev, latency_threads,
+                                latency_batch)  # timed afresh: profile is asked to time now
+        result.update(latency_ms=timed.ms, latency_low_ms=timed.low_ms, latency_high_ms=timed.high_ms,
+                      latency_spread=timed.spread, latency_runs=timed.runs, latency_format=timed.memory_format,
+                      latency_threads=timed.threads, latency_batch=timed.batch, machine=timed.machine)
         result["device"] = str(dev)
     return result
 

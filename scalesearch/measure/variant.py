@@ -89,6 +89,13 @@ class Variant:
         """params, FLOPs and activations counted from the spec (fvcore's for factories)."""
         return analytic_cost(self.spec) if self.spec is not None else self.cost()
 
+    def latency(self, device: str = "cpu", threads: int = 1, batch: int = 1) -> "Latency":
+        """Forward-pass latency at this shape (measure/latency.py; cached per machine)."""
+        from scalesearch.measure.latency import measure_latency
+
+        key = self.spec.spec_hash() if self.spec is not None else f"{self.space.source}:{self.depth}:{self.width}"
+        return measure_latency(self.build(0), self.in_channels, self.resolution, device, threads, batch, key=key)
+
     def describe(self) -> dict:
         return {"baseline": self.space.name, "depth": self.depth, "width": self.width,
                 "resolution_mult": self.resolution_mult, "resolution": self.resolution,

@@ -8,12 +8,14 @@ writers make report.md (+ figures/compare.png) and a self-contained report.html.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from scalesearch.report import plots
+from scalesearch.report.costs import cost_correlations
 from scalesearch.report.document import Report
 from scalesearch.runs.files import read_json
 
@@ -37,6 +39,11 @@ def compare_report(run_dir: Path, info: dict[str, Any]) -> Report:
                  "at the proxy shape. compound − it: compound's test accuracy minus the row's at the same "
                  f"target, with its {config.get('confidence', 0.9):.0%} interval (least squares over methods "
                  "× seeds, seed effects removed); * marks a difference beyond noise.")
+    correlation = cost_correlations(rows)
+    if correlation:
+        report.paragraph(f"Latency: median ± interquartile spread of a forward pass at the deployment shape, "
+                         f"{config.get('latency_threads', 1)} thread(s), batch {config.get('latency_batch', 1)}, "
+                         f"on {config.get('machine')}. {correlation}")
     lines = verdicts(rows, config.get("confidence", 0.9))
     if lines:
         report.heading("Does compound scaling win?")
@@ -60,6 +67,8 @@ def table_frame(rows: list[dict]) -> pd.DataFrame:
         "w": f"{row['width']:.3g}", "r (px)": f"{row['resolution_mult']:.3g} ({row['resolution']})",
         "params": f"{row['params'] / 1e6:.2f}M", "GFLOPs": f"{row['flops'] / 1e9:.3f}",
         "FLOP ratio": f"{row['flops_ratio']:.2f}×", "activations": f"{row['activations'] / 1e6:.1f}M",
+        **({"latency (ms)": f"{row['latency_ms']:.1f} ±{row['latency_spread']:.0%}"}
+           if row.get("latency_ms") is not None else {}),
         "test accuracy": accuracy_cell(row, "test"), "val accuracy": accuracy_cell(row, "val"),
         "compound − it (points)": gap_to_compound(row),
     } for row in rows])
@@ -70,7 +79,7 @@ def gap_to_compound(row: dict) -> str:
     if row.get("vs_compound") is None:
         return ""
     low, high = row.get("vs_compound_low"), row.get("vs_compound_high")
-    if low is None:
+    if low is None or not math.isfinite(low):
         return f"{row['vs_compound'] * 100:+.1f}"
     star = "*" if low > 0 or high < 0 else ""
     return f"{row['vs_compound'] * 100:+.1f} ({low * 100:+.1f}, {high * 100:+.1f}){star}"
@@ -91,7 +100,7 @@ def verdicts(rows: list[dict], confidence: float = 0.9) -> list[str]:
         at = [r for r in rows if r["target"] == target and r.get("vs_compound") is not None]
         for row in at:
             gap = row["vs_compound"] * 100
-            if row.get("vs_compound_low") is None:
+            if row.get("vs_compound_low") is None or not math.isfinite(row["vs_compound_low"]):
                 lines.append(f"{target}: compound vs {row['method']}: {gap:+.2f} points of test accuracy, "
                              "undecided (one seed: no noise estimate; use --seeds 3)")
                 continue

@@ -9,6 +9,7 @@ import pandas as pd
 
 from scalesearch.report import plots
 from scalesearch.report.document import Report
+from scalesearch.report.costs import cost_correlations
 from scalesearch.runs.files import read_json
 
 
@@ -32,6 +33,12 @@ def expand_report(run_dir: Path, info: dict[str, Any]) -> Report:
                          f"was too coarse) was moved until measured FLOPs landed within "
                          f"±{family['exact_tolerance']:.0%} of baseline × nominal.")
         report.table(_adjustment_table(members, family["exact_tolerance"]))
+    correlation = cost_correlations(members)
+    if correlation:
+        timing = family.get("latency") or {}
+        report.paragraph(f"Latency: median ± interquartile spread of a forward pass at the deployment shape, "
+                         f"{timing.get('threads', 1)} thread(s), batch {timing.get('batch', 1)}, on "
+                         f"{timing.get('device', 'cpu')} ({timing.get('machine', 'this machine')}). {correlation}")
     report.heading("Cost per φ")
     report.figure("flops-per-phi", _cost_plot(family, "flops", "GFLOPs (multiply-adds)", 1e9),
                   "FLOPs per φ: nominal (baseline × d·w²·r²) vs measured, log scale.")
@@ -114,7 +121,7 @@ def _members_table(family: dict[str, Any]) -> pd.DataFrame:
                "target ×": f"{m.get('target_ratio', m['nominal_ratio']):.3f}",
                "off": f"{m['ratio_error']:+.1%}"}
         if m.get("latency_ms") is not None:
-            row["latency (ms)"] = f"{m['latency_ms']:.1f}"
+            row["latency (ms)"] = f"{m['latency_ms']:.1f} ±{m.get('latency_spread', 0):.0%}"
         if m.get("val_accuracy") is not None:
             row["proxy px"] = m.get("proxy_resolution", "—")
             row["val acc"] = f"{m['val_accuracy']:.1%}"

@@ -26,16 +26,32 @@ def grid_report(run_dir: Path, info: dict[str, Any]) -> Report:
     report.paragraph(best.get("outcome", "No candidate has finished yet."))
     report.paragraph(_summary(best, config))
     report.heading("Points")
-    report.table(_table(points), "Cost ratios are FLOPs / FLOPs(baseline) at the deployment shape (native "
+    cost = config.get("grid", {}).get("cost", "flops")
+    report.table(_table(points), f"Cost ratios are cost / the baseline's at the deployment shape (native "
                  "resolution, 3 channels, 1000 classes): α·β²·γ² = the family's growth per φ (the law); "
-                 "rounded = the φ = 1 network as (α, β, γ) round; trained = the φ = 1 network after its "
-                 "resolution (then width) was corrected to land on the target cost — what was trained. "
+                 f"rounded, trained: the chosen cost ({cost}) of the φ = 1 network as (α, β, γ) round, and "
+                 "after its resolution (then width) was corrected to land on the target — what was trained; "
+                 "FLOPs, params, activations (and latency, where timed: median ± interquartile spread, "
+                 f"{_latency_setting(config)}) of the trained network side by side. "
                  f"Accuracy: proxy validation accuracy, least-squares mean over seeds with its "
                  f"{best.get('confidence', 0.9):.0%} interval; Δ leader: the paired difference to the leader "
                  "(seed effects removed) with its interval; p_best: the share of bootstrap resamples in which "
                  "the point is best. Test accuracy (first seed) is reported only.")
     trained = points[points["mean"].notna() & (points["role"] == "candidate")]
-    if len(trained):
+    if best.get("front"):
+        report.heading("Accuracy vs cost: the Pareto front")
+        report.paragraph(f"Every point was landed on one of the cost multiples {', '.join(_targets(points))} "
+                         f"of the baseline's {cost}; the front holds the points no other beats on both mean "
+                         "validation accuracy and cost. `scalesearch expand --from DIR --pick front:K` grows the "
+                         "K-th (cheapest first).")
+        report.table(pd.DataFrame([{"K": k, "α": f"{p['alpha']:g}", "β": f"{p['beta']:g}", "γ": f"{p['gamma']:g}",
+                                    f"{cost} ×": f"{p['cost_ratio']:.2f}", "FLOPs ×": f"{p['flops_ratio']:.2f}",
+                                    "val acc": f"{p['mean']:.2%}", "seeds": p["seeds"]}
+                                   for k, p in enumerate(best["front"])]))
+        report.figure("pareto", _front_plot(trained, best["front"], cost),
+                      f"Mean validation accuracy against {cost} (× the baseline's) for every trained point; the "
+                      "line joins the Pareto front.")
+    elif len(trained):
         report.heading("Accuracy over the grid")
         report.figure("grid-heatmap", _heatmap(points[points["role"] == "candidate"], trained, best),
                       "Validation accuracy by width (β) and resolution (γ) coefficient: mean ± half its "
@@ -76,9 +92,15 @@ def _summary(best: dict[str, Any], config: dict[str, Any]) -> str:
     return (f"Leader: α = {best['alpha']:g}, β = {best['beta']:g}, γ = {best['gamma']:g} "
             f"(α·β²·γ² = {best['nominal_ratio']:.3f}: its family grows ~{best['nominal_ratio']:.2f}× per φ), "
             f"validation accuracy {best['val_accuracy']:.2%}, trained at φ = 1 as a network of "
-            f"{best['flops_ratio']:.3f}× the baseline's FLOPs (correction: {best.get('correction', 'none')})."
+            f"{best.get('cost_ratio', best['flops_ratio']):.3f}× the baseline's {best.get('cost', 'flops')} "
+            f"({best['flops_ratio']:.3f}× its FLOPs; correction: {best.get('correction', 'none')})."
             + gain + " " + ("" if best.get("complete") else "The search is not complete; this is the state so far. ")
             + setup)
+
+
+def _latency_setting(config: dict[str, Any]) -> str:
+    grid = config.get("grid", {})
+    return f"{grid.get('latency_threads', 1)} thread(s), batch {grid.get('latency_batch', 1)}"
 
 
 def _fit_text(fit: dict[str, Any]) -> str:
@@ -104,6 +126,10 @@ def _table(points: pd.DataFrame) -> pd.DataFrame:
         rows.append({"#": p["index"], "role": p["role"], "α": f"{p['alpha']:g}", "β": f"{p['beta']:g}",
                      "γ": f"{p['gamma']:g}", "α·β²·γ²": f"{p['nominal_ratio']:.3f}",
                      "rounded ×": f"{p['raw_ratio']:.3f}", "trained ×": f"{p['measured_ratio']:.3f}",
+                     "FLOPs ×": f"{p['flops_ratio']:.2f}", "params ×": f"{p['params_ratio']:.2f}",
+                     "acts ×": f"{p['activations_ratio']:.2f}",
+                     "latency ×": "" if pd.isna(p.get("latency_ratio")) else
+                     f"{p['latency_ratio']:.2f} ±{p['latency_spread']:.0%}",
                      "correction": "" if pd.isna(p.get("correction")) else p["correction"], "state": state,
                      "seeds": "" if not p.get("seeds") else int(p["seeds"]), "val acc": _cell(p.get("mean"), ".2%"),
                      "interval": interval, "Δ leader (points)": diff,
@@ -143,6 +169,25 @@ def _heatmap(candidates: pd.DataFrame, trained: pd.DataFrame, best: dict[str, An
                         fontweight="bold" if leader else "normal")
     fig.colorbar(image, ax=ax, label="validation accuracy (mean over seeds)")
     ax.set_title("Proxy validation accuracy at φ = 1 (bold: the leader)")
+    return to_png(fig)
+
+
+def _targets(points: pd.DataFrame) -> list[str]:
+    return [f"{t:g}×" for t in sorted(points.loc[points["role"] == "candidate", "target"].unique())]
+
+
+def _front_plot(trained: pd.DataFrame, front: list[dict[str, Any]], cost: str) -> bytes:
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+    ax.scatter(trained["measured_ratio"], trained["mean"] * 100, color="tab:grey", label="trained points")
+    ax.plot([p["cost_ratio"] for p in front], [p["mean"] * 100 for p in front], "o-", color="tab:red",
+            label="Pareto front")
+    for k, p in enumerate(front):
+        ax.annotate(f"{k}: ({p['alpha']:g}, {p['beta']:g}, {p['gamma']:g})", (p["cost_ratio"], p["mean"] * 100),
+                    textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel(f"{cost} (× the baseline's, deployment shape)")
+    ax.set_ylabel("validation accuracy, proxy shape (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
     return to_png(fig)
 
 

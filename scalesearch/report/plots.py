@@ -65,3 +65,4 @@ def _finish(ax, title: str, xlabel: str, ylabel: str, log_y: bool) -> None:
     ax.grid(True, which="both", alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
+

@@ -10,6 +10,7 @@ seeds, and the smooth fit's answer.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ from scalesearch.spec.scaling import Coefficients
 
 UNIT_COLUMNS = ["trial", "point", "seed", "role", "alpha", "beta", "gamma", "state", "val_accuracy",
                 "test_accuracy", "epochs", "proxy_resolution", "seconds", "images_per_second", "note"]
-POINT_COLUMNS = ["index", "role", "alpha", "beta", "gamma", "nominal_ratio", "raw_ratio", "measured_ratio",
+POINT_COLUMNS = ["index", "role", "alpha", "beta", "gamma", "target", "nominal_ratio", "cost", "raw_ratio", "measured_ratio",
+                 "flops_ratio", "params_ratio", "activations_ratio", "latency_ratio", "latency_ms", "latency_spread",
                  "depth", "width", "resolution", "correction", "feasible", "state", "seeds", "mean", "std",
                  "low", "high", "diff", "diff_low", "diff_high", "separated", "contender", "p_best",
                  "test_accuracy", "note"]
@@ -151,7 +153,7 @@ def summarize(points: list[dict[str, Any]], ranking: Ranking, status: UnitStatus
         "rejected_proposals": len(status.rejected),
         "baseline_val_accuracy": baseline["mean"], "baseline_seeds": baseline["seeds"],
         "baseline_test_accuracy": baseline["test_accuracy"],
-        "mode": "racing" if config.racing else f"{config.seeds} seed(s) per point",
+        "mode": "racing" if config.racing else f"{config.seeds or 1} seed(s) per point",
         "confidence": config.confidence, "target": config.grid.target, "tolerance": config.grid.tolerance,
         "noise": {"sd": ranking.noise.sd, "df": ranking.noise.df, "kind": ranking.noise.kind},
         "decided": ranking.decided,
@@ -167,7 +169,9 @@ def summarize(points: list[dict[str, Any]], ranking: Ranking, status: UnitStatus
         "alpha": leader["alpha"], "beta": leader["beta"], "gamma": leader["gamma"],
         "val_accuracy": leader["mean"], "val_low": leader["low"], "val_high": leader["high"],
         "test_accuracy": leader["test_accuracy"], "p_best": leader["p_best"],
-        "flops_ratio": leader["measured_ratio"], "nominal_ratio": leader["nominal_ratio"],
+        "cost": leader["cost"], "cost_ratio": leader["measured_ratio"], "flops_ratio": leader["flops_ratio"],
+        "params_ratio": leader["params_ratio"], "activations_ratio": leader["activations_ratio"],
+        "latency_ratio": leader["latency_ratio"], "nominal_ratio": leader["nominal_ratio"],
         "raw_ratio": leader["raw_ratio"],
         "phi1_network": {"depth": leader["depth"], "width": leader["width"], "resolution": leader["resolution"]},
         "correction": leader["correction"] or "none",
@@ -178,10 +182,26 @@ def summarize(points: list[dict[str, Any]], ranking: Ranking, status: UnitStatus
                     key=lambda p: -p["diff"])
     if others:
         summary["runner_up"] = _brief(others[0])
+    summary["target"] = leader["target"]
     summary["over_baseline"] = _over_baseline(status, candidates, ranking.leader, config.confidence)
-    summary["fit"] = _fit(points, ranking, config)
+    summary["fit"] = _fit(points, ranking, config) if not config.grid.targets else None
+    if config.objective == "pareto":
+        summary["objective"] = "pareto"
+        summary["front"] = pareto_front(points)
     summary["outcome"] = outcome(summary)
     return summary
+
+
+def pareto_front(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trained points no other beats on both mean accuracy and cost, cheapest first."""
+    trained = [p for p in points if p["role"] == "candidate" and p["mean"] is not None
+               and not (isinstance(p["mean"], float) and math.isnan(p["mean"]))]
+    front = [p for p in trained
+             if not any(q is not p and q["mean"] >= p["mean"] and q["measured_ratio"] <= p["measured_ratio"]
+                        and (q["mean"] > p["mean"] or q["measured_ratio"] < p["measured_ratio"]) for q in trained)]
+    return [{**_brief(p), "target": p["target"], "cost": p["cost"], "cost_ratio": p["measured_ratio"],
+             "flops_ratio": p["flops_ratio"], "latency_ratio": p["latency_ratio"]}
+            for p in sorted(front, key=lambda p: p["measured_ratio"])]
 
 
 def _brief(p: dict[str, Any]) -> dict[str, Any]:
@@ -229,7 +249,7 @@ class GridChoice:
     pick: str = "best"
 
 
-PICKS = ("best", "fit")
+PICKS = ("best", "fit", "front:K")
 
 
 def read_grid_choice(run_dir: Path, pick: str = "best") -> GridChoice:
@@ -238,7 +258,8 @@ def read_grid_choice(run_dir: Path, pick: str = "best") -> GridChoice:
     `pick` "best" is the leader; "fit" the smooth fit's argmax, refused where the run's
     report does not recommend it.
     """
-    if pick not in PICKS:
+    front = re.fullmatch(r"front:(\d+)", str(pick))
+    if pick not in PICKS[:2] and not front:
         raise UserError(f"{{pick}} must be one of {', '.join(PICKS)}, got {pick!r}")
     path = Path(run_dir) / "best.json"
     if not path.is_file():
@@ -246,6 +267,14 @@ def read_grid_choice(run_dir: Path, pick: str = "best") -> GridChoice:
                         "directory of `scalesearch grid`)")
     best = read_json(path)
     source = best
+    if front:
+        points = best.get("front") if isinstance(best, dict) else None
+        if not points:
+            raise UserError(f"{path}: no Pareto front (made by `grid --objective pareto`); use {{pick}} best")
+        k = int(front.group(1))
+        if k >= len(points):
+            raise UserError(f"{{pick}} {pick}: the front has {len(points)} points (front:0 .. front:{len(points) - 1})")
+        source = points[k]
     if pick == "fit":
         source = best.get("fit") if isinstance(best, dict) else None
         if not source:
@@ -254,7 +283,7 @@ def read_grid_choice(run_dir: Path, pick: str = "best") -> GridChoice:
             raise UserError(f"{path}: the fit is not recommended: {source.get('reason')}; use {{pick}} best")
     try:
         coefficients = Coefficients(float(source["alpha"]), float(source["beta"]), float(source["gamma"]))
-        target = float(best.get("target") or coefficients.product)
+        target = float(source.get("target") or best.get("target") or coefficients.product)
     except (KeyError, TypeError, ValueError, AttributeError):
         raise UserError(f"{path}: no numeric alpha, beta and gamma (has the grid finished a candidate?)") from None
     return GridChoice(coefficients, target, str(best.get("baseline", "")), pick)

@@ -36,7 +36,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from scalesearch.errors import UserError
-from scalesearch.measure.match import match_flops
+from scalesearch.measure.match import match_cost
+from scalesearch.measure.meter import Meter
 from scalesearch.measure.variant import Variant
 from scalesearch.spec.scaling import Coefficients, grid_2d, grid_3d
 from scalesearch.spec.spaces import SearchSpace
@@ -55,6 +56,10 @@ class GridSpec:
     high: float = 2.0
     target: float = 2.0
     tolerance: float = 0.02  # relative: the law and the measured phi = 1 cost within +-2%
+    cost: str = "flops"  # what the phi = 1 network is landed on: flops | params | activations | latency
+    latency_threads: int = 1
+    latency_batch: int = 1
+    targets: tuple[float, ...] = ()  # a range of cost multiples (a Pareto search); () = `target` alone
 
     def __post_init__(self) -> None:
         if self.shape not in ("2d", "3d"):
@@ -69,10 +74,14 @@ class GridSpec:
             raise UserError(f"{{high}} {self.high} is below {{low}} {self.low}")
         if self.target <= 1:
             raise UserError(f"{{target}} {self.target}: the phi = 1 cost multiple must be > 1")
+        object.__setattr__(self, "targets", tuple(float(t) for t in self.targets))
+        if any(not math.isfinite(t) or t <= 1 for t in self.targets):
+            raise UserError(f"{{targets}} {','.join(map(str, self.targets))}: every cost multiple must be > 1")
+        Meter(self.cost, threads=self.latency_threads, batch=self.latency_batch)  # validates
         if self.tolerance >= 0.5:
             raise UserError(f"{{tolerance}} {self.tolerance} is relative (0.02 = +-2%); use a value below 0.5")
         per_axis = (self.high - self.low) / self.step + 1
-        points = per_axis ** (2 if self.shape == "2d" else 3)
+        points = per_axis ** (2 if self.shape == "2d" else 3) * max(1, len(self.targets))
         if points > MAX_POINTS:
             raise UserError(f"the grid would have about {points:,.0f} points (more than {MAX_POINTS:,}); "
                             "use a coarser {step} or a narrower {low}..{high}")
@@ -82,8 +91,11 @@ class GridSpec:
         values = {**space.grid, **{k: v for k, v in overrides.items() if v is not None}}
         return cls(**values)
 
-    def within(self, ratio: float) -> bool:
-        return abs(ratio / self.target - 1) <= self.tolerance + 1e-12
+    def within(self, ratio: float, tolerance: float | None = None) -> bool:
+        return abs(ratio / self.target - 1) <= (self.tolerance if tolerance is None else tolerance) + 1e-12
+
+    def meter(self, device: str = "cpu") -> Meter:
+        return Meter(self.cost, device, self.latency_threads, self.latency_batch)
 
 
 @dataclass(frozen=True)
@@ -96,8 +108,8 @@ class Candidate:
     beta: float
     gamma: float
     nominal_ratio: float  # alpha * beta^2 * gamma^2: the family's growth per phi
-    raw_ratio: float  # FLOPs of (alpha, beta, gamma) rounded, before the correction
-    measured_ratio: float  # FLOPs of the trained phi = 1 network / the baseline's (deployment shape)
+    raw_ratio: float  # the chosen cost of (alpha, beta, gamma) rounded, before the correction
+    measured_ratio: float  # the chosen cost of the trained phi = 1 network / the baseline's (deployment shape)
     flops: int
     feasible: bool
     depth: float = 1.0  # the trained phi = 1 network: d, w, r (r from its corrected pixels)
@@ -106,6 +118,14 @@ class Candidate:
     resolution: int = 0  # its pixels at the deployment shape
     correction: str = ""  # what moved to land on the cost ("" = nothing)
     note: str = ""
+    cost: str = "flops"  # the cost `raw_ratio` and `measured_ratio` are in
+    flops_ratio: float = 1.0  # every cost of the trained network / the baseline's, side by side
+    params_ratio: float = 1.0
+    activations_ratio: float = 1.0
+    latency_ratio: float | None = None  # measured only when the cost is latency
+    latency_ms: float | None = None
+    latency_spread: float | None = None
+    target: float = 2.0  # the cost multiple this point's phi = 1 network lands on
 
     @property
     def coefficients(self) -> Coefficients:
@@ -119,19 +139,24 @@ class Candidate:
         return asdict(self)
 
 
-def build_candidates(space: SearchSpace, grid: GridSpec) -> list[Candidate]:
+def build_candidates(space: SearchSpace, grid: GridSpec, device: str = "cpu") -> list[Candidate]:
     """The baseline reference first, then every grid point with its corrected phi = 1 network."""
     baseline = Variant(space)
     base = baseline.macs()
+    meter = grid.meter(device)
+    reference = _Reference(baseline, meter)
     out = [Candidate(0, "baseline", 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, base, True,
-                     resolution=baseline.resolution, note="phi = 0 reference")]
-    if grid.shape == "2d":
-        for point in grid_2d(grid.step, grid.target, grid.high):
-            alpha = _least_rounded_alpha(space, base, point, grid)
-            out.append(_candidate(space, base, Coefficients(alpha, point.beta, point.gamma), grid, len(out)))
-    else:
-        for point in grid_3d(grid.low, grid.high, grid.step, grid.target, grid.tolerance * grid.target):
-            out.append(_candidate(space, base, point, grid, len(out)))
+                     resolution=baseline.resolution, note="phi = 0 reference", cost=grid.cost,
+                     target=1.0, **reference.ratios(baseline))]
+    for target in grid.targets or (grid.target,):
+        at = replace(grid, target=target, targets=())
+        if at.shape == "2d":
+            for point in grid_2d(at.step, at.target, at.high):
+                alpha = _least_rounded_alpha(space, base, point, at)
+                out.append(_candidate(space, reference, Coefficients(alpha, point.beta, point.gamma), at, len(out)))
+        else:
+            for point in grid_3d(at.low, at.high, at.step, at.target, at.tolerance * at.target):
+                out.append(_candidate(space, reference, point, at, len(out)))
     if not any(c.feasible for c in out[1:]):
         raise UserError(_empty_message(grid, out[1:]))
     return out
@@ -155,20 +180,48 @@ def _least_rounded_alpha(space: SearchSpace, base: int, point: Coefficients, gri
     return min(dict.fromkeys(options), key=distortion)
 
 
-def _candidate(space: SearchSpace, base: int, c: Coefficients, grid: GridSpec, index: int) -> Candidate:
+class _Reference:
+    """The baseline's costs, which every candidate's are divided by."""
+
+    def __init__(self, baseline: Variant, meter: Meter):
+        self.meter, self.cost = meter, baseline.fast_cost()
+        self.chosen = meter(baseline)
+        self.spread = meter.spread(baseline)
+        self.latency = meter.latency(baseline) if meter.cost == "latency" else None
+
+    def ratios(self, variant: Variant) -> dict:
+        cost = variant.fast_cost()
+        out = {"flops_ratio": cost.flops / self.cost.flops, "params_ratio": cost.params / self.cost.params,
+               "activations_ratio": cost.activations / self.cost.activations}
+        if self.latency is not None:
+            latency = self.meter.latency(variant)
+            out.update(latency_ratio=latency.ms / self.latency.ms, latency_ms=latency.ms,
+                       latency_spread=latency.spread)
+        return out
+
+
+def _candidate(space: SearchSpace, reference: _Reference, c: Coefficients, grid: GridSpec,
+               index: int) -> Candidate:
+    meter = reference.meter
     rounded = Variant(space, c.alpha, c.beta, c.gamma)
-    raw = rounded.macs()
-    trained, adjustment = match_flops(rounded, grid.target * base, grid.tolerance)
-    flops = trained.macs()
-    ratio = flops / base
-    feasible = grid.within(c.product) and grid.within(ratio)
+    raw = meter(rounded)
+    trained, adjustment = match_cost(rounded, grid.target * reference.chosen, grid.tolerance, meter)
+    ratio = meter(trained) / reference.chosen
+    # A timed cost is only known to within its spread: the band is at least that wide.
+    spread = meter.spread(trained) + reference.spread
+    tolerance = max(grid.tolerance, spread)
+    feasible = grid.within(c.product) and grid.within(ratio, tolerance)
     note = "" if feasible else (
         "nominal product outside tolerance" if not grid.within(c.product)
         else "no correction lands within tolerance")
-    return Candidate(index, "candidate", c.alpha, c.beta, c.gamma, c.product, raw / base, ratio, flops,
-                     feasible, depth=trained.depth, width=trained.width,
+    if feasible and spread and not grid.within(ratio * (1 + spread), grid.tolerance) or \
+            feasible and spread and not grid.within(ratio * (1 - spread), grid.tolerance):
+        note = f"its latency interval (±{spread:.1%}) straddles the ±{grid.tolerance:.0%} band"
+    return Candidate(index, "candidate", c.alpha, c.beta, c.gamma, c.product, raw / reference.chosen, ratio,
+                     trained.macs(), feasible, depth=trained.depth, width=trained.width,
                      resolution_mult=trained.resolution / space.resolution, resolution=trained.resolution,
-                     correction=adjustment.get("summary", ""), note=note)
+                     correction=adjustment.get("summary", ""), note=note, cost=grid.cost, target=grid.target,
+                     **reference.ratios(trained))
 
 
 def _empty_message(grid: GridSpec, points: list[Candidate]) -> str:

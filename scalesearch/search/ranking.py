@@ -298,3 +298,31 @@ def difference(fit: TwoWay, a: Hashable, b: Hashable, confidence: float = 0.9) -
         return Difference(mean, math.nan, math.nan, "none")
     half = t_quantile(0.5 + confidence / 2, fit.df) * sd
     return Difference(mean, mean - half, mean + half, fit.noise.kind)
+
+
+# -- rank correlations ---------------------------------------------------------------------------
+
+def _ranks(values: list[float]) -> list[float]:
+    """Ranks from 1, ties sharing their mean rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    """Spearman's rank correlation (Pearson on ranks, ties averaged); NaN under 3 pairs."""
+    if len(x) != len(y) or len(x) < 3:
+        return math.nan
+    rx, ry = _ranks(list(x)), _ranks(list(y))
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sxx, syy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
+    return sxy / math.sqrt(sxx * syy) if sxx and syy else math.nan

@@ -23,6 +23,7 @@ from scalesearch.training.budget import ProxyBudget
 
 SAMPLERS = ("grid", "tpe", "gp", "random")
 PRUNERS = ("none", "halving", "hyperband")
+OBJECTIVES = ("accuracy", "pareto")
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,15 @@ class SearchConfig:
     max_seeds: int = 3  # racing: seeds per contender at most
     max_trainings: int | None = None  # racing: trainings in all (the baseline's included)
     confidence: float = 0.9
+    objective: str = "accuracy"  # or "pareto": accuracy and cost, a front over several cost targets
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise UserError(f"{{objective}} must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.objective == "pareto" and self.sampler != "grid":
+            raise UserError("{objective} pareto visits every point of every target: use {sampler} grid")
+        if self.objective == "pareto" and self.prune != "none":
+            raise UserError("{objective} pareto trains two objectives, which Optuna cannot prune; drop {prune}")
         if self.sampler not in SAMPLERS:
             raise UserError(f"{{sampler}} must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         if self.prune not in PRUNERS:
@@ -61,7 +69,8 @@ class SearchConfig:
 
     @property
     def racing(self) -> bool:
-        return self.seeds is None
+        """Racing decides one winner; a Pareto front is trained at a fixed number of seeds."""
+        return self.seeds is None and self.objective == "accuracy"
 
     def fingerprint(self, space: SearchSpace) -> dict[str, Any]:
         """What a resumed or joined study must agree on.  Not the sampler, caps, seed
@@ -71,7 +80,7 @@ class SearchConfig:
                 "space": space.network.spec_hash() if space.network else space.source,
                 "grid": asdict(self.grid), "budget": budget, "data": self.data,
                 "base_resolution": self.base_resolution, "test_images": self.test_images,
-                "prune": self.prune}
+                "prune": self.prune, "objective": self.objective}
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -107,7 +116,8 @@ def suggest_params(trial: optuna.Trial, grid: GridSpec) -> dict[str, float]:
 def set_violation(trial: optuna.Trial, candidate: Candidate, grid: GridSpec) -> float:
     """Tell the sampler how far a point is outside the law's band or its cost band (> 0:
     infeasible; Optuna's constraint API), and record it for a dashboard."""
-    slack = max(abs(candidate.nominal_ratio / grid.target - 1), abs(candidate.measured_ratio / grid.target - 1))
+    slack = max(abs(candidate.nominal_ratio / candidate.target - 1),
+                abs(candidate.measured_ratio / candidate.target - 1))
     value = slack - grid.tolerance if candidate.feasible else max(slack - grid.tolerance, 1e-6)
     trial.set_constraint("cost_band", value)
     trial.set_user_attr("violation", value)
@@ -148,7 +158,8 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, config: SearchCo
         raise UserError(_mismatch(name, existing["fingerprint"], fingerprint))
     candidates = ([Candidate(**c) for c in existing["candidates"]]
                   if existing and existing.get("candidates") else make_candidates())
-    study = optuna.create_study(storage=storage, study_name=name, direction="maximize",
+    directions = ["maximize", "minimize"] if config.objective == "pareto" else ["maximize"]
+    study = optuna.create_study(storage=storage, study_name=name, directions=directions,
                                 sampler=make_sampler(config), pruner=make_pruner(config), load_if_exists=True)
     attrs = study.user_attrs
     if "fingerprint" not in attrs:

@@ -107,8 +107,8 @@ def wanted_units(candidates: list[Candidate], status: UnitStatus, config: Search
     if pending or any(s == 0 for _, s in status.running):
         return pending  # more seeds are decided once every first seed is in
     trained = sorted({p for p, s in status.done if p != 0 and status.done[(p, s)].state == TrialState.COMPLETE})
-    if config.seeds is not None:
-        more = [(p, s) for s in range(1, config.seeds) for p in trained]
+    if not config.racing:
+        more = [(p, s) for s in range(1, config.seeds or 1) for p in trained]
     else:
         accuracies = status.accuracies(candidates)
         more = racing_needs(accuracies, rank(accuracies, config.confidence, resamples=0), config.max_seeds)
@@ -186,7 +186,8 @@ def run_worker(study: optuna.Study, candidates: list[Candidate], space: SearchSp
                 continue
             if unit in status.done or _holder(study, trial, unit) is not None:
                 trial.set_user_attr("duplicate", True)
-                study.tell(trial, state=TrialState.PRUNED)
+                # A multi-objective study takes no PRUNED trials: FAIL says "not a result" there.
+                study.tell(trial, state=TrialState.FAIL if _pareto(study) else TrialState.PRUNED)
                 continue
             _describe(trial, candidate, unit, space, config, data)
             notify(Event("start", unit[0], trial.number, seed=unit[1]))
@@ -217,7 +218,7 @@ def run_worker(study: optuna.Study, candidates: list[Candidate], space: SearchSp
             for key, value in _result_attrs(result).items():
                 trial.set_user_attr(key, value)
             value = result.val_accuracy if math.isfinite(result.val_accuracy) else 0.0
-            study.tell(trial, value)
+            study.tell(trial, [value, candidate.measured_ratio] if _pareto(study) else value)
             notify(Event("end", unit[0], trial.number, value=value, state=result.status, seed=unit[1]))
             trained += 1
     return trained
@@ -245,7 +246,7 @@ def _claim(study: optuna.Study, config: SearchConfig, wanted: list[Unit],
         trial.set_user_attr("violation", 1.0)
         trial.set_constraint("cost_band", 1.0)
         trial.set_user_attr("note", "outside the grid's feasible region")
-        study.tell(trial, 0.0)
+        study.tell(trial, [0.0, math.inf] if _pareto(study) else 0.0)
         return trial, None
     trial.set_user_attr("point", point)
     trial.set_user_attr("seed", 0)
@@ -259,7 +260,12 @@ def _reject(study: optuna.Study, trial: optuna.Trial, candidate: Candidate, conf
                        "nominal_product": candidate.nominal_ratio, "measured_ratio": candidate.measured_ratio,
                        "note": candidate.note}.items():
         trial.set_user_attr(key, value)
-    study.tell(trial, 0.0)
+    study.tell(trial, [0.0, candidate.measured_ratio] if _pareto(study) else 0.0)
+
+
+def _pareto(study: optuna.Study) -> bool:
+    """Accuracy and cost as two objectives (grid --objective pareto)."""
+    return len(study.directions) > 1
 
 
 def _describe(trial: optuna.Trial, candidate: Candidate, unit: Unit, space: SearchSpace,

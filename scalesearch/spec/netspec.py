@@ -199,8 +199,13 @@ class NetSpec:
             need(stage.activation in (None, *ACTIVATIONS), where, f"activation must be one of {', '.join(ACTIVATIONS)}")
             if stage.block == "bottleneck":
                 need(stage.channels % stage.expansion == 0, where, "channels must be a multiple of the expansion")
-        need(self.resolution >= self.total_stride, "resolution",
-             f"{self.resolution} px is too small for a total stride of {self.total_stride}; use >= {self.total_stride}")
+        # With 'same' padding every stride rounds up, so any side reaches the last stage; below
+        # half the total stride the last stages would run on 1 x 1 maps for several
+        # strides in a row, which no longer describes the network (proxy shapes may
+        # go that low after a cost correction: 27 px for a stride-32 net is fine).
+        smallest = max(1, self.total_stride // 2)
+        need(self.resolution >= smallest, "resolution",
+             f"{self.resolution} px is too small for a total stride of {self.total_stride}; use >= {smallest}")
         return self
 
     # -- serialisation ---------------------------------------------------------------

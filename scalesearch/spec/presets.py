@@ -34,3 +34,16 @@ EFFICIENTNET_OFFICIAL: tuple[PublishedMember, ...] = (
     PublishedMember("efficientnet-b6", 1.8, 2.6, 528, 0.5),
     PublishedMember("efficientnet-b7", 2.0, 3.1, 600, 0.5),
 )
+
+
+# Dollár, Singh and Girshick, "Fast and Accurate Model Scaling", CVPR 2021, Table 4:
+# "fast compound scaling" grows a network's flops by s with depth, width and resolution
+# multipliers s^e_d, s^e_w, s^e_r, where e_d = (1 - a) / 2, e_w = a / 2, e_r = (1 - a) / 4
+# (so e_d + 2 e_w + 2 e_r = 1).  a = 1 is width scaling, a = 1/3 uniform compound (dwr);
+# the paper recommends a = 0.8 (e_d = 0.1, e_w = 0.4, e_r = 0.05).
+FAST_ALPHA = 0.8
+
+
+def fast_exponents(alpha: float = FAST_ALPHA) -> dict[str, float]:
+    """The FLOP exponents of depth, width and resolution for fast scaling with `alpha`."""
+    return {"depth": (1 - alpha) / 2, "width": alpha / 2, "resolution": (1 - alpha) / 4}

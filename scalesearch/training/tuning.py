@@ -16,25 +16,19 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
-import os
-import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scalesearch.machine import cached
 from scalesearch.training.device import thread_count
 
 FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
-# The instruction sets whose presence changes which kernels oneDNN runs.
-_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "fma")
 
 
 @dataclass(frozen=True)
@@ -50,58 +44,6 @@ class Layout:
     def why(self) -> str:
         rates = ", ".join(f"{name} {rate:.0f} img/s" for name, rate in self.rates.items())
         return f"{self.memory_format} ({rates}; {'measured now' if self.measured else 'cached'})"
-
-
-@lru_cache(maxsize=1)
-def cpu_identity() -> dict[str, str]:
-    """The CPU as the cache key sees it: model name, family/model/stepping and the flags that matter."""
-    fields = {"machine": platform.machine(), "model": platform.processor() or "unknown"}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return fields
-    info: dict[str, str] = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key and key not in info:
-            info[key] = value.strip()
-        if not line.strip() and info:
-            break  # the first processor is enough
-    flags = set(info.get("flags", "").split())
-    fields.update(model=info.get("model name", fields["model"]),
-                  id=f"{info.get('cpu family', '?')}/{info.get('model', '?')}/{info.get('stepping', '?')}",
-                  flags=",".join(f for f in _FLAGS if f in flags))
-    return fields
-
-
-def cache_path() -> Path:
-    root = os.environ.get("SCALESEARCH_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "scalesearch"
-    return Path(root) / "layouts.json"
-
-
-def _key(kind: str, **parts: Any) -> str:
-    text = json.dumps({"kind": kind, "cpu": cpu_identity(), "torch": torch.__version__, **parts}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
-def _read_cache() -> dict[str, Any]:
-    try:
-        data = json.loads(cache_path().read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}  # none yet, or a corrupt one: measure again and rewrite it
-
-
-def _write_cache(key: str, value: dict[str, Any]) -> None:
-    from scalesearch.runs.files import write_json
-
-    data = _read_cache()
-    data[key] = value
-    try:
-        write_json(cache_path(), data)
-    except OSError:
-        pass  # no cache is slower, not wrong
 
 
 def network_key(model: nn.Module) -> str:
@@ -144,17 +86,17 @@ def choose_layout(model: nn.Module, shape: tuple[int, int, int], num_classes: in
     On CUDA channels_last is taken without measuring (tensor cores want it)."""
     if device.type != "cpu":
         return Layout("channels_last", {}, False)
-    key = _key("layout", network=network_key(model), shape=list(shape), classes=num_classes,
-               batch=batch_size, device=str(device), threads=threads)
-    cached = _read_cache().get(key)
-    if isinstance(cached, dict) and cached.get("memory_format") in FORMATS:
-        return Layout(cached["memory_format"], dict(cached.get("rates", {})), False)
-    probe = min(batch_size, 64)  # a smaller batch ranks the formats the same, in half the time
-    with thread_count(threads):
-        rates = {name: measure(model, shape, num_classes, probe, fmt, device) for name, fmt in FORMATS.items()}
-    layout = Layout(max(rates, key=rates.get), rates, True)
-    _write_cache(key, {"memory_format": layout.memory_format, "rates": rates})
-    return layout
+    def run() -> dict[str, Any]:
+        probe = min(batch_size, 64)  # a smaller batch ranks the formats the same, in half the time
+        with thread_count(threads):
+            rates = {name: measure(model, shape, num_classes, probe, fmt, device) for name, fmt in FORMATS.items()}
+        return {"memory_format": max(rates, key=rates.get), "rates": rates}
+
+    value, measured = cached("layout", {"network": network_key(model), "shape": list(shape),
+                                        "classes": num_classes, "batch": batch_size, "device": str(device),
+                                        "threads": threads}, run,
+                             lambda v: isinstance(v, dict) and v.get("memory_format") in FORMATS)
+    return Layout(value["memory_format"], dict(value.get("rates", {})), measured)
 
 
 # -- workers x threads -------------------------------------------------------------------------
@@ -181,18 +123,20 @@ def choose_workers(model: nn.Module, shape: tuple[int, int, int], num_classes: i
     poorly across intra-op threads, so the second often wins; dense ones may not."""
     if cores <= 1:
         return WorkerLayout(1, 1, {}, False)
-    key = _key("workers", network=network_key(model), shape=list(shape), classes=num_classes,
-               batch=batch_size, cores=cores, memory_format=memory_format)
-    cached = _read_cache().get(key)
-    if isinstance(cached, dict) and cached.get("workers"):
-        return WorkerLayout(int(cached["workers"]), int(cached["threads"]), dict(cached.get("rates", {})), False)
     measure = measure or (lambda workers, threads: _concurrent_rate(model, shape, num_classes, batch_size,
                                                                     memory_format, workers, threads))
     options = {f"1x{cores}": (1, cores), f"{cores}x1": (cores, 1)}
-    rates = {name: measure(*layout) for name, layout in options.items()}
-    workers, threads = options[max(rates, key=rates.get)]
-    _write_cache(key, {"workers": workers, "threads": threads, "rates": rates})
-    return WorkerLayout(workers, threads, rates, True)
+
+    def run() -> dict[str, Any]:
+        rates = {name: measure(*layout) for name, layout in options.items()}
+        workers, threads = options[max(rates, key=rates.get)]
+        return {"workers": workers, "threads": threads, "rates": rates}
+
+    value, measured = cached("workers", {"network": network_key(model), "shape": list(shape),
+                                         "classes": num_classes, "batch": batch_size, "cores": cores,
+                                         "memory_format": memory_format}, run,
+                             lambda v: isinstance(v, dict) and bool(v.get("workers")))
+    return WorkerLayout(int(value["workers"]), int(value["threads"]), dict(value.get("rates", {})), measured)
 
 
 def _concurrent_rate(model: nn.Module, shape, num_classes: int, batch_size: int, memory_format: str,
