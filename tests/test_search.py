@@ -213,3 +213,26 @@ def test_the_surface_fit_finds_a_known_peak_and_judges_itself():
     bumpy = fit_surface([(b, g, 0.7 + (0.05 if (i % 2) else -0.05), 1) for i, (b, g) in enumerate(grid)],
                         2.0, 2.0, noise_sd=0.01)
     assert not bumpy.recommended and "does not describe" in bumpy.reason
+
+
+def test_a_finished_study_renders_a_contour_of_beta_and_gamma(resnet18, monkeypatch):
+    pytest.importorskip("plotly")  # a test extra: CI installs it
+    space, candidates = resnet18
+    the_study, _ = search(space, candidates, monkeypatch, FakeTrainer(smooth), seeds=1)
+    figure = optuna.visualization.plot_contour(the_study, params=["beta", "gamma"])
+    assert figure.data and {"beta", "gamma"} <= {figure.layout.xaxis.title.text, figure.layout.yaxis.title.text}
+
+
+def test_the_dashboard_serves_a_grid_runs_study(tmp_path, monkeypatch):
+    optuna_dashboard = pytest.importorskip("optuna_dashboard")
+    from scalesearch.dashboard import DashboardRequest, run_dashboard
+    from scalesearch.runs.run_dir import RunInfo, claim_run_dir
+    from scalesearch.search.storage import open_storage
+
+    storage = f"journal:{tmp_path / 'study.journal'}"
+    optuna.create_study(study_name="grid-x", storage=open_storage(storage, tmp_path), direction="maximize")
+    claim_run_dir(tmp_path, RunInfo("grid", "x", "s", {}, "best.json", identity={"storage": storage, "study": "grid-x"}))
+    served = {}
+    monkeypatch.setattr(optuna_dashboard, "run_server", lambda storage, host, port: served.update(port=port))
+    run_dashboard(DashboardRequest(tmp_path, port=9999))
+    assert served == {"port": 9999}

@@ -193,7 +193,7 @@ def run_worker(study: optuna.Study, candidates: list[Candidate], space: SearchSp
             notify(Event("start", unit[0], trial.number, seed=unit[1]))
             try:
                 with LeaseKeeper(study, trial):
-                    result = train_candidate(candidate, space, config, _data_for(config, data, unit[1]),
+                    result = train_candidate(candidate, space, config, data_for_seed(config, data, unit[1]),
                                              seed_index=unit[1], trial=trial, device=device, threads=threads,
                                              on_epoch=lambda e, v: notify(Event("epoch", unit[0], trial.number, e, v,
                                                                                 seed=unit[1])))
@@ -284,7 +284,7 @@ def _describe(trial: optuna.Trial, candidate: Candidate, unit: Unit, space: Sear
     set_violation(trial, candidate, config.grid)
 
 
-def _data_for(config: SearchConfig, data: ImageData | None, seed_index: int) -> ImageData:
+def data_for_seed(config: SearchConfig, data: ImageData | None, seed_index: int) -> ImageData:
     """Seed s's data: its own validation split and training subset (common to every point)."""
     if data is not None and seed_index == 0:
         return data
