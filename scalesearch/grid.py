@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, ContextManager
@@ -25,7 +26,7 @@ from scalesearch.runs.grid_tables import GridTables, collect, save_grid_tables
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.search.candidates import Candidate, GridSpec, build_candidates
 from scalesearch.search.pool import ProcessPlan, plan_processes, run_pool
-from scalesearch.search.storage import open_storage
+from scalesearch.search.storage import TornRecordWarning, open_storage
 from scalesearch.search.study import SearchConfig, open_study
 from scalesearch.search.worker import Event, run_worker, unit_status, wanted_units
 from scalesearch.spec.spaces import SearchSpace, load_space
@@ -130,6 +131,9 @@ class GridEvents:
     def tick(self, rows: Rows) -> None:
         """Every few seconds while worker processes train."""
 
+    def note(self, text: str) -> None:
+        """Something worth a line that is not an error (a torn record set aside)."""
+
 
 @dataclass
 class _Setup:
@@ -185,7 +189,11 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
                      val_images=s.config.budget.val_images, test_images=s.config.test_images,
                      seed=s.config.budget.seed)
     Variant(s.space).at_proxy(s.config.base_resolution, data.in_channels, data.num_classes).spec  # validates
-    storage = open_storage(request.storage, s.run_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TornRecordWarning)
+        storage = open_storage(request.storage, s.run_dir)
+    for warning in caught:
+        events.note(str(warning.message))
     info = claim_run_dir(s.run_dir, RunInfo(
         kind="grid", baseline=s.space.name, space=s.space.identity, request=request.as_dict(),
         results="best.json", command=request.command,

@@ -97,3 +97,49 @@ def test_sigkilled_worker_loses_only_its_running_trial(fresh_db, tmp_path):
     dead = [t for t in trials if (t.user_attrs.get("point"), t.user_attrs.get("seed")) == killed_point
             and t.state == TrialState.FAIL]
     assert dead and dead[0].user_attrs["failed_reason"] == "worker died"
+
+
+@pytest.mark.slow
+def test_two_workers_starting_together_on_a_fresh_database(postgres_url, tmp_path):
+    """Both create Optuna's tables at once; the one that loses the race waits and opens them."""
+    import uuid
+
+    import sqlalchemy
+
+    name = f"fresh_{uuid.uuid4().hex[:8]}"
+    server = postgres_url.rsplit("/", 1)[0]
+    engine = sqlalchemy.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    url = f"{server}/{name}"
+    workers = [_worker(url, tmp_path / f"w{i}") for i in range(2)]
+    for w in workers:
+        _, err = w.communicate(timeout=900)
+        assert w.returncode == 0, err
+        assert "Traceback" not in err
+    _assert_each_point_trained_once(url, tmp_path)
+
+
+def test_an_unreachable_database_is_retried_then_one_line(monkeypatch):
+    import optuna
+
+    from scalesearch.search import storage
+
+    monkeypatch.setattr(storage, "OUTAGE_SECONDS", 0.3)
+    monkeypatch.setattr(storage.time, "sleep", lambda seconds: None)
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise optuna.exceptions.StorageInternalError("server closed the connection unexpectedly")
+        return "ok"
+
+    assert storage.retrying(flaky) == "ok" and len(calls) == 3
+
+    def down():
+        raise optuna.exceptions.StorageInternalError("could not connect to server")
+
+    with pytest.raises(storage.StorageError, match="lost the study's storage for over"):
+        storage.retrying(down)

@@ -1,17 +1,25 @@
 """The typer app, the output formats, and the user-error boundary.
 
-Commands register with `@command(...)`: a UserError raised anywhere below becomes one
-line on stderr (its settings written as this CLI's flags) and exit code 1; anything
-else is a bug and keeps its traceback.
+Commands register with `@command(...)`.  One error path: a UserError raised anywhere
+below becomes one line on stderr (its settings written as this CLI's flags) and exit
+code 1; a disk that is full or a folder that cannot be written is a user error too
+(one line naming the path); anything else is a bug: one line saying so, the traceback
+saved to a file whose path the line gives, and exit code 2.  Ctrl-C exits 130.
 """
 
 from __future__ import annotations
 
 import enum
+import errno
 import functools
 import json
+import os
 import shlex
 import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
 from typing import Annotated, Any, Callable
 
 import typer
@@ -20,6 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scalesearch.errors import UserError
+from scalesearch.measure import guard
 from scalesearch.cli.options import flag
 from scalesearch.runs.files import jsonable
 
@@ -51,10 +60,28 @@ def command(name: str, example: str) -> Callable:
     def register(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def guarded(*args: Any, **kwargs: Any) -> Any:
+            budget = os.environ.get(guard.ENV)  # --max-memory holds for this command only
             try:
                 return fn(*args, **kwargs)
             except UserError as error:
                 fail(error.render(flag))
+            except (typer.Exit, typer.Abort, SystemExit):
+                raise
+            except KeyboardInterrupt:
+                stderr.print("interrupted", markup=False)
+                raise typer.Exit(130)
+            except OSError as error:
+                if error.errno not in DISK_ERRORS:
+                    bug(error)
+                fail(f"cannot write {error.filename or 'a file'}: {error.strerror}; free space or choose "
+                     "another {out} (finished results are kept; rerun to resume)")
+            except Exception as error:  # a bug: say so in one line, keep the traceback in a file
+                bug(error)
+            finally:
+                if budget is None:
+                    os.environ.pop(guard.ENV, None)
+                else:
+                    os.environ[guard.ENV] = budget
 
         doc = (fn.__doc__ or "").strip()
         guarded.__doc__ = f"{doc}\n\nExample:\n\n    {example}"
@@ -62,6 +89,25 @@ def command(name: str, example: str) -> Callable:
         return fn
 
     return register
+
+
+DISK_ERRORS = (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM)
+
+
+def bug(error: BaseException) -> None:
+    """One line saying this is scalesearch's fault, with where its traceback is; exit 2."""
+    folder = Path(os.environ.get("SCALESEARCH_CACHE") or Path(tempfile.gettempdir()))
+    path = folder / f"scalesearch-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(traceback.format_exception(error)))
+        where = f"traceback saved to {path}"
+    except OSError:
+        where = "its traceback could not be saved"
+    first = " ".join(str(error).split())[:200]
+    stderr.print(Text(f"error: internal error (a bug in scalesearch, please report it): "
+                      f"{type(error).__name__}: {first}; {where}"), soft_wrap=True)
+    raise typer.Exit(2)
 
 
 def fail(message: str) -> None:

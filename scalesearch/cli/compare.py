@@ -10,8 +10,9 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from scalesearch.measure.guard import set_memory_budget
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, command_line, emit, stderr
-from scalesearch.cli.options import (AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
+from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DeviceOption, EpochsOption, GammaOption, LrOption, TestImagesOption,
                                      TrainImagesOption, ValImagesOption)
 from scalesearch.compare import METHODS, CompareEvents, CompareRequest, Planned, run_compare
@@ -44,6 +45,7 @@ def compare(
     confidence: Annotated[float, typer.Option(help="Confidence of the intervals and verdicts.")] = 0.9,
     seed: Annotated[int, typer.Option(help="Base seed: data split and the first training; seed k uses seed + k.")] = 0,
     device: DeviceOption = "auto",
+    max_memory: MaxMemoryOption = None,
     cost: Annotated[str, typer.Option(help="Match every method on flops, params, activations or latency.")] = "flops",
     latency: Annotated[bool, typer.Option(help="Also time every variant (1 thread, batch 1 by default).")] = False,
     latency_threads: Annotated[int, typer.Option(help="Threads for latency timing.")] = 1,
@@ -53,6 +55,7 @@ def compare(
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Scale width, depth, resolution, compound and fast to the same FLOPs; train each; compare."""
+    set_memory_budget(max_memory)
     request = CompareRequest(
         baseline=baseline, out=out, targets=target, methods=methods,
         from_dir=None if from_dir is None else str(from_dir), force_coefficients=force_coefficients, alpha=alpha, beta=beta, gamma=gamma,

@@ -9,8 +9,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from scalesearch.measure.guard import set_memory_budget
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, command_line, emit, stderr
-from scalesearch.cli.options import (AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
+from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DeviceOption, EpochsOption, GammaOption, LrOption, TrainImagesOption)
 from scalesearch.expand import ExpandEvents, ExpandRequest, run_expand
 from scalesearch.report.expand import growth_line
@@ -44,10 +45,12 @@ def expand(
     lr: LrOption = None,
     seed: Annotated[int, typer.Option(help="With --train: seed for data split, order and init.")] = 0,
     device: DeviceOption = "auto",
+    max_memory: MaxMemoryOption = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory [default: runs/expand-<baseline>].")] = None,
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Grow a baseline with fixed alpha, beta, gamma over a phi list; write specs, tables and a report."""
+    set_memory_budget(max_memory)
     request = ExpandRequest(baseline=baseline, phi=phi, preset=preset, alpha=alpha, beta=beta, gamma=gamma,
                             from_dir=from_dir, pick=pick, force_coefficients=force_coefficients, land=land,
                             exact_flops=exact_flops, cost=cost, latency=latency, latency_threads=latency_threads,

@@ -12,9 +12,10 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from scalesearch.measure.guard import set_memory_budget
 from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, command, command_line,
                                  print_json, print_table, stderr)
-from scalesearch.cli.options import (BatchSizeOption, DataDirOption, DataOption, DeviceOption, EpochsOption,
+from scalesearch.cli.options import (MaxMemoryOption, BatchSizeOption, DataDirOption, DataOption, DeviceOption, EpochsOption,
                                      LrOption, TestImagesOption, TrainImagesOption, ValImagesOption)
 from scalesearch.grid import GridEvents, GridPlan, GridRequest, run_grid
 from scalesearch.report.registry import rebuild
@@ -59,6 +60,7 @@ def grid(
     max_trainings: Annotated[Optional[int], Opt(help="Racing: trainings in all, the baseline's included.")] = None,
     confidence: Annotated[float, Opt(help="Confidence of the separation test and of every interval.")] = 0.9,
     device: DeviceOption = "auto",
+    max_memory: MaxMemoryOption = None,
     workers: Annotated[Optional[int], Opt(help="Worker processes on this host sharing the study (default: measured — one process with every core, or one single-thread process per core, whichever trains faster here).")] = None,
     threads: Annotated[Optional[int], Opt(help="Threads per worker (default: cores / workers).")] = None,
     worker_only: Annotated[bool, Opt("--worker-only", hidden=True, help="Train only; no results or report.")] = False,
@@ -70,6 +72,7 @@ def grid(
     trial left running by a dead process is re-run. Point several processes or hosts at one
     --storage and --study to share the work.
     """
+    set_memory_budget(max_memory)
     request = GridRequest(
         baseline=baseline, out=out, storage=storage, study=study, grid_shape=grid_shape, step=step,
         low=low, high=high, target=target, tolerance=tolerance, cost=cost, objective=objective, targets=targets,
@@ -120,6 +123,9 @@ class LogDisplay(GridEvents):
             stderr.print(f"{time.strftime('%H:%M:%S')} [pid {event.pid or os.getpid()}] trial {event.trial} "
                          f"point {event.point} seed {event.seed}: {event.state} "
                          f"{'' if math.isnan(event.value) else f'val {event.value:.4f}'}", markup=False)
+
+    def note(self, text: str) -> None:
+        stderr.print(f"note: {text}", markup=False)
 
     def close(self) -> None: ...
 

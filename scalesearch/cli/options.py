@@ -43,6 +43,8 @@ TestImagesOption = Annotated[Optional[int], typer.Option(
 BatchSizeOption = Annotated[Optional[int], typer.Option(help="Batch size (default: the space's proxy budget).")]
 LrOption = Annotated[Optional[float], typer.Option(help="Peak learning rate (default: the space's proxy budget).")]
 DeviceOption = Annotated[str, typer.Option(help="cpu, cuda or auto.")]
+MaxMemoryOption = Annotated[Optional[float], typer.Option(
+    help="GB one network may need (estimated before it is built; default: half this machine's RAM).")]
 
 
 # -- how the core's settings are written on this command line -------------------------------

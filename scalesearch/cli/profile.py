@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from scalesearch.measure.guard import set_memory_budget
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, emit
-from scalesearch.cli.options import (AlphaOption, BetaOption, DepthOption, DeviceOption, GammaOption,
+from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BetaOption, DepthOption, DeviceOption, GammaOption,
                                      PhiOption, WidthOption)
 from scalesearch.measure.profile import profile_variant, resolve_multipliers
 from scalesearch.spec.spaces import load_space
@@ -30,10 +31,12 @@ def profile(
     latency_threads: Annotated[int, typer.Option(help="Threads for latency timing (1: the paper's convention).")] = 1,
     latency_batch: Annotated[int, typer.Option(help="Batch size for latency timing.")] = 1,
     device: DeviceOption = "auto",
+    max_memory: MaxMemoryOption = None,
     per_stage: Annotated[bool, typer.Option(help="Show where the multiply-adds go, stage by stage.")] = False,
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Measure a baseline, optionally scaled: params, FLOPs (multiply-adds), activations."""
+    set_memory_budget(max_memory)
     d, w, r, px = resolve_multipliers(depth, width, resolution, phi, alpha, beta, gamma)
     result = profile_variant(load_space(baseline), d, w, r, px, in_channels, num_classes,
                              latency=latency, device=device, per_stage=per_stage,

@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from scalesearch.measure.guard import set_memory_budget
 from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, command, command_line, emit,
                                  fail, stderr)
-from scalesearch.cli.options import (AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
+from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DepthOption, DeviceOption, EpochsOption, GammaOption, LrOption,
                                      PhiOption, TestImagesOption, TrainImagesOption, ValImagesOption,
                                      WidthOption)
@@ -41,6 +42,7 @@ def train(
     optimizer: Annotated[str, typer.Option(help="sgd (Nesterov momentum) or rmsprop.")] = "sgd",
     seed: Annotated[int, typer.Option(help="Seed for the validation split, the subset, the weights and the batches.")] = 0,
     device: DeviceOption = "auto",
+    max_memory: MaxMemoryOption = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads per process (default: the cores available to this process, divided by --nproc).")] = None,
     nproc: Annotated[int, typer.Option(help="Train in N processes (torch.distributed: gloo on CPU, nccl with one GPU each); same global batch and schedule as one.")] = 1,
     out: Annotated[Optional[Path], typer.Option(help=f"Run folder: {CHECKPOINT} (weights, optimizer, NetSpec) after each epoch and {METRICS}.")] = None,
@@ -49,6 +51,7 @@ def train(
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Proxy-train a baseline (optionally scaled) and report validation and test accuracy."""
+    set_memory_budget(max_memory)
     d, w, r, px = resolve_multipliers(depth, width, resolution, phi, alpha, beta, gamma)
     request = TrainRequest(baseline=baseline, depth=d, width=w, resolution_mult=r, pixels=px, data=data,
                            data_dir=data_dir, epochs=epochs, train_images=train_images,
@@ -97,7 +100,8 @@ def _table(m: dict) -> Table:
     table.add_column("value", justify="right")
     table.add_row("status", m["status"])
     table.add_row("val accuracy (held out of train)", _pct(m["val_accuracy"]))
-    table.add_row("test accuracy (reported only)", _pct(m["test_accuracy"]))
+    table.add_row("test accuracy (reported only)",
+                  _pct(m["test_accuracy"]) if m["test_images"] else "not measured (no test images)")
     table.add_row("epochs / steps", f"{m['epochs']} / {m['steps']}")
     table.add_row("train images / val / test", f"{m['train_images']:,} / {m['val_images']:,} / {m['test_images']:,}")
     ranks = f" x {m['processes']} processes" if m.get("processes", 1) > 1 else ""

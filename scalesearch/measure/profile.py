@@ -54,6 +54,8 @@ def profile_variant(space: SearchSpace, d: float, w: float, r: float, pixels: in
         if per_stage:
             result["per_stage"] = macs_by_part(variant.spec)
     if latency:
+        if latency_threads < 1 or latency_batch < 1:
+            raise UserError("{latency_threads} and {latency_batch} must be >= 1")
         dev = resolve_device(device)
         timed = measure_latency(variant.build(0), in_channels, variant.resolution, dev, latency_threads,
                                 latency_batch)  # timed afresh: profile is asked to time now

@@ -14,6 +14,7 @@ from functools import lru_cache
 from torch import nn
 
 from scalesearch.measure.cost import Cost, analytic_cost, count_macs, measure_model, measure_spec
+from scalesearch.measure.guard import check
 from scalesearch.spec.scaling import check_multiplier, round_resolution, scale_spec
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.spec.netspec import NetSpec
@@ -69,7 +70,15 @@ class Variant:
             torch.manual_seed(seed)
             return self._build()
 
+    def check_size(self, batch: int = 1, training: bool = False) -> None:
+        """Refuse a network this machine cannot hold, before it is built (measure/guard.py)."""
+        if self.spec is not None:
+            cost = analytic_cost(self.spec)
+            check(f"{self.space.name} at d={self.depth:.3g}, w={self.width:.3g}, {self.resolution} px",
+                  cost.params, cost.activations, batch, training)
+
     def _build(self) -> nn.Module:
+        self.check_size()
         if self.spec is not None:
             from scalesearch.models import build_model
             return build_model(self.spec)
@@ -77,6 +86,7 @@ class Variant:
                                   num_classes=self.num_classes, in_channels=self.in_channels)
 
     def cost(self) -> Cost:
+        self.check_size()
         if self.spec is not None:
             return measure_spec(self.spec)
         return _factory_cost(self)

@@ -54,7 +54,14 @@ def rebuild(run_dir: str | Path) -> dict[str, Path]:
     """Re-render a run directory's report from its saved results; returns the files written."""
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
-    built = builder_for(info["kind"])(run_dir, info)
+    builder = builder_for(info["kind"])
+    try:
+        built = builder(run_dir, info)
+    except UserError:
+        raise
+    except (KeyError, ValueError, TypeError, IndexError, OSError) as error:  # a results file not as saved
+        raise UserError(f"{run_dir}: its saved results cannot be read ({type(error).__name__}: {error}); "
+                        "were they edited or cut short? Rerun the command that made them") from None
     if isinstance(built, Report):
         return write_report(built, run_dir)
     return {Path(path).name: Path(path) for path in built}

@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from scalesearch.runs.files import write_atomic, write_json
+from scalesearch.runs.files import append_line, write_atomic, write_json
 
 UNITS_FILE = "units.jsonl"
 
@@ -24,7 +24,7 @@ def read_units(out: Path) -> dict[str, dict]:
     path = Path(out) / UNITS_FILE
     if not path.is_file():
         return units
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
@@ -36,10 +36,7 @@ def read_units(out: Path) -> dict[str, dict]:
 
 def append_unit(out: Path, record: dict) -> None:
     """Append one finished unit and make it durable before the next one starts."""
-    with open(Path(out) / UNITS_FILE, "a") as handle:
-        handle.write(json.dumps(record, allow_nan=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    append_line(Path(out) / UNITS_FILE, json.dumps(record, allow_nan=True))
 
 
 def unit_key(variant_key: str, seed_index: int) -> str:

@@ -3,6 +3,9 @@ append-only records that survive a kill mid-write.
 
 Every result file is written to a temporary sibling and renamed into place, so a reader
 (or `scalesearch report`) never sees half a file, even if the run is killed mid-write.
+Append-only files (units.jsonl, the Optuna journal) get `repair_torn_tail`: a record cut
+short by a kill or a full disk is set aside in `FILE.torn`, every complete record stays,
+and the next append starts on a fresh line instead of gluing onto the torn one.
 """
 
 from __future__ import annotations
@@ -10,11 +13,64 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from scalesearch.errors import UserError
+
+
+def check_free_space(folder: str | Path, need: int, what: str) -> None:
+    """Refuse to start `what` where the disk cannot take `need` bytes (one line, nothing written)."""
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return
+    if free < need:
+        raise UserError(f"{folder}: only {free / 2**20:.1f} MB free, {what} needs about {need / 2**20:.0f} MB; "
+                        "free some space or choose another {out}")
+
+
+def repair_torn_tail(path: str | Path) -> str | None:
+    """Set a torn last record aside in `path.torn`; say so in one sentence (None: intact).
+
+    A record is one line of JSON ending in a newline: a last line without its newline, or
+    one that does not parse, was cut short.  Everything before it is kept.
+    """
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    raw = path.read_bytes()
+    cut = raw.rfind(b"\n", 0, len(raw) - 1 if raw.endswith(b"\n") else len(raw)) + 1
+    last = raw[cut:]
+    if raw.endswith(b"\n"):
+        try:
+            json.loads(last)
+            return None
+        except (ValueError, UnicodeDecodeError):
+            pass
+    with open(path.with_name(path.name + ".torn"), "ab") as torn:
+        torn.write(last + (b"" if last.endswith(b"\n") else b"\n"))
+    with open(path, "r+b") as handle:
+        handle.truncate(cut)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return (f"{path}: its last record ({len(last)} bytes) was cut short, by a kill or a full disk; "
+            f"it is set aside in {path.name}.torn and every complete record is kept")
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append one record and make it durable before going on (a torn tail is repaired first)."""
+    repair_torn_tail(path)
+    with open(path, "a") as handle:
+        handle.write(line.rstrip("\n") + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
@@ -47,6 +103,22 @@ def jsonable(value: Any) -> Any:
 
 def write_json(path: str | Path, payload: Any) -> Path:
     return write_atomic(path, json.dumps(jsonable(payload), indent=2) + "\n")
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """A text file's contents, or one line saying why it cannot be read (missing, a folder,
+    not text)."""
+    path = Path(path)
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such {what}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, not a {what}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text {what} (binary content)") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read it ({error.strerror})") from None
 
 
 def read_json(path: str | Path) -> Any:

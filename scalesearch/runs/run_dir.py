@@ -25,9 +25,10 @@ from typing import Any
 
 from scalesearch import __version__
 from scalesearch.errors import UserError
-from scalesearch.runs.files import jsonable, read_json, write_json
+from scalesearch.runs.files import check_free_space, jsonable, read_json, write_json
 
 RUN_FILE = "run.json"
+MIN_FREE = 16 * 2**20  # tables, reports and figures of one run, with room to spare
 
 
 def now() -> str:
@@ -66,6 +67,7 @@ def claim_run_dir(run_dir: str | Path, info: RunInfo) -> RunInfo:
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{{out}} {run_dir}: exists and is not a folder; choose another {{out}}")
+    check_free_space(run_dir, MIN_FREE, f"a {info.kind} run's results and report")
     path = run_dir / RUN_FILE
     if not path.is_file():
         info = replace(info, created=info.created or now())

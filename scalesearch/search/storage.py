@@ -19,6 +19,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
+from typing import Callable, TypeVar
 from urllib.parse import urlsplit
 
 import optuna
@@ -26,9 +27,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch.compat import heartbeat_thread, study_storage, trial_id
 from scalesearch.errors import UserError
+from scalesearch.runs.files import repair_torn_tail
 
 LEASE_SECONDS = 120.0  # a worker renews its lease every LEASE_SECONDS / 4
+SETUP_ATTEMPTS = 6
+OUTAGE_SECONDS = 120.0  # how long a worker waits out an unreachable database
 HEARTBEAT_SECONDS = 20  # RDB heartbeat; grace period is 3x this
+
+
+T = TypeVar("T")
 
 
 class StorageError(UserError):
@@ -54,21 +61,73 @@ def open_storage(url: str | None, run_dir: Path) -> optuna.storages.BaseStorage:
     heartbeat = {}
     if scheme != "sqlite":
         heartbeat = dict(heartbeat_interval=HEARTBEAT_SECONDS, grace_period=3 * HEARTBEAT_SECONDS)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
-    except Exception as error:  # SQLAlchemy / driver errors: name the server, no traceback
-        raise StorageError(f"cannot open {{storage}} {_where(url)}: {_first_line(error)}") from None
+    for attempt in range(SETUP_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+        except Exception as error:  # SQLAlchemy / driver errors: name the server, no traceback
+            # Two workers creating Optuna's tables in one fresh database at once: the second
+            # sees the first's half-made schema (a duplicate key); once it is made, it opens.
+            if _is_setup_race(error) and attempt + 1 < SETUP_ATTEMPTS:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise StorageError(f"cannot open {{storage}} {_where(url)}: {_first_line(error)}") from None
 
 
 def _journal(path: Path) -> optuna.storages.JournalStorage:
+    """A journal file's storage; a torn last record (a kill or a full disk mid-write) is set
+    aside first, under the journal's own lock, so the study goes on from every complete one."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        backend = optuna.storages.journal.JournalFileBackend(str(path))
+        lock = optuna.storages.journal.JournalFileSymlinkLock(str(path))
+        backend = optuna.storages.journal.JournalFileBackend(str(path), lock_obj=lock)
+        if lock.acquire():
+            try:
+                note = repair_torn_tail(path)
+            finally:
+                lock.release()
+            if note:
+                warnings.warn(note, TornRecordWarning, stacklevel=2)
+        return optuna.storages.JournalStorage(backend)
     except OSError as error:
         raise StorageError(f"cannot open journal file {path}: {error.strerror}") from None
-    return optuna.storages.JournalStorage(backend)
+    except (ValueError, UnicodeDecodeError):
+        raise StorageError(f"{path} is not an Optuna journal (a record in it is not JSON); "
+                           "use another {out} or {storage}") from None
+
+
+class TornRecordWarning(UserWarning):
+    """A torn record was set aside (the message says where)."""
+
+
+def _is_setup_race(error: Exception) -> bool:
+    text = str(getattr(error, "orig", None) or error).lower()
+    return any(words in text for words in ("duplicate key", "already exists", "unique constraint",
+                                           "deadlock detected"))
+
+
+def retrying(call: Callable[[], T], what: str = "the study's storage") -> T:
+    """`call()`, retried with backoff while the storage is unreachable (a database restart,
+    a dropped connection), for up to OUTAGE_SECONDS; then one line saying so."""
+    deadline, pause = time.monotonic() + OUTAGE_SECONDS, 1.0
+    while True:
+        try:
+            return call()
+        except (optuna.exceptions.StorageInternalError, *_sql_errors()) as error:
+            if time.monotonic() > deadline:
+                raise StorageError(f"lost {what} for over {OUTAGE_SECONDS:.0f} s ({_first_line(error)}); "
+                                   "the running unit will be re-run by the next worker; rerun to resume") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 15.0)
+
+
+def _sql_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from sqlalchemy.exc import DBAPIError, OperationalError
+    except ImportError:
+        return ()
+    return (OperationalError, DBAPIError)
 
 
 def _where(url: str) -> str:

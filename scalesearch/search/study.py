@@ -10,6 +10,7 @@ is refused rather than mixed.  The workers themselves are in worker.py.
 from __future__ import annotations
 
 import importlib.util
+import json
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
@@ -76,11 +77,12 @@ class SearchConfig:
         """What a resumed or joined study must agree on.  Not the sampler, caps, seed
         counts or devices: those decide how many units are trained, not what one means."""
         budget = asdict(self.budget)
-        return {"scalesearch": _major_minor(__version__), "baseline": space.name,
-                "space": space.network.spec_hash() if space.network else space.source,
-                "grid": asdict(self.grid), "budget": budget, "data": self.data,
-                "base_resolution": self.base_resolution, "test_images": self.test_images,
-                "prune": self.prune, "objective": self.objective}
+        fingerprint = {"scalesearch": _major_minor(__version__), "baseline": space.name,
+                       "space": space.network.spec_hash() if space.network else space.source,
+                       "grid": asdict(self.grid), "budget": budget, "data": self.data,
+                       "base_resolution": self.base_resolution, "test_images": self.test_images,
+                       "prune": self.prune, "objective": self.objective}
+        return json.loads(json.dumps(fingerprint))  # as the storage gives it back (tuples as lists)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

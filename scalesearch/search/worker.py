@@ -36,7 +36,7 @@ from scalesearch.errors import UserError
 from scalesearch.processes import signals_as_interrupt
 from scalesearch.search.candidates import Candidate
 from scalesearch.search.ranking import racing_needs, rank
-from scalesearch.search.storage import LeaseKeeper, owner_attrs, reap_stale_trials
+from scalesearch.search.storage import LeaseKeeper, owner_attrs, reap_stale_trials, retrying
 from scalesearch.search.study import SearchConfig, point_params, set_violation, suggest_params
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.training.data import ImageData, load_data
@@ -169,15 +169,14 @@ def run_worker(study: optuna.Study, candidates: list[Candidate], space: SearchSp
     trained = 0
     with signals_as_interrupt():
         while max_trainings is None or trained < max_trainings:
-            reap_stale_trials(study)
-            status = unit_status(study)
+            status = retrying(lambda: _look(study))
             wanted = wanted_units(candidates, status, config)
             if not wanted:
                 if not status.running:
                     return trained
                 time.sleep(POLL_SECONDS)  # a running unit may decide more, or need a retry
                 continue
-            trial, unit = _claim(study, config, wanted, params_of)
+            trial, unit = retrying(lambda: _claim(study, config, wanted, params_of))
             if unit is None:
                 continue
             candidate = by_index[unit[0]]
@@ -215,13 +214,28 @@ def run_worker(study: optuna.Study, candidates: list[Candidate], space: SearchSp
                 study.tell(trial, state=TrialState.FAIL)
                 notify(Event("end", unit[0], trial.number, state="failed", seed=unit[1]))
                 continue
-            for key, value in _result_attrs(result).items():
-                trial.set_user_attr(key, value)
-            value = result.val_accuracy if math.isfinite(result.val_accuracy) else 0.0
-            study.tell(trial, [value, candidate.measured_ratio] if _pareto(study) else value)
-            notify(Event("end", unit[0], trial.number, value=value, state=result.status, seed=unit[1]))
+            retrying(lambda: _finish(study, trial, candidate, result))
+            notify(Event("end", unit[0], trial.number, value=result.val_accuracy, state=result.status,
+                         seed=unit[1]))
             trained += 1
     return trained
+
+
+def _look(study: optuna.Study) -> UnitStatus:
+    reap_stale_trials(study)
+    return unit_status(study)
+
+
+def _finish(study: optuna.Study, trial: optuna.Trial, candidate: Candidate, result: TrainResult) -> None:
+    if trial.number in {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}:
+        return  # told already: a retry after the connection dropped once the tell was through
+    for key, value in _result_attrs(result).items():
+        trial.set_user_attr(key, value)
+    value = result.val_accuracy if math.isfinite(result.val_accuracy) else 0.0
+    study.tell(trial, [value, candidate.measured_ratio] if _pareto(study) else value)
+    # A commit marker after the record that finishes the unit: a journal torn at its end
+    # (a kill or a full disk) then loses the marker, not the finished unit.
+    study.set_user_attr("last_told", trial.number)
 
 
 def _claim(study: optuna.Study, config: SearchConfig, wanted: list[Unit],

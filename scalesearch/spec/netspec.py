@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 
 from scalesearch.errors import UserError
+from scalesearch.runs.files import read_text
 
 BLOCK_KINDS = ("mb", "ir", "ds", "basic", "bottleneck")
 ACTIVATIONS = ("relu", "relu6", "silu")
@@ -282,7 +283,7 @@ def _check_types(spec: NetSpec, source: str) -> None:
 def load_spec_yaml(path: Path) -> NetSpec:
     """Read a NetSpec from a YAML file (a bare spec, or a search space's `network:`)."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.safe_load(read_text(path, "spec"))
     except FileNotFoundError:
         raise SpecError(f"{path}: no such file") from None
     except yaml.YAMLError as error:

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import yaml
 
 from scalesearch.errors import UserError
+from scalesearch.runs.files import read_text
 from scalesearch.spec.netspec import NetSpec, SpecError
 
 _BUILTIN_PACKAGE = "scalesearch.builtin_spaces"
@@ -92,7 +93,7 @@ def load_space(ref: str) -> SearchSpace:
         path = Path(ref)
         if not path.is_file():
             raise SpaceError(f"{ref}: no such file")
-        return _space_from_text(path.read_text(), source=str(path))
+        return _space_from_text(read_text(path, "search space"), source=str(path))
     if ":" in ref:
         return _space_from_factory(ref)
     raise SpaceError(f"unknown baseline {ref!r}; known: {', '.join(sorted(builtins))} "

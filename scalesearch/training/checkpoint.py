@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from scalesearch.errors import UserError
+from scalesearch.runs.files import check_free_space
 from scalesearch.training import distributed
 from scalesearch.training.budget import ProxyBudget
 
@@ -24,6 +25,8 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
              "rng": {"batches": generator.get_state(), "torch": torch_states[0],
                      "torch_by_rank": torch_states}}
     path.parent.mkdir(parents=True, exist_ok=True)
+    need = 2 * sum(t.numel() * t.element_size() for t in model.state_dict().values()) + 2**20
+    check_free_space(path.parent, 2 * need, f"the checkpoint after epoch {epoch} (epoch {epoch - 1}'s is kept)")
     tmp = path.with_name(path.name + ".tmp")
     try:
         torch.save(state, tmp)

@@ -150,6 +150,13 @@ def _read_fashion_mnist(folder: Path):
         raise DataError(f"fashion-mnist not found in {folder} (missing {missing[0]}): run "
                         "`apt-get install dataset-fashion-mnist`, or pass {data_dir} DIR holding the four IDX .gz files")
     arrays = {key: _read_idx(folder / file) for key, file in _FASHION_FILES.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_x"], arrays[f"{split}_y"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataError(f"fashion-mnist in {folder}: the {split} split has {len(images)} images but "
+                            f"{len(labels)} labels; a file is truncated or from another set")
+        if len(labels) and int(labels.max()) >= 10:
+            raise DataError(f"fashion-mnist in {folder}: {split} labels go up to {int(labels.max())}, not 0..9")
     # Fashion-MNIST is clothing: a mirrored shirt is still a shirt, so flipping is allowed.
     return (arrays["train_x"].unsqueeze(1), arrays["train_y"].long(), arrays["test_x"].unsqueeze(1),
             arrays["test_y"].long(), 10, True, f"fashion-mnist IDX files in {folder}")
@@ -162,10 +169,17 @@ def _read_idx(path: Path) -> torch.Tensor:
         if zero != 0 or dtype != 0x08:
             raise ValueError("not an unsigned-byte IDX file")
         shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-        data = torch.frombuffer(bytearray(raw[4 + 4 * ndim:]), dtype=torch.uint8)
+        body = raw[4 + 4 * ndim:]
+        expected = 1
+        for side in shape:
+            expected *= side
+        if len(body) != expected:
+            raise ValueError(f"its header says {expected:,} bytes of data, it holds {len(body):,}")
+        data = torch.frombuffer(bytearray(body), dtype=torch.uint8)
         return data.reshape(shape)
-    except (OSError, ValueError, RuntimeError, struct.error) as error:
-        raise DataError(f"{path}: cannot read as a gzipped IDX file ({error})") from None
+    except (OSError, EOFError, ValueError, RuntimeError, struct.error, gzip.BadGzipFile) as error:
+        raise DataError(f"{path}: cannot read as a gzipped IDX file ({error or type(error).__name__}); "
+                        "is it truncated?") from None
 
 
 def _read_cifar10(folder: Path):
@@ -198,14 +212,18 @@ def _read_imagefolder(folder: Path, size: int):
     classes = sorted(p.name for p in (folder / "train").iterdir() if p.is_dir())
     if not classes:
         raise DataError(f"imagefolder: {folder / 'train'} has no class subfolders")
+    unknown = sorted(p.name for p in (folder / "val").iterdir() if p.is_dir() and p.name not in classes)
+    if unknown:
+        raise DataError(f"imagefolder: {folder / 'val'} has classes that {folder / 'train'} lacks "
+                        f"({', '.join(unknown[:3])}); their images would be dropped from the test split")
     files = {split: [(f, c) for c, name in enumerate(classes)
                      for f in sorted((folder / split / name).glob("*")) if f.suffix in _IMAGE_SUFFIXES]
              for split in ("train", "val")}
     if not files["train"] or not files["val"]:
         raise DataError(f"imagefolder: no .jpg/.png images under {folder}/train or {folder}/val")
     cache = _imagefolder_cache_path(folder, size, files)
-    if cache.is_file():
-        stored = torch.load(cache, weights_only=True)
+    stored = _read_cache(cache)
+    if stored is not None:
         splits = {k: (stored[f"{k}_x"], stored[f"{k}_y"]) for k in ("train", "val")}
     else:
         splits = {split: _decode_images(items, size) for split, items in files.items()}
@@ -213,6 +231,19 @@ def _read_imagefolder(folder: Path, size: int):
                               for part, t in (("x", x), ("y", y))})
     (train_x, train_y), (test_x, test_y) = splits["train"], splits["val"]
     return train_x, train_y, test_x, test_y, len(classes), True, f"imagefolder {folder} at {size}px"
+
+
+def _read_cache(path: Path) -> dict | None:
+    """The decoded splits, or None when there is no cache or it is unreadable (then rebuilt)."""
+    if not path.is_file():
+        return None
+    try:
+        stored = torch.load(path, weights_only=True)
+        if all(isinstance(stored.get(f"{k}_{p}"), torch.Tensor) for k in ("train", "val") for p in ("x", "y")):
+            return stored
+    except Exception:  # a torn or foreign file: decode again and overwrite it
+        pass
+    return None
 
 
 def _imagefolder_cache_path(folder: Path, size: int, files: dict) -> Path:

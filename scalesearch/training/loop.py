@@ -177,6 +177,7 @@ class Session:
 def set_up(model: nn.Module, data: ImageData, resolution: int, budget: ProxyBudget,
            device: torch.device, memory_format: torch.memory_format = torch.channels_last) -> Session:
     """Seeds, the data at `resolution` on `device`, the optimizer and the schedule."""
+    _check_size(model, data, resolution, budget)
     # dropout / stochastic depth draw from the global RNG: a stream per rank
     torch.manual_seed(budget.seed + distributed.rank())
     batches = torch.Generator().manual_seed(budget.seed)
@@ -343,12 +344,25 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
                 on_epoch(epoch + 1, val)
         if result.status != "ok":
             result.val_accuracy = math.nan
-        elif evaluate_test:
+        elif evaluate_test and len(s.split.test_y):  # no test images: no test accuracy, not 0%
             result.test_accuracy = evaluate(s.net, s.split.test_x, s.split.test_y, s.split.mean, s.split.std,
                                             memory_format=s.memory_format)
         result.images_per_second = images_seen / train_seconds if train_seconds > 0 else 0.0
         result.seconds = time.perf_counter() - started
         return result
+
+
+def _check_size(model: nn.Module, data: ImageData, resolution: int, budget: ProxyBudget) -> None:
+    """A built-in network is refused before training when its batch would not fit (measure/guard.py)."""
+    spec = getattr(model, "spec", None)
+    if spec is None or not hasattr(spec, "with_shape"):
+        return
+    from scalesearch.measure.guard import check
+    from scalesearch.models.complexity import complexity
+
+    c = complexity(spec.with_shape(resolution=resolution, in_channels=data.in_channels,
+                                   num_classes=data.num_classes))
+    check(f"training {spec.name} at {resolution} px", c.params, c.activations, budget.batch_size, training=True)
 
 
 def _layout(layout: str, model: nn.Module, data: ImageData, resolution: int, budget: ProxyBudget,

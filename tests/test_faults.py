@@ -1,0 +1,316 @@
+"""Nothing lost, nothing hung, no traceback: bad input and faults, through the CLI.
+
+Every bad input gets one line on stderr and exit code 1 (never a traceback, nothing
+half-written); every fault — a torn record, a full disk, a killed parent — leaves every
+finished unit where it was, and the rerun goes on from them.
+"""
+
+import gzip
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.tiny import DATA, write_space
+
+TINY_GRID = ["--step", "0.4", "--epochs", "1", "--train-images", "128", "--val-images", "64",
+             "--test-images", "64", "--batch-size", "64", "--device", "cpu", "--seeds", "1"]
+TINY_TRAIN = ["--data", DATA, "--epochs", "1", "--train-images", "128", "--val-images", "64",
+              "--test-images", "64", "--batch-size", "64", "--threads", "1", "--device", "cpu"]
+
+
+def one_line_error(result, fragment: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert fragment in " ".join(result.stderr.split()), result.stderr
+
+
+def idx(path: Path, array: bytes, shape: tuple[int, ...]) -> None:
+    header = struct.pack(">HBB", 0, 8, len(shape)) + struct.pack(f">{len(shape)}I", *shape)
+    path.write_bytes(gzip.compress(header + array))
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Malformed inputs of every kind scalesearch reads."""
+    (tmp_path / "binary.yaml").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "list.yaml").write_text("- just\n- a list\n")
+    (tmp_path / "badblock.yaml").write_text("network: {name: x, stem: {channels: 8}, stages: [zz_r1_c8]}")
+    (tmp_path / "a_file").write_text("not a folder")
+    short = tmp_path / "short-labels"
+    short.mkdir()
+    idx(short / "train-images-idx3-ubyte.gz", bytes(600 * 4), (6, 10, 10))  # 6 images, 10 x 10 ... wrong size
+    idx(short / "train-images-idx3-ubyte.gz", bytes(6 * 28 * 28), (6, 28, 28))
+    idx(short / "train-labels-idx1-ubyte.gz", bytes(5), (5,))  # one label short
+    idx(short / "t10k-images-idx3-ubyte.gz", bytes(2 * 28 * 28), (2, 28, 28))
+    idx(short / "t10k-labels-idx1-ubyte.gz", bytes(2), (2,))
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz"):
+        idx(truncated / name, bytes(4 * 28 * 28), (4, 28, 28))
+    whole = (truncated / "train-labels-idx1-ubyte.gz").read_bytes()
+    (truncated / "train-labels-idx1-ubyte.gz").write_bytes(whole[: len(whole) // 2])
+    folder = tmp_path / "images"
+    for split, classes in (("train", ("a",)), ("val", ("a", "b"))):
+        for name in classes:
+            (folder / split / name).mkdir(parents=True)
+            (folder / split / name / "x.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "notrun").mkdir()
+    (tmp_path / "badrun").mkdir()
+    (tmp_path / "badrun" / "run.json").write_bytes(b"\x00\xff" * 20)
+    return tmp_path
+
+
+CASES = [
+    # profile: sizes, multipliers, shapes, baselines
+    (["profile", "-b", "efficientnet-b0", "--width", "1000"], "would need about"),
+    (["profile", "-b", "efficientnet-b0", "--phi", "50", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15"],
+     "would need about"),
+    (["profile", "-b", "resnet18", "--width", "0"], "--width must be a positive"),
+    (["profile", "-b", "resnet18", "--width", "nan"], "--width must be a positive"),
+    (["profile", "-b", "resnet18", "--resolution", "-5"], "--resolution"),
+    (["profile", "-b", "resnet18", "--num-classes", "0"], "--num-classes"),
+    (["profile", "-b", "resnet18", "--max-memory", "-1"], "--max-memory"),
+    (["profile", "-b", "nosuch"], "unknown baseline 'nosuch'"),
+    (["profile", "-b", "{d}/missing.yaml"], "no such file"),
+    (["profile", "-b", "{d}/binary.yaml"], "not a text search space"),
+    (["profile", "-b", "{d}/list.yaml"], "expected a mapping"),
+    (["profile", "-b", "{d}/badblock.yaml"], "unknown kind 'zz'"),
+    (["profile", "-b", "resnet18", "--latency", "--latency-threads", "0"], "--latency-threads"),
+    # train: budget, data, folders
+    (["train", "-b", "resnet18", *TINY_TRAIN, "--epochs", "0"], "--epochs must be a whole number >= 1"),
+    (["train", "-b", "resnet18", *TINY_TRAIN, "--batch-size", "0"], "--batch-size"),
+    (["train", "-b", "resnet18", *TINY_TRAIN, "--lr", "-1"], "--lr must be a positive"),
+    (["train", "-b", "resnet18", *TINY_TRAIN, "--val-images", "0"], "--val-images"),
+    (["train", "-b", "resnet18", *TINY_TRAIN, "--test-images", "-1"], "--test-images"),
+    (["train", "-b", "resnet18", *TINY_TRAIN, "--threads", "0"], "--threads must be >= 1"),
+    (["train", "-b", "resnet18", *TINY_TRAIN, "--nproc", "0"], "--nproc must be >= 1"),
+    (["train", "-b", "resnet18", *TINY_TRAIN, "--optimizer", "adam"], "--optimizer must be one of"),
+    (["train", "-b", "resnet18", *TINY_TRAIN, "--data", "nosuch"], "unknown data source 'nosuch'"),
+    (["train", "-b", "resnet18", *TINY_TRAIN, "--data", "cifar10"], "needs --data-dir"),
+    (["train", "-b", "resnet18", *TINY_TRAIN, "--data", "fashion-mnist", "--data-dir", "{d}/short-labels"],
+     "6 images but 5 labels"),
+    (["train", "-b", "resnet18", *TINY_TRAIN, "--data", "fashion-mnist", "--data-dir", "{d}/truncated"],
+     "is it truncated?"),
+    (["train", "-b", "resnet18", *TINY_TRAIN, "--data", "imagefolder", "--data-dir", "{d}/images"],
+     "has classes that"),
+    (["train", "-b", "resnet18", *TINY_TRAIN, "--resume"], "--resume needs --out"),
+    (["train", "-b", "resnet18", *TINY_TRAIN, "--out", "{d}/a_file"], "not a folder"),
+    (["train", "-b", "resnet18", *TINY_TRAIN, "--resolution", "4"], "--resolution must be >= 8"),
+    # grid: grid, racing, storage, workers
+    (["grid", "-b", "resnet18", *TINY_GRID, "--step", "1e-9"], "more than 2,000"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--low", "0.5"], "--low 0.5"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--tolerance", "0.9"], "relative"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--target", "1"], "--target 1.0"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--sampler", "bayes"], "--sampler must be one of"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--workers", "99"], "--workers must be between"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--workers", "0"], "--workers must be between"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--seeds", "0"], "--seeds must be a whole number"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--max-seeds", "0"], "--max-seeds"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--confidence", "1.5"], "--confidence"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--cost", "watts"], "--cost must be one of"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--objective", "bogus"], "--objective must be one of"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--objective", "pareto", "--sampler", "tpe"], "use --sampler grid"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--objective", "pareto", "--targets", "0.5"], "must be > 1"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--storage", "redis://x"], "--storage 'redis://x'"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--storage", "postgresql://nobody@127.0.0.1:9/none"], "127.0.0.1:9"),
+    # expand
+    (["expand", "-b", "resnet18", "--preset", "paper", "--phi", "7..1"], "descending"),
+    (["expand", "-b", "resnet18", "--preset", "paper", "--phi", "abc"], "cannot read it"),
+    (["expand", "-b", "resnet18", "--preset", "paper", "--phi", "0..11"], "|phi| must be <= 10"),
+    (["expand", "-b", "resnet18", "--preset", "b9"], "unknown"),
+    (["expand", "-b", "resnet18", "--from", "{d}/notrun"], "no best.json"),
+    (["expand", "-b", "mobilenetv2", "--alpha", "2", "--beta", "2", "--gamma", "2", "--phi", "10"], "would need about"),
+    (["expand", "-b", "resnet18", "--preset", "paper", "--cost", "watts"], "--cost must be one of"),
+    # compare
+    (["compare", "-b", "mobilenetv2", "--out", "{d}/c", "--target", "2y"], "cannot read '2y'"),
+    (["compare", "-b", "mobilenetv2", "--out", "{d}/c", "--methods", "fast:2"], "in (0, 1]"),
+    (["compare", "-b", "mobilenetv2", "--out", "{d}/c", "--seeds", "0"], "--seeds must be >= 1"),
+    (["compare", "-b", "mobilenetv2", "--out", "{d}/c", "--confidence", "0"], "--confidence"),
+    (["compare", "-b", "mobilenetv2", "--out", "{d}/c", "--resolution", "4"], "--resolution must be >= 8"),
+    (["compare", "-b", "mobilenetv2", "--out", "{d}/a_file"], "not a folder"),
+    # report and dashboard
+    (["report", "{d}/nowhere"], "no such directory"),
+    (["report", "{d}/notrun"], "no run.json"),
+    (["report", "{d}/badrun"], "not valid JSON"),
+    (["dashboard", "{d}/notrun"], "no run.json"),
+]
+
+
+@pytest.mark.parametrize("args, fragment", CASES, ids=[" ".join(a[:1] + a[-2:]) for a, _ in CASES])
+def test_bad_input_is_one_line_and_exit_1(cli, files, args, fragment):
+    result = cli(*[a.replace("{d}", str(files)) for a in args])
+    one_line_error(result, fragment)
+    assert not list(files.rglob("*.tmp")) and not list(files.rglob(".*.tmp"))
+
+
+def test_a_run_directory_belongs_to_one_run(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli("grid", "-b", "resnet18", *TINY_GRID, "--workers", "1", "--out", out).exit_code == 0
+    before = (out / "best.json").read_text()
+    one_line_error(cli("grid", "-b", "mobilenetv1", *TINY_GRID, "--out", out), "choose another --out")
+    one_line_error(cli("expand", "-b", "resnet18", "--preset", "paper", "--phi", "0", "--out", out),
+                   "holds a grid run")
+    assert (out / "best.json").read_text() == before
+    one_line_error(cli("expand", "-b", "mobilenetv1", "--from", out, "--phi", "0,1", "--out", tmp_path / "e"),
+                   "is a grid of 'resnet18', not 'mobilenetv1'")
+    assert cli("expand", "-b", "mobilenetv1", "--from", out, "--phi", "0", "--force-coefficients",
+               "--out", tmp_path / "e2").exit_code == 0
+
+
+def test_train_resume_refuses_other_data_and_zero_test_images_say_so(cli, tmp_path):
+    out = tmp_path / "run"
+    first = cli("train", "-b", "resnet18", *TINY_TRAIN, "--out", out)
+    assert first.exit_code == 0, first.output
+    other = "synthetic" if DATA == "fashion-mnist" else "fashion-mnist"
+    args = [a if a != DATA else other for a in TINY_TRAIN]
+    one_line_error(cli("train", "-b", "resnet18", *args, "--out", out, "--resume"), "different configuration (data")
+    none = cli("train", "-b", "resnet18", *TINY_TRAIN, "--test-images", "0")
+    assert none.exit_code == 0 and "not measured (no test images)" in none.stdout and "0.00%" not in none.stdout
+
+
+def test_a_bug_is_one_line_with_a_saved_traceback_and_exit_2(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("SCALESEARCH_CACHE", str(tmp_path))
+    import scalesearch.measure.profile as profile
+
+    monkeypatch.setattr(profile, "macs_by_part", lambda spec: 1 / 0)
+    result = cli("profile", "-b", "resnet18", "--per-stage")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "internal error (a bug in scalesearch" in result.stderr and "ZeroDivisionError" in result.stderr
+    saved = list(tmp_path.glob("scalesearch-crash-*.txt"))
+    assert saved and "ZeroDivisionError" in saved[0].read_text()
+
+
+def test_a_torn_units_file_keeps_every_complete_unit(tmp_path):
+    from scalesearch.runs.compare_units import append_unit, read_units
+
+    append_unit(tmp_path, {"key": "a/seed0", "v": 1})
+    with open(tmp_path / "units.jsonl", "a") as handle:
+        handle.write('{"key": "b/se')  # killed mid-write
+    append_unit(tmp_path, {"key": "c/seed0", "v": 3})
+    assert set(read_units(tmp_path)) == {"a/seed0", "c/seed0"}
+    assert (tmp_path / "units.jsonl.torn").read_text().startswith('{"key": "b/se')
+
+
+@pytest.mark.slow
+def test_a_torn_journal_is_repaired_and_the_rerun_retrains_nothing(cli, tmp_path):
+    out = tmp_path / "run"
+    args = ("grid", "-b", "resnet18", *TINY_GRID, "--workers", "1", "--out", out, "--format", "json")
+    assert cli(*args).exit_code == 0
+    journal = out / "study.journal"
+    journal.write_bytes(journal.read_bytes()[:-50])  # as `head -c -50` would
+    again = cli(*args)
+    assert again.exit_code == 0, again.output
+    assert "set aside in study.journal.torn" in again.stderr and ": ok val " not in again.stderr  # nothing trained
+    assert (out / "study.journal.torn").is_file() and json.loads(again.stdout)["complete"]
+    third = cli(*args)  # and the study stays readable
+    assert third.exit_code == 0 and ": ok val " not in third.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_die_with_their_parent(tmp_path, sig):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "scalesearch", "grid", "-b", "resnet18", *TINY_GRID, "--train-images", "1024",
+            "--epochs", "3", "--workers", "2", "--threads", "1", "--out", str(out)]
+    parent = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline, workers = time.time() + 300, []
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.5)
+        workers = [p for p in _children(parent.pid) if "scalesearch" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")
+                   or "multiprocessing" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
+    assert len(workers) >= 2, "the workers never started"
+    time.sleep(5)  # let them train
+    parent.send_signal(sig)
+    _, err = parent.communicate(timeout=60)
+    time.sleep(10)
+    assert not [p for p in workers if _alive(p)], "a worker outlived its parent"
+    if sig == signal.SIGTERM:
+        assert parent.returncode == 130, err
+        assert (out / "trials.csv").is_file() and "run the same command to resume" in err
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(cli, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(disk)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        (disk / "filler").write_bytes(b"x" * 40_000)
+        result = cli("expand", "-b", "resnet18", "--preset", "paper", "--phi", "0..3", "--out", disk / "run")
+        one_line_error(result, "MB free, a expand run's results and report needs about 16 MB")
+        assert not (disk / "run").exists()  # refused before anything was written
+    finally:
+        subprocess.run(["umount", str(disk)])
+
+
+def test_a_disk_that_fills_up_mid_write_is_one_line_and_leaves_no_temporary_file(cli, tmp_path, monkeypatch):
+    import errno
+
+    import scalesearch.runs.files as files
+
+    real = files.os.fdopen
+
+    def full(fd, mode="r", *args, **kwargs):
+        handle = real(fd, mode, *args, **kwargs)
+        if "w" in mode and "family" in os.readlink(f"/proc/self/fd/{fd}"):
+            def write(data):
+                raise OSError(errno.ENOSPC, "No space left on device", "family.json")
+            handle.write = write
+        return handle
+
+    monkeypatch.setattr(files.os, "fdopen", full)
+    out = tmp_path / "run"
+    one_line_error(cli("expand", "-b", "resnet18", "--preset", "paper", "--phi", "0,1", "--out", out),
+                   "cannot write family.json: No space left on device")
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_a_corrupt_imagefolder_cache_is_rebuilt(tmp_path):
+    from PIL import Image
+
+    from scalesearch.training import data as data_module
+
+    for split in ("train", "val"):
+        for label in ("a", "b"):
+            (tmp_path / split / label).mkdir(parents=True)
+            for i in range(3):
+                Image.new("RGB", (20, 20), (40 * i, 100 if label == "a" else 200, 0)).save(tmp_path / split / label / f"{i}.png")
+    first = data_module._read_imagefolder(tmp_path, 16)
+    caches = list((tmp_path / ".scalesearch-cache").glob("*.pt"))
+    caches[0].write_bytes(b"torn")
+    again = data_module._read_imagefolder(tmp_path, 16)
+    assert again[0].shape == first[0].shape and len(list((tmp_path / ".scalesearch-cache").glob("*.pt"))) == 1
