@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from scalesearch.runs.compare_units import append_unit, read_units, unit_key, write_results
+from scalesearch.runs.compare_units import pending_units, read_units, train_units, unit_key, write_results
 from scalesearch.errors import UserError
 from scalesearch.runs.grid_tables import check_grid_baseline, read_grid_choice
 from scalesearch.spec.coefficients import COEFFICIENTS, choose_source, manual
@@ -293,11 +293,6 @@ def train_unit(setup: ProxySetup, item: Planned, seed_index: int) -> dict:
             "proxy_flops": proxy.macs(), **result.as_dict()}
 
 
-def pending_units(plan: list[Planned], seeds: int, done: dict[str, dict]) -> list[tuple[Planned, int]]:
-    """Work still to do, seed by seed, so an interrupted run has whole tables early."""
-    return [(item, k) for k in range(seeds) for item in plan if unit_key(item.key, k) not in done]
-
-
 def estimates(setup: ProxySetup, todo: list[tuple[Planned, int]]) -> dict[str, float]:
     """Seconds each pending unit should take (training.timing)."""
     seconds = estimate_seconds([setup.proxy(item) for item, _ in todo], setup.budget,
@@ -516,11 +511,7 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
                    {k: v / processes.workers for k, v in estimates(setup, todo).items()})
     if processes.workers == 1:
         setup = replace(setup, threads=processes.threads)
-        for item, k in todo:
-            events.unit_started(item, k)
-            record = (train_one or train_unit)(setup, item, k)
-            append_unit(request.out, record)
-            events.unit_done(item, k, record)
+        train_units(request.out, todo, lambda item, k: (train_one or train_unit)(setup, item, k), events)
     else:
         shares = [CompareShare(request, [(item.key, k) for item, k in todo[w::processes.workers]],
                                processes.threads) for w in range(processes.workers)]
@@ -566,9 +557,5 @@ def compare_worker(share: CompareShare, events: CompareEvents) -> None:
     setup, plan = _set_up(Comparison.resolve(share.request))
     setup = replace(setup, threads=share.threads)
     by_key = {item.key: item for item in plan}
-    for key, k in share.units:
-        item = by_key[key]
-        events.unit_started(item, k)
-        record = train_unit(setup, item, k)
-        append_unit(share.request.out, record)
-        events.unit_done(item, k, record)
+    train_units(share.request.out, [(by_key[key], k) for key, k in share.units],
+                lambda item, k: train_unit(setup, item, k), events)

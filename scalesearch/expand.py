@@ -106,12 +106,13 @@ def plan_family(space: SearchSpace, phis: tuple[float, ...] | None, *, preset: s
     else:
         coefficients, source = manual(alpha, beta, gamma), "alpha/beta/gamma"
         growth = coefficients.product
-    members = tuple(_phi_member(space, coefficients, phi) for phi in phis)
+    members = tuple(phi_member(space, coefficients, phi) for phi in phis)
     return FamilyPlan(source=source, coefficients=coefficients, members=members,
                       growth=growth if land else None)
 
 
-def _phi_member(space: SearchSpace, coefficients: Coefficients, phi: float) -> MemberPlan:
+def phi_member(space: SearchSpace, coefficients: Coefficients, phi: float) -> MemberPlan:
+    """Member phi of the coefficients' family, as planned: (alpha, beta, gamma)^phi, grown dropout."""
     d, w, r = coefficients.multipliers(phi)
     return MemberPlan(phi=phi, depth=d, width=w, resolution_mult=r,
                       dropout=grown_dropout(space, phi), name=f"{space.name}-phi{phi_label(phi)}")
@@ -210,6 +211,7 @@ class Family:
     meter: Meter = FLOPS
     latency_meter: Meter | None = None  # how latencies were timed, when they were
     training: dict[str, Any] = field(default_factory=dict)  # data + budget, when trained
+    exact_tolerance: float = EXACT_TOLERANCE  # the band `exact_flops` matched within
 
     def as_dict(self) -> dict[str, Any]:
         base = self.members[0].base_flops if self.members else None
@@ -220,7 +222,7 @@ class Family:
             "product": self.plan.coefficients.product if self.plan.coefficients else None,
             "growth": self.plan.growth, "land_tolerance": LAND_TOLERANCE,
             "exact_flops": self.exact_flops, "exact_cost": self.meter.cost if self.exact_flops else None,
-            "exact_tolerance": EXACT_TOLERANCE,
+            "exact_tolerance": self.exact_tolerance,
             "latency": None if self.latency_meter is None else {
                 "threads": self.latency_meter.threads, "batch": self.latency_meter.batch,
                 "device": self.latency_meter.device, "machine": describe()},
@@ -242,12 +244,13 @@ def _nominal(item: MemberPlan) -> float:
 
 
 def expand_family(space: SearchSpace, plan: FamilyPlan, *, exact_flops: bool = False,
-                  meter: Meter = FLOPS, latency: Meter | None = None,
+                  meter: Meter = FLOPS, latency: Meter | None = None, tolerance: float = EXACT_TOLERANCE,
                   on_member: Callable[[Member], None] | None = None) -> Family:
     """Measure every member of `plan` at the deployment shape (fvcore, cached by spec).
 
-    `exact_flops` moves each member onto its target in `meter`'s cost (--exact-cost);
-    `latency` says how to time every member (None: not timed)."""
+    `exact_flops` moves each member onto its target in `meter`'s cost within `tolerance`
+    (--exact-cost: expand's +-3%; transfer passes the grid's own band); `latency` says how
+    to time every member (None: not timed)."""
     base_flops = Variant(space).cost().flops
     base_cost = meter(Variant(space))
     members = []
@@ -258,7 +261,7 @@ def expand_family(space: SearchSpace, plan: FamilyPlan, *, exact_flops: bool = F
             target = plan.growth ** item.phi
             variant, t, adjustment = land_member(variant, plan.coefficients, item.phi, target)
         if exact_flops:
-            variant, adjustment = match_cost(variant, base_cost * target, EXACT_TOLERANCE,
+            variant, adjustment = match_cost(variant, base_cost * target, tolerance,
                                              None if meter.cost == "flops" else meter)
         # The name is not part of the network, so the baseline-named spec shares fvcore's
         # cache with the baseline measurement (phi = 0 costs nothing extra).
@@ -270,7 +273,7 @@ def expand_family(space: SearchSpace, plan: FamilyPlan, *, exact_flops: bool = F
         if on_member is not None:
             on_member(member)
     return Family(space=space, plan=plan, members=members, exact_flops=exact_flops, meter=meter,
-                  latency_meter=latency)
+                  latency_meter=latency, exact_tolerance=tolerance)
 
 
 def land_member(variant: Variant, coefficients: Coefficients, phi: float,

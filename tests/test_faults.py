@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiny import DATA, write_space
+from tests.tiny import DATA
 
 TINY_GRID = ["--step", "0.4", "--epochs", "1", "--train-images", "128", "--val-images", "64",
              "--test-images", "64", "--batch-size", "64", "--device", "cpu", "--seeds", "1"]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from scalesearch.measure.guard import set_memory_budget
@@ -15,7 +13,8 @@ from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, comm
 from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DeviceOption, EpochsOption, GammaOption, LrOption, TestImagesOption,
                                      TrainImagesOption, ValImagesOption)
-from scalesearch.compare import METHODS, CompareEvents, CompareRequest, Planned, run_compare
+from scalesearch.cli.progress import UnitProgress, duration
+from scalesearch.compare import METHODS, CompareEvents, CompareRequest, run_compare
 from scalesearch.report.compare import gap_to_compound
 from scalesearch.report.registry import rebuild
 
@@ -70,51 +69,20 @@ def compare(
     emit(format, rows, lambda: rows_table(rows, baseline))
 
 
-class ProgressEvents(CompareEvents):
-    """A rich bar on stderr whose length is the estimated seconds, so its ETA is the estimate."""
+class ProgressEvents(UnitProgress, CompareEvents):
+    """Warnings for variants off their target, then the units' bar (cli/progress.py)."""
 
     def __init__(self) -> None:
-        self.progress: Progress | None = None
-        self.estimates: dict[str, float] = {}
-        self.started = 0.0
+        super().__init__("compare")
 
     def planned(self, plan, costs, todo, finished, estimates) -> None:
         for item, cost in zip(plan, costs):
             if not item.within_tolerance:
                 stderr.print(f"warning: {item.key} reaches {cost['cost_ratio']:.2f}x, outside ±5% of "
                              f"{item.label}; rounding leaves no closer setting")
-        self.estimates = estimates
-        total = sum(estimates.values())
         stderr.print(f"compare: {len(plan)} variants, {len(todo)} units to train "
-                     f"({finished} already done), estimated {_duration(total)}")
-        if not todo or not stderr.is_terminal:  # a log or a pipe gets the per-unit lines only
-            return
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                                 TextColumn("left"), TimeRemainingColumn(), console=stderr, transient=True)
-        self.progress.start()
-        self.task = self.progress.add_task("compare", total=max(total, 1e-9))
-
-    def unit_started(self, item: Planned, seed_index: int) -> None:
-        self.started = time.perf_counter()
-        if self.progress:
-            self.progress.update(self.task, description=f"{item.key} seed {seed_index}")
-
-    def unit_done(self, item: Planned, seed_index: int, record: dict) -> None:
-        key = record["key"]
-        if self.progress:
-            self.progress.advance(self.task, self.estimates.get(key, 0.0))
-            if self.progress.finished:
-                self.progress.stop()
-        took = time.perf_counter() - self.started
-        if record.get("status") == "ok":
-            stderr.print(f"  {key}: val {record['val_accuracy']:.2%}, test {record['test_accuracy']:.2%} "
-                         f"({took:.0f} s, estimated {self.estimates.get(key, 0):.0f} s)")
-        else:
-            stderr.print(f"  {key}: {record.get('status')}: {record.get('message', '')}")
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+                     f"({finished} already done), estimated {duration(sum(estimates.values()))}")
+        self.begin(len(todo), estimates)
 
 
 def rows_table(rows: list[dict], baseline: str) -> Table:

@@ -14,7 +14,7 @@ from scalesearch.report.registry import rebuild
 
 @command("report", "scalesearch report runs/expand-efficientnet-b0")
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="The --out directory of a grid, expand or compare run.")],
+    run_dir: Annotated[Path, typer.Argument(help="The --out directory of a grid, expand, compare or transfer run.")],
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Re-render report.md and report.html of a run from its saved results (nothing is recomputed)."""

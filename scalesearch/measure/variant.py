@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from torch import nn
 
@@ -18,6 +19,9 @@ from scalesearch.measure.guard import check
 from scalesearch.spec.scaling import check_multiplier, round_resolution, scale_spec
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.spec.netspec import NetSpec
+
+if TYPE_CHECKING:
+    from scalesearch.measure.latency import Latency
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ BUILDERS: dict[str, str | Builder] = {
     "expand": "scalesearch.report.expand:expand_report",
     "grid": "scalesearch.report.grid:grid_report",
     "compare": "scalesearch.report.compare:compare_report",
+    "transfer": "scalesearch.report.transfer:transfer_report",
 }
 
 

@@ -1,18 +1,18 @@
-"""A compare run on disk: its finished units and its rows.
+"""A compare (or transfer) run on disk: its finished units and its rows.
 
 The run directory holds run.json (whose identity is the configuration: a directory made
 with another one is refused, not mixed), units.jsonl (one line per trained variant x
 seed, appended and fsynced as each finishes, so a killed run loses at most the unit it
 was training) and the rows every reader uses: compare.csv and compare.json.  Rerunning
-the same command reads units.jsonl and trains only what is missing.
+the same command reads units.jsonl and trains only what is missing (`pending_units`,
+`train_units`); `transfer` keeps its units the same way.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
+from typing import Any, Callable, Protocol, TypeVar
 
 from scalesearch.runs.files import append_line, write_atomic, write_json
 
@@ -42,6 +42,30 @@ def append_unit(out: Path, record: dict) -> None:
 def unit_key(variant_key: str, seed_index: int) -> str:
     """A unit is one variant trained with one seed: "2x/width/seed0"."""
     return f"{variant_key}/seed{seed_index}"
+
+
+class Keyed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=Keyed)
+
+
+def pending_units(items: list[Item], seeds: int, done: dict[str, dict]) -> list[tuple[Item, int]]:
+    """Work still to do, seed by seed, so an interrupted run has whole tables early."""
+    return [(item, k) for k in range(seeds) for item in items if unit_key(item.key, k) not in done]
+
+
+def train_units(out: Path, todo: list[tuple[Item, int]], train_one: Callable[[Item, int], dict],
+                events: Any) -> None:
+    """Train each pending unit, appending its record before the next starts; `events`
+    hears unit_started(item, seed_index) and unit_done(item, seed_index, record)."""
+    for item, k in todo:
+        events.unit_started(item, k)
+        record = train_one(item, k)
+        append_unit(out, record)
+        events.unit_done(item, k, record)
 
 
 def write_results(out: Path, config: dict, rows: list[dict]) -> list[Path]:

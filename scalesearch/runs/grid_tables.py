@@ -4,7 +4,8 @@ Rows are read from the Optuna storage (the record of truth, shared by all worker
 saved into the run directory before anything is printed; `scalesearch report DIR`
 rebuilds the report from these files alone.  best.json is what `expand --from` and
 `compare --from` read: the leader, whether it is decided, its contenders, every point's
-seeds, and the smooth fit's answer.
+seeds, and the smooth fit's answer.  `transfer --from` reads a finished grid back whole
+(`read_finished_grid`): its budget and band from run.json, every unit from trials.csv.
 """
 
 from __future__ import annotations
@@ -295,3 +296,62 @@ def check_grid_baseline(choice: GridChoice, space, run_dir: Path, force: bool) -
         raise UserError(f"{{from}} {run_dir} is a grid of {choice.baseline!r}, not {space.name!r}; "
                         "its coefficients were searched for that network (add {force_coefficients} "
                         "to use them anyway)")
+
+
+@dataclass(frozen=True)
+class FinishedGrid:
+    """A finished grid run read back (`transfer --from`): how it trained and what it measured."""
+
+    run_dir: Path
+    info: dict[str, Any]  # run.json: its request and identity (budget, data, grid band)
+    summary: dict[str, Any]  # best.json
+    observations: dict[str, dict[int, float]]  # point label -> seed -> validation accuracy
+    coefficients: dict[str, Coefficients]  # point label -> its alpha, beta, gamma
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return self.info.get("identity") or {}
+
+    @property
+    def request(self) -> dict[str, Any]:
+        return self.info.get("request") or {}
+
+
+def read_finished_grid(run_dir: Path) -> FinishedGrid:
+    """run.json, best.json and every complete candidate unit of trials.csv; refuses a
+    directory that is not a grid run, or a grid that has not finished."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{{from}} {run_dir}: no such directory; give the output directory of a finished "
+                        "`scalesearch grid`")
+    path = run_dir / "run.json"
+    info = read_json(path) if path.is_file() else None
+    if not isinstance(info, dict) or info.get("kind") != "grid":
+        what = f"a {info.get('kind')} run" if isinstance(info, dict) and info.get("kind") else "no scalesearch run"
+        raise UserError(f"{{from}} {run_dir} holds {what}, not a grid; give the output directory of "
+                        "`scalesearch grid`")
+    if not info.get("finished"):
+        raise UserError(f"{{from}} {run_dir}: the grid has not finished (rerun its command to finish it: "
+                        f"{info.get('command') or 'scalesearch grid ...'})")
+    for name in ("best.json", "trials.csv"):
+        if not (run_dir / name).is_file():
+            raise UserError(f"{{from}} {run_dir}: no {name} there; the grid's results are incomplete "
+                            "(rerun its command)")
+    trials = pd.read_csv(run_dir / "trials.csv")
+    missing = {"point", "seed", "role", "alpha", "beta", "gamma", "state", "val_accuracy"} - set(trials.columns)
+    if missing:
+        raise UserError(f"{run_dir / 'trials.csv'}: no column(s) {', '.join(sorted(missing))}; "
+                        "was it written by `scalesearch grid`?")
+    observations: dict[str, dict[int, float]] = {}
+    coefficients: dict[str, Coefficients] = {}
+    for row in trials.to_dict("records"):
+        value, seed = row["val_accuracy"], row["seed"]
+        if (row["role"] != "candidate" or row["state"] != "complete" or pd.isna(value)
+                or not math.isfinite(value) or pd.isna(seed)):
+            continue
+        name = label(row)
+        coefficients[name] = Coefficients(float(row["alpha"]), float(row["beta"]), float(row["gamma"]))
+        observations.setdefault(name, {})[int(seed)] = float(value)
+    if not observations:
+        raise UserError(f"{{from}} {run_dir}: the grid finished no candidate training; nothing to transfer")
+    return FinishedGrid(run_dir, info, read_json(run_dir / "best.json"), observations, coefficients)

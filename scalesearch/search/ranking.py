@@ -33,7 +33,6 @@ Everything here is pure: observations in, a Ranking out.
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import asdict, dataclass, field
 from typing import Any, Hashable, Mapping
 

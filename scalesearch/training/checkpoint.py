@@ -4,7 +4,6 @@ caller's extra record (the NetSpec, the data), written atomically after every ep
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn

@@ -1,0 +1,74 @@
+"""`scalesearch transfer`: does a grid's phi = 1 ranking hold when the family grows to phi?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from scalesearch.cli.app import FormatOption, OutputFormat, command, command_line, print_json, print_table, stderr
+from scalesearch.cli.options import DeviceOption
+from scalesearch.cli.progress import UnitProgress, duration
+from scalesearch.report.registry import rebuild
+from scalesearch.report.transfer import ranking_frame
+from scalesearch.transfer import TransferEvents, TransferPoint, TransferRequest, run_transfer
+
+
+@command("transfer", "scalesearch transfer --from runs/grid-mobilenetv2 --phi 2 --top 4 --seeds 2 --threads 2")
+def transfer(
+    from_dir: Annotated[Path, typer.Option("--from", help="A finished `scalesearch grid` run directory: its ranking, budget, data and cost band.")],
+    phi: Annotated[float, typer.Option(help="Grow every point to this phi (> 1) and rank them again.")] = 2.0,
+    top: Annotated[int, typer.Option(help="The grid's top K points by mean validation accuracy (plus the paper's (1.2, 1.1, 1.15) and the best single-dimension point where not among them).")] = 4,
+    seeds: Annotated[int, typer.Option(help="Trainings per point at phi (seed k is the grid's seed k); 2 or more give a noise estimate.")] = 2,
+    budget_scale: Annotated[float, typer.Option(help="Train phi's members for the grid's epochs x F^phi (1 = the grid's budget).")] = 1.0,
+    confidence: Annotated[float, typer.Option(help="Confidence of the intervals, the separation tests and tau's range.")] = 0.9,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (default runs/transfer-BASELINE-phiP): run.json, units.jsonl, transfer.csv/json, report.md/html. Rerun to resume.")] = None,
+    device: DeviceOption = "auto",
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for training (default: all free cores).")] = None,
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """Grow a grid's best points to phi at matched cost, train them, and say whether the phi = 1 winner still wins."""
+    request = TransferRequest(from_dir=from_dir, phi=phi, top=top, seeds=seeds, budget_scale=budget_scale,
+                              confidence=confidence, out=out, device=device, threads=threads,
+                              command=command_line())
+    document = run_transfer(request, ProgressEvents())
+    run_dir = Path(document["out"])
+    written = [run_dir / "transfer.csv", run_dir / "transfer.json", *rebuild(run_dir).values()]
+    stderr.print(f"transfer: wrote {', '.join(str(p) for p in written)}")
+    if format is OutputFormat.json:
+        print_json(document)
+        return
+    print_table(rankings_table(document))
+    typer.echo(document["verdict"]["sentence"])
+
+
+class ProgressEvents(UnitProgress, TransferEvents):
+    """A line per grown point, then the units' bar (cli/progress.py)."""
+
+    def __init__(self) -> None:
+        super().__init__("transfer")
+
+    def grown(self, point: TransferPoint) -> None:
+        m = point.member
+        band = "" if point.within_tolerance else f" (outside ±{point.tolerance:.0%}: rounding leaves no closer network)"
+        stderr.print(f"  {point.chosen.label} [{', '.join(point.chosen.roles)}] at φ={m.plan.phi:g}: "
+                     f"t={m.t:.3g}, {m.flops_ratio:.2f}x the baseline's FLOPs, target {m.target_ratio:.2f}x{band}",
+                     markup=False)
+
+    def planned(self, points, todo, finished, estimates) -> None:
+        stderr.print(f"transfer: {len(points)} points, {len(todo)} units to train ({finished} already done), "
+                     f"estimated {duration(sum(estimates.values()))}")
+        self.begin(len(todo), estimates)
+
+
+def rankings_table(document: dict) -> Table:
+    frame = ranking_frame(document).drop(columns=["why", "seeds φ=1", "seeds φ"])
+    table = Table(title=f"{document['baseline']}: rank at φ = 1 (the grid) and at φ = {document['phi']:g}; "
+                        f"val accuracy ± half its {document['config']['confidence']:.0%} interval, proxy shape")
+    for column in frame.columns:
+        table.add_column(str(column), justify="left" if column == "point (α, β, γ)" else "right", no_wrap=True)
+    for row in frame.itertuples(index=False):
+        table.add_row(*[str(v) for v in row])
+    return table

@@ -1,0 +1,428 @@
+"""transfer: does the phi = 1 choice still win when the family grows to phi?
+
+The method rests on one assumption: coefficients found by cheap phi = 1 trainings stay
+good as the family grows.  Bello et al., "Revisiting ResNets" (arXiv 2103.07579), found
+that the best scaling strategy can depend on model size and training regime.  This
+checks the assumption for one grid run:
+
+1. **The points.**  The grid's top K by mean validation accuracy (its own ranking over
+   every seed it trained), the paper's (1.2, 1.1, 1.15) when not among them, and the
+   grid's best single-dimension point (two coefficients at 1, see `is_single_dimension`)
+   when it has one.  A point the grid never trained (usually the paper's, whose product
+   1.92 is outside the default band) has no phi = 1 rank: it is ranked at phi only.
+2. **Grown to phi.**  Each point's family member phi, (alpha, beta, gamma)^t with t near
+   phi, landed on the grid's target^phi x the baseline's measured cost within the grid's
+   own tolerance (`expand.expand_family` with exact FLOPs: `land_member`, then
+   `match_flops`), so every point is compared at the same cost, as at phi = 1.
+3. **Trained** with the grid's proxy budget, its epochs x F^phi for `budget_scale` F, at
+   the proxy shape (the grid's base px x the grown network's r), `seeds` seeds each: one
+   unit per (point, seed) in units.jsonl (runs/compare_units.py), so a rerun trains only
+   what is missing.  Seed k is the grid's seed k: its validation split, order and crops.
+4. **The answer.**  Both rankings (search/ranking.py: least squares over seeds, seed
+   effects removed, noise pooled), Kendall's tau between them over the points ranked on
+   both sides, with the range the seed noise of both sides gives it
+   (search/rank_agreement.py), and a verdict on the phi = 1 winner W (the grid's leader):
+   it *holds* when W leads at phi, separated from every other point; it *does not* when
+   W is separated from the phi leader (worse beyond noise); otherwise it is *undecided*
+   (W tied for best, or one seed per point and so no noise estimate).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from scalesearch.errors import UserError
+from scalesearch.expand import FamilyPlan, Member, expand_family, phi_member
+from scalesearch.measure.variant import Variant
+from scalesearch.runs.compare_units import pending_units, read_units, train_units, unit_key
+from scalesearch.runs.files import jsonable
+from scalesearch.runs.grid_tables import FinishedGrid, label, read_finished_grid
+from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
+from scalesearch.runs.transfer_files import RESULTS, write_transfer
+from scalesearch.search.rank_agreement import rank_agreement
+from scalesearch.search.ranking import Ranking, TwoWay, rank
+from scalesearch.spec.phis import phi_label
+from scalesearch.spec.scaling import PAPER_B0, Coefficients
+from scalesearch.spec.spaces import SearchSpace, load_space
+from scalesearch.training.budget import ProxyBudget
+from scalesearch.training.data import ImageData, load_data
+from scalesearch.training.device import check_threads, resolve_device
+from scalesearch.training.loop import train_model
+from scalesearch.training.timing import estimate_seconds
+
+RESAMPLES = 4000  # bootstrap draws for p_best and tau's range
+PAPER = label(PAPER_B0.as_dict())
+
+
+class TransferError(UserError):
+    """Bad transfer input: a phi, top K, seed count, budget scale, or a grid it cannot use."""
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    """What `scalesearch transfer` was asked."""
+
+    from_dir: Path
+    phi: float = 2.0
+    top: int = 4
+    seeds: int = 2
+    budget_scale: float = 1.0  # the phi side trains epochs x budget_scale^phi
+    confidence: float = 0.9
+    out: Path | None = None  # default runs/transfer-BASELINE-phiP
+    device: str = "auto"
+    threads: int | None = None
+    command: str = ""
+
+    def __post_init__(self) -> None:
+        if not (_number(self.phi) and self.phi > 1):
+            raise TransferError(f"{{phi}} must be a number > 1 (phi = 1 is the grid itself), got {self.phi!r}")
+        for name in ("top", "seeds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise TransferError(f"{{{name}}} must be a whole number >= 1, got {value!r}")
+        if not (_number(self.budget_scale) and self.budget_scale > 0):
+            raise TransferError(f"{{budget_scale}} must be a positive number (1 = the grid's epochs), "
+                                f"got {self.budget_scale!r}")
+        if not 0.5 <= self.confidence < 1:
+            raise TransferError(f"{{confidence}} must be in [0.5, 1), got {self.confidence}")
+        check_threads(self.threads)
+
+    def as_dict(self) -> dict[str, Any]:
+        return jsonable(asdict(self))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# -- the grid it starts from ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GridSource:
+    """What a transfer takes from its grid: baseline, budget, data, base px and cost band."""
+
+    grid: FinishedGrid
+    space: SearchSpace
+    budget: ProxyBudget
+    data: str
+    data_dir: str | None
+    test_images: int | None
+    base_resolution: int
+    target: float
+    tolerance: float
+    step: float
+
+    @classmethod
+    def read(cls, run_dir: Path) -> "GridSource":
+        grid = read_finished_grid(run_dir)
+        identity, request = grid.identity, grid.request
+        try:
+            space = load_space(str(request.get("baseline") or grid.info.get("baseline")))
+        except UserError as error:
+            raise TransferError(f"{{from}} {run_dir}: cannot load the grid's baseline: {error.template}") from None
+        if space.identity != grid.info.get("space"):
+            raise TransferError(f"{{from}} {run_dir}: the baseline {space.name!r} has changed since the grid "
+                                "ran (its network's hash differs); rerun the grid")
+        try:
+            band = identity["grid"]
+            return cls(grid, space, ProxyBudget.for_space(identity["budget"]), identity["data"],
+                       request.get("data_dir"), identity.get("test_images"), int(identity["base_resolution"]),
+                       float(band["target"]), float(band["tolerance"]), float(band["step"]))
+        except (KeyError, TypeError, ValueError):
+            raise TransferError(f"{{from}} {run_dir}: run.json has no budget, data or grid band in its "
+                                "identity (made by another version?); rerun the grid") from None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The grid's identity without where its study lives (a moved grid is the same grid)."""
+        return {k: v for k, v in self.grid.identity.items() if k not in ("study", "storage")}
+
+
+def phi_budget(budget: ProxyBudget, phi: float, scale: float) -> ProxyBudget:
+    """The grid's budget with epochs x scale^phi, rounded to whole epochs (at least one)."""
+    return replace(budget, epochs=max(1, round(budget.epochs * scale ** phi)))
+
+
+# -- which points ------------------------------------------------------------------------
+
+def is_single_dimension(c: Coefficients, step: float, tolerance: float) -> bool:
+    """Two of alpha, beta, gamma at 1: within half a grid step of it, or twice the band's
+    tolerance (the 2-D grid bends alpha that far to keep rounding small: 1.02 -> 1.04)."""
+    near = max(step / 2, 2 * tolerance) + 1e-9
+    return sum(abs(x - 1) <= near for x in (c.alpha, c.beta, c.gamma)) == 2
+
+
+@dataclass(frozen=True)
+class Chosen:
+    label: str
+    coefficients: Coefficients
+    roles: tuple[str, ...]  # why it is in: "top 1".."top K", "paper", "best single-dimension"
+
+
+def choose_points(ranking: Ranking, coefficients: dict[str, Coefficients], top: int, step: float,
+                  tolerance: float) -> list[Chosen]:
+    """The grid's top `top` (ranking order), then the paper's point and the best
+    single-dimension point when they are not already in."""
+    order = [p.point for p in ranking.points]
+    roles = {name: [f"top {i + 1}"] for i, name in enumerate(order[:top])}
+    roles.setdefault(PAPER, []).append("paper")
+    single = next((name for name in order if is_single_dimension(coefficients[name], step, tolerance)), None)
+    if single is not None:
+        roles.setdefault(single, []).append("best single-dimension")
+    known = {**coefficients, PAPER: coefficients.get(PAPER, PAPER_B0)}
+    return [Chosen(name, known[name], tuple(why)) for name, why in roles.items()]
+
+
+@dataclass
+class TransferPoint:
+    """A chosen point grown to phi and measured at the deployment shape."""
+
+    chosen: Chosen
+    member: Member
+    tolerance: float
+
+    @property
+    def key(self) -> str:
+        return f"phi{phi_label(self.member.plan.phi)}/{self.chosen.label}"
+
+    @property
+    def within_tolerance(self) -> bool:
+        return abs(self.member.flops_ratio / self.member.target_ratio - 1) <= self.tolerance + 1e-12
+
+
+def grow(source: GridSource, chosen: Chosen, phi: float) -> TransferPoint:
+    """Member phi of the point's family on target^phi x the baseline's cost (the grid's band)."""
+    plan = FamilyPlan(source=f"transfer {chosen.label}", coefficients=chosen.coefficients,
+                      members=(phi_member(source.space, chosen.coefficients, phi),), growth=source.target)
+    member = expand_family(source.space, plan, exact_flops=True, tolerance=source.tolerance).members[0]
+    return TransferPoint(chosen, member, source.tolerance)
+
+
+# -- training ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TransferSetup:
+    """What every unit shares: the grid's data and base px, the phi side's budget."""
+
+    source: GridSource
+    data: ImageData  # seed 0's
+    budget: ProxyBudget  # its seed is the grid's base seed
+    device: str = "cpu"
+    threads: int | None = None
+
+    def proxy(self, point: TransferPoint) -> Variant:
+        return point.member.variant.at_proxy(self.source.base_resolution, self.data.in_channels,
+                                             self.data.num_classes)
+
+    def data_for(self, seed: int) -> ImageData:
+        s = self.source
+        return load_data(s.data, s.data_dir, train_images=self.budget.train_images,
+                         val_images=self.budget.val_images, test_images=s.test_images, seed=seed)
+
+
+def train_unit(setup: TransferSetup, point: TransferPoint, seed_index: int) -> dict:
+    """Train one grown point once, as the grid trains its seed `seed_index` (test split on
+    seed 0 only: it is reported, never ranked on); the record for units.jsonl."""
+    proxy = setup.proxy(point)
+    seed = setup.budget.seed + seed_index
+    data = setup.data if seed_index == 0 else setup.data_for(seed)
+    result = train_model(proxy.build(seed), data, proxy.resolution, replace(setup.budget, seed=seed),
+                         device=setup.device, threads=setup.threads, evaluate_test=seed_index == 0)
+    return {"key": unit_key(point.key, seed_index), "label": point.chosen.label, "seed_index": seed_index,
+            "seed": seed, "proxy": proxy.describe(), "proxy_flops": proxy.macs(), **result.as_dict()}
+
+
+def estimates(setup: TransferSetup, todo: list[tuple[TransferPoint, int]]) -> dict[str, float]:
+    """Seconds each pending unit should take (training.timing)."""
+    seconds = estimate_seconds([setup.proxy(p) for p, _ in todo], setup.budget, len(setup.data.train_y),
+                               len(setup.data.val_y), len(setup.data.test_y), setup.threads)
+    return {unit_key(p.key, k): t for (p, k), t in zip(todo, seconds)}
+
+
+# -- the answer ------------------------------------------------------------------------------
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def verdict(winner: str, ranking: Ranking, phi: float, seeds: int) -> tuple[str, str]:
+    """("holds" | "does not hold" | "undecided", one sentence) for the phi = 1 winner at phi."""
+    at = f"φ = {phi_label(phi)}"
+    names = [p.point for p in ranking.points]
+    if winner not in names:
+        return "undecided", f"undecided at this budget: {winner} finished no training at {at}."
+    if not ranking.noise.known:
+        why = "one seed per point" if seeds < 2 else "no point has two seeds yet"
+        return "undecided", f"undecided at this budget: {why} gives no noise estimate at {at} (train more seeds)."
+    place, stats, conf = names.index(winner) + 1, ranking.get(winner), f"{ranking.confidence:.0%}"
+    if stats.separated:
+        half = (stats.diff_high - stats.diff_low) / 2
+        return "does not hold", (f"it does not: {winner} falls from 1st to {ordinal(place)} at {at}, beyond noise "
+                                 f"({ranking.leader} leads it by {-stats.diff * 100:.1f} ± {half * 100:.1f} points, "
+                                 f"{conf} interval).")
+    if winner == ranking.leader and ranking.decided:
+        runner = ranking.points[1]
+        half = (runner.diff_high - runner.diff_low) / 2
+        return "holds", (f"the φ = 1 choice holds at {at}: {winner} is still best, ahead of the next point "
+                         f"{runner.point} by {-runner.diff * 100:.1f} ± {half * 100:.1f} points ({conf} interval).")
+    others = [c for c in ranking.contenders if c != winner]
+    return "undecided", (f"undecided at this budget: {winner} is {ordinal(place)} at {at}, tied for best with "
+                         f"{', '.join(others)} within noise ({conf} confidence).")
+
+
+def phi_observations(points: list[TransferPoint], units: dict[str, dict], seeds: int) -> dict[str, dict[int, float]]:
+    """label -> seed -> validation accuracy of every finished, non-diverged unit at phi."""
+    out: dict[str, dict[int, float]] = {}
+    for point in points:
+        for k in range(seeds):
+            unit = units.get(unit_key(point.key, k))
+            value = unit.get("val_accuracy") if unit and unit.get("status") == "ok" else None
+            if value is not None and math.isfinite(value):
+                out.setdefault(point.chosen.label, {})[k] = float(value)
+    return out
+
+
+def _draws(obs: dict[str, dict[int, float]], names: list[str], seed: int):
+    """Resampled means of `names` (resamples x names), None without a noise estimate."""
+    fit = TwoWay(obs)
+    if not fit.noise.known:
+        return None
+    return fit.draws(RESAMPLES, seed)[:, [fit.points.index(n) for n in names]]
+
+
+def _ranking_summary(ranking: Ranking) -> dict[str, Any]:
+    return {"leader": ranking.leader, "contenders": ranking.contenders, "decided": ranking.decided,
+            "noise": {"sd": ranking.noise.sd, "df": ranking.noise.df, "kind": ranking.noise.kind}}
+
+
+def _side(ranking: Ranking, names: list[str], name: str, suffix: str) -> dict[str, Any]:
+    """One point's rank, mean, interval and test against the leader on one side."""
+    if name not in names:
+        return {f"{k}_{suffix}": None for k in ("rank", "mean", "low", "high", "seeds", "diff", "diff_low",
+                                                 "diff_high", "separated", "contender", "p_best")}
+    s = ranking.get(name)
+    return {f"rank_{suffix}": names.index(name) + 1, f"mean_{suffix}": s.mean, f"low_{suffix}": s.low,
+            f"high_{suffix}": s.high, f"seeds_{suffix}": s.seeds, f"diff_{suffix}": s.diff,
+            f"diff_low_{suffix}": s.diff_low, f"diff_high_{suffix}": s.diff_high,
+            f"separated_{suffix}": s.separated, f"contender_{suffix}": name in ranking.contenders,
+            f"p_best_{suffix}": s.p_best}
+
+
+def point_row(point: TransferPoint, ranking_1: Ranking, names_1: list[str], ranking_phi: Ranking,
+              names_phi: list[str], units: dict[str, dict], seeds: int, proxy: Callable) -> dict[str, Any]:
+    m, c = point.member, point.chosen
+    done = [units[key] for k in range(seeds) if (key := unit_key(point.key, k)) in units]
+    first = units.get(unit_key(point.key, 0)) or {}
+    small = proxy(point)
+    return {"label": c.label, "alpha": c.coefficients.alpha, "beta": c.coefficients.beta,
+            "gamma": c.coefficients.gamma, "roles": "; ".join(c.roles), "in_grid": c.label in names_1,
+            **_side(ranking_1, names_1, c.label, "phi1"), **_side(ranking_phi, names_phi, c.label, "phi"),
+            "failed_phi": sum(u.get("status") != "ok" for u in done),
+            "test_accuracy_phi": first.get("test_accuracy") if first.get("status") == "ok" else None,
+            "phi": m.plan.phi, "t": m.t, "depth": m.variant.depth, "width": m.variant.width,
+            "resolution_mult": m.variant.resolution_mult, "resolution": m.variant.resolution,
+            "params": m.cost.params, "flops": m.cost.flops, "flops_ratio": m.flops_ratio,
+            "target_ratio": m.target_ratio, "ratio_error": m.flops_ratio / m.target_ratio - 1,
+            "within_tolerance": point.within_tolerance, "adjustment": m.adjustment.get("summary", ""),
+            "proxy_resolution": small.resolution, "proxy_flops": small.macs(),
+            "train_seconds": sum(u.get("seconds") or 0.0 for u in done)}
+
+
+def summarise(source: GridSource, request: TransferRequest, budget: ProxyBudget, points: list[TransferPoint],
+              ranking_1: Ranking, units: dict[str, dict], config: dict, proxy: Callable) -> dict[str, Any]:
+    """transfer.json: both rankings of the chosen points, tau with its range, the verdict."""
+    labels = [p.chosen.label for p in points]
+    obs_phi = phi_observations(points, units, request.seeds)
+    ranking_phi = rank(obs_phi, request.confidence, RESAMPLES)
+    names_1 = [p.point for p in ranking_1.points if p.point in labels]  # phi = 1 order within the set
+    names_phi = [p.point for p in ranking_phi.points]
+    shared = [n for n in names_1 if n in obs_phi]
+    winner = ranking_1.leader
+    obs_1 = source.grid.observations
+    agreement = rank_agreement([ranking_1.get(n).mean for n in shared], [ranking_phi.get(n).mean for n in shared],
+                               _draws(obs_1, shared, 1) if shared else None,
+                               _draws(obs_phi, shared, 2) if shared else None, request.confidence)
+    outcome, sentence = verdict(winner, ranking_phi, request.phi, request.seeds)
+    rows = [point_row(p, ranking_1, names_1, ranking_phi, names_phi, units, request.seeds, proxy) for p in points]
+    grid_epochs = source.budget.epochs
+    return {
+        "kind": "transfer", "config": {**config, "seeds": request.seeds, "top": request.top,
+                                       "confidence": request.confidence},
+        "baseline": source.space.name, "phi": request.phi, "grid_dir": str(source.grid.run_dir),
+        "grid": {"target": source.target, "tolerance": source.tolerance, "step": source.step,
+                 "data": source.data, "base_resolution": source.base_resolution,
+                 "points": len(obs_1), "outcome": source.grid.summary.get("outcome")},
+        "budgets": {"phi1": {**source.budget.as_dict(), "note": "the grid's proxy budget"},
+                    "phi": {**budget.as_dict(), "scale": request.budget_scale,
+                            "note": (f"the grid's budget, epochs {grid_epochs} x {request.budget_scale:g}^"
+                                     f"{phi_label(request.phi)} = {grid_epochs * request.budget_scale ** request.phi:g}"
+                                     f" -> {budget.epochs}") if request.budget_scale != 1 else "the grid's proxy budget"}},
+        "winner": {"label": winner, **{k: v for k, v in _side(ranking_phi, names_phi, winner, "phi").items()},
+                   "best_or_tied": winner in ranking_phi.contenders if ranking_phi.noise.known else None},
+        "tau": {**agreement.as_dict(), "labels": shared},
+        "verdict": {"outcome": outcome, "sentence": sentence},
+        "phi1_ranking": _ranking_summary(ranking_1), "phi_ranking": _ranking_summary(ranking_phi),
+        "units": {"done": sum(len(v) for v in obs_phi.values()), "wanted": len(points) * request.seeds},
+        "shapes": {"cost": "deployment (the space's resolution x r, 3 channels, 1000 classes)",
+                   "accuracy": f"proxy ({source.data}, base {source.base_resolution} px x r), validation split"},
+        "points": rows,
+    }
+
+
+# -- the whole command, edge to edge ------------------------------------------------------
+
+class TransferEvents:
+    """What a front end hears while a transfer runs (the CLI draws progress from these)."""
+
+    def grown(self, point: TransferPoint) -> None: ...
+
+    def planned(self, points: list[TransferPoint], todo: list[tuple[TransferPoint, int]], finished: int,
+                estimates: dict[str, float]) -> None: ...
+
+    def unit_started(self, point: TransferPoint, seed_index: int) -> None: ...
+
+    def unit_done(self, point: TransferPoint, seed_index: int, record: dict) -> None: ...
+
+
+def default_out(space: SearchSpace, phi: float) -> Path:
+    return Path("runs") / f"transfer-{re.sub(r'[^A-Za-z0-9_.-]+', '-', space.name)}-phi{phi_label(phi)}"
+
+
+def run_transfer(request: TransferRequest, events: TransferEvents | None = None,
+                 train_one: Callable[[TransferSetup, TransferPoint, int], dict] | None = None) -> dict[str, Any]:
+    """Read the grid, choose and grow the points, train what `out` lacks, write the answer.
+
+    `train_one(setup, point, seed_index)` defaults to `train_unit` (looked up at call time,
+    so tests can swap in a fake trainer)."""
+    events = events or TransferEvents()
+    train_one = train_one or train_unit
+    source = GridSource.read(Path(request.from_dir))
+    budget = phi_budget(source.budget, request.phi, request.budget_scale)
+    out = Path(request.out or default_out(source.space, request.phi))
+    config = {"baseline": source.space.name, "grid": source.fingerprint(), "phi": request.phi,
+              "budget_scale": request.budget_scale, "budget": budget.as_dict()}
+    device = str(resolve_device(request.device))
+    info = claim_run_dir(out, RunInfo(kind="transfer", baseline=source.space.name, space=source.space.identity,
+                                      request=request.as_dict(), results=RESULTS, command=request.command,
+                                      identity=config))
+    # Data first: a missing dataset should fail in a second, not after the solving.
+    data = load_data(source.data, source.data_dir, train_images=budget.train_images, val_images=budget.val_images,
+                     test_images=source.test_images, seed=budget.seed)
+    ranking_1 = rank(source.grid.observations, request.confidence, RESAMPLES)
+    points = []
+    for chosen in choose_points(ranking_1, source.grid.coefficients, request.top, source.step, source.tolerance):
+        points.append(grow(source, chosen, request.phi))
+        events.grown(points[-1])
+    setup = TransferSetup(source, data, budget, device, request.threads)
+    todo = pending_units(points, request.seeds, read_units(out))
+    events.planned(points, todo, len(points) * request.seeds - len(todo), estimates(setup, todo))
+    train_units(out, todo, lambda point, k: train_one(setup, point, k), events)
+    document = summarise(source, request, budget, points, ranking_1, read_units(out), config, setup.proxy)
+    document["out"] = str(out)
+    write_transfer(out, document)
+    finish_run(out, info)
+    return document
