@@ -4,7 +4,10 @@ What is fast depends on the CPU and the model: channels_last gave EfficientNet-B
 over NCHW on an AVX-512 Xeon and 1.3x on an AVX2 EPYC, where it slowed the backward of
 small depthwise convs; ResNet-18's dense convs barely care (reference.md).  So before a
 training starts, `choose_layout` times a few steps of the network in each memory format
-and keeps the faster, and `choose_workers` times one process with every core against as
+and keeps the faster (in ABBA order, each format's fastest step: a core taken by another
+process for a moment slows some steps of one format, not its best one, and the order cancels
+a drift; a single round once put a format at a third of its speed on a shared machine),
+and `choose_workers` times one process with every core against as
 many one-thread processes at once (their images per second added up).  Both are cached
 on disk by everything that decides the answer — the network (spec hash) and its input
 shape, the batch, the device, the threads, the CPU (model and instruction-set flags)
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import statistics
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
@@ -29,6 +31,7 @@ from scalesearch.machine import cached
 from scalesearch.training.device import thread_count
 
 FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+ABBA = ("channels_last", "contiguous", "contiguous", "channels_last")  # the order formats are timed in
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,9 @@ def network_key(model: nn.Module) -> str:
 
 def images_per_second(model: nn.Module, shape: tuple[int, int, int], num_classes: int, batch_size: int,
                       memory_format: torch.memory_format, device: torch.device,
-                      warmup: int = 2, steps: int = 4) -> float:
-    """Training images per second of a copy of `model` (SGD steps on random data; the
-    model, its RNG and torch's global RNG are left as they were)."""
+                      warmup: int = 2, steps: int = 3) -> float:
+    """Training images per second of a copy of `model` at its fastest timed step (SGD steps
+    on random data; the model, its RNG and torch's global RNG are left as they were)."""
     with torch.random.fork_rng(devices=[]):
         net = copy.deepcopy(model).to(device, memory_format=memory_format).train()
         x = torch.randn(batch_size, *shape, device=device).contiguous(memory_format=memory_format)
@@ -75,7 +78,7 @@ def images_per_second(model: nn.Module, shape: tuple[int, int, int], num_classes
                 torch.cuda.synchronize(device)
             if i >= warmup:
                 times.append(time.perf_counter() - start)
-    return batch_size / statistics.median(times)
+    return batch_size / min(times)
 
 
 def choose_layout(model: nn.Module, shape: tuple[int, int, int], num_classes: int, batch_size: int,
@@ -88,8 +91,10 @@ def choose_layout(model: nn.Module, shape: tuple[int, int, int], num_classes: in
         return Layout("channels_last", {}, False)
     def run() -> dict[str, Any]:
         probe = min(batch_size, 64)  # a smaller batch ranks the formats the same, in half the time
+        rates = dict.fromkeys(FORMATS, 0.0)
         with thread_count(threads):
-            rates = {name: measure(model, shape, num_classes, probe, fmt, device) for name, fmt in FORMATS.items()}
+            for name in ABBA:
+                rates[name] = max(rates[name], measure(model, shape, num_classes, probe, FORMATS[name], device))
         return {"memory_format": max(rates, key=rates.get), "rates": rates}
 
     value, measured = cached("layout", {"network": network_key(model), "shape": list(shape),
