@@ -94,6 +94,15 @@ def test_run_loaders_refuse_the_wrong_kind(cli, tmp_path):
         scalesearch.read_compare(tmp_path)
 
 
+@pytest.mark.parametrize("module", ["scalesearch.api", "scalesearch.measure.of"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    failures, tried = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert tried > 0 and failures == 0
+
+
 def test_the_readme_api_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(readme_api_example(), str(README_WITH_API), "exec"), {})

@@ -60,11 +60,13 @@ def _randomised(model):
 
 def test_a_hand_written_resnet18_state_dict_loads_by_order_and_gives_its_outputs_exactly(tmp_path):
     torch.manual_seed(0)
-    reference = _randomised(HandResNet18()).double()
+    reference = _randomised(HandResNet18().double())  # BN statistics drawn in float64: not float32 values
     path = tmp_path / "hand-resnet18.pt"
     torch.save(reference.state_dict(), path)
-    ours = scalesearch.build_model("resnet18", weights=path).double().eval()
-    assert ours.loaded_weights.tensors == 102  # 62 params + 40 BN running stats (20 counters left out)
+    ours = scalesearch.build_model("resnet18").double()
+    loaded = load_weights(ours, path)
+    assert loaded.tensors == 102  # 62 params + 40 BN running stats (20 counters left out)
+    ours.eval()
     x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
     with torch.no_grad():
         assert torch.equal(ours(x), reference(x))
