@@ -87,6 +87,16 @@ def test_bad_targets_are_one_line(cli, family, tmp_path, target, fmt, message):
     assert result.exit_code in (1, 2) and message in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.skipif(not HAS_ONNX, reason="the [export] extra (onnx, onnxscript) is not installed")
+def test_onnx_is_checked_with_onnx_reference_where_onnxruntime_is_absent(cli, family, tmp_path, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    result = cli("export", family / "member-phi0.yaml", "--format", "onnx", "--out", tmp_path / "o", "--output", "json")
+    assert result.exit_code == 0, result.output
+    check = json.loads(result.stdout)["members"][0]["check"]
+    assert check["runner"] == "onnx.reference" and check["ok"]
+
+
 def test_onnx_without_the_extra_is_one_clear_line(cli, family, tmp_path, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
