@@ -91,6 +91,18 @@ def test_a_shape_mismatch_is_refused_in_one_line_naming_both_tensors(tmp_path):
     assert "\n" not in message
 
 
+def test_the_same_shapes_in_another_order_are_refused_saying_so(tmp_path):
+    reference = HandResNet18()
+    state = reference.state_dict()
+    block = [k for k in state if k.startswith("trunk.2.")]
+    skip_first = [k for k in block if ".skip." in k] + [k for k in block if ".skip." not in k]
+    at = list(state).index(block[0])  # a torchvision-like block, but its shortcut registered first
+    keys = list(state)[:at] + skip_first + list(state)[at + len(block):]
+    torch.save({k: state[k] for k in keys}, tmp_path / "w.pt")
+    with pytest.raises(UserError, match="trunk.2.skip.0.weight is .* same shapes in another order"):
+        scalesearch.build_model("resnet18", weights=tmp_path / "w.pt")
+
+
 def test_a_count_mismatch_is_refused_naming_the_first_difference(tmp_path):
     torch.save(HandResNet18().state_dict(), tmp_path / "w.pt")
     with pytest.raises(UserError, match=r"holds 102 tensors, the model 267 .*at tensor 5: the file.s trunk.0.a.weight is \(64, 64, 3, 3\), the model.s stages.0.0.body.0.0.weight is \(64, 64, 1, 1\)"):

@@ -91,9 +91,17 @@ def map_by_order(model: nn.Module, state: Mapping[str, torch.Tensor], *, fit_sha
                 continue
             else:
                 raise UserError(f"{{weights}}: tensor {i} differs: the file's {name} is "
-                                f"{tuple(tensor.shape)}, the model's {key} is {tuple(mine.shape)}")
+                                f"{tuple(tensor.shape)}, the model's {key} is {tuple(mine.shape)}"
+                                f"{_order_note(ours, theirs)}")
         mapped[key] = tensor.to(mine.dtype)
     return mapped, tuple(adapted), tuple(fresh)
+
+
+def _order_note(ours: list, theirs: list) -> str:
+    """Say so when both hold the same shapes, only registered in another order."""
+    if sorted(tuple(t.shape) for _, t in ours) == sorted(tuple(t.shape) for _, t in theirs):
+        return " (both hold the same shapes in another order: its layers are registered differently)"
+    return ""
 
 
 def _fits_stem(mine: torch.Tensor, tensor: torch.Tensor) -> bool:
