@@ -86,6 +86,22 @@ def test_bad_arguments_are_user_errors():
         scalesearch.measure(torch.nn.Linear(2, 2))
 
 
+def test_read_grid_and_read_compare_return_their_tables(tmp_path):
+    from scalesearch.runs.files import write_atomic, write_json
+
+    grid, compare = tmp_path / "grid", tmp_path / "compare"
+    write_json(grid / "run.json", {"kind": "grid", "baseline": "resnet18"})
+    write_atomic(grid / "points.csv", "point,alpha,beta,gamma,mean\na,1.2,1.1,1.15,0.8\nb,2.0,1.0,1.0,0.7\n")
+    write_json(grid / "best.json", {"best": {"alpha": 1.2}})
+    result = scalesearch.read_grid(grid)
+    assert result.kind == "grid" and list(result.table["alpha"]) == [1.2, 2.0]
+    assert result.summary["best"]["alpha"] == 1.2
+    write_json(compare / "run.json", {"kind": "compare", "baseline": "resnet18"})
+    write_json(compare / "compare.json", {"kind": "compare", "config": {"target": 2}, "rows": [{"method": "width"}]})
+    rows = scalesearch.read_compare(compare)
+    assert list(rows.table["method"]) == ["width"] and rows.summary["config"] == {"target": 2}
+
+
 def test_run_loaders_refuse_the_wrong_kind(cli, tmp_path):
     out = tiny_family(cli, tmp_path)
     with pytest.raises(scalesearch.UserError, match="holds a expand run, not a grid run"):
