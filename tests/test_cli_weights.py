@@ -57,3 +57,11 @@ def test_expand_weights_without_train_is_one_line(cli, space, tmp_path):
     result = cli("expand", "-b", space, "--phi", "0", "--preset", "paper", "--weights", tmp_path / "w.pt",
                  "--out", tmp_path / "o")
     assert result.exit_code == 1 and "add --train" in result.output
+
+
+@pytest.mark.parametrize("source, message", [("tf", "TF 'same' padding"), ("keras", "unknown; known: torchvision, timm, tf")])
+def test_weights_from_that_cannot_agree_is_refused_in_one_line(cli, tmp_path, source, message):
+    result = cli("train", "-b", "efficientnet-b0", "--data", "synthetic", "--weights-from", source,
+                 "--out", tmp_path / "run")
+    assert result.exit_code == 1 and message in result.output and "--weights-from" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
