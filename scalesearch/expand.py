@@ -34,6 +34,8 @@ from scalesearch.spec.presets import EFFICIENTNET_OFFICIAL
 from scalesearch.spec.scaling import PAPER_B0, Coefficients, round_resolution
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.measure.variant import Variant
+from scalesearch.models.weights import load_weights, map_by_order, read_state_dict
+from scalesearch.spec.weight_sources import apply_weight_source
 
 PRESETS = ("paper", "efficientnet-official")
 
@@ -313,9 +315,14 @@ def proxy_variant(member: Member, base_resolution: int, in_channels: int, num_cl
 
 def train_family(family: Family, *, data_name: str, data_dir: str | None = None,
                  budget_overrides: dict[str, Any] | None = None, device: str = "cpu",
-                 on_member: Callable[[Member], None] | None = None) -> dict[str, Any]:
+                 on_member: Callable[[Member], None] | None = None,
+                 weights: Path | None = None) -> dict[str, Any]:
     """Proxy-train every member with the space's budget; results land in member.training.
 
+    `weights`: a state_dict file each member whose shapes match starts from (mapped by
+    order, the stem summed to the data's channels and the classifier kept fresh); the
+    others start from the seed, their record saying why.  Refused before any training
+    when no member matches.
     Returns what the report needs to say about the proxy shape (data, budget, resolution).
     """
     from scalesearch.training.data import load_data
@@ -326,11 +333,18 @@ def train_family(family: Family, *, data_name: str, data_dir: str | None = None,
     budget = ProxyBudget.for_space(family.space.proxy, **(budget_overrides or {}))
     data = load_data(data_name, data_dir, train_images=budget.train_images,
                      val_images=budget.val_images, seed=budget.seed)
-    for member in family.members:
-        variant = proxy_variant(member, base_resolution, data.in_channels, data.num_classes)
-        result = train_model(variant.build(budget.seed), data, variant.resolution, budget, device=device,
+    variants = [proxy_variant(m, base_resolution, data.in_channels, data.num_classes) for m in family.members]
+    fits = _weights_fit(variants, weights, budget.seed) if weights is not None else {}
+    for member, variant in zip(family.members, variants):
+        model = variant.build(budget.seed)
+        loaded = {}
+        if weights is not None:
+            reason = fits[variant]
+            loaded = ({"weights": load_weights(model, weights, fit_shape=True).as_dict()} if reason is None
+                      else {"weights": None, "weights_note": reason})
+        result = train_model(model, data, variant.resolution, budget, device=device,
                              validate_each_epoch=False)
-        member.training = {"proxy_resolution": variant.resolution, "val_accuracy": result.val_accuracy,
+        member.training = {**loaded, "proxy_resolution": variant.resolution, "val_accuracy": result.val_accuracy,
                            "test_accuracy": result.test_accuracy, "train_seconds": result.seconds,
                            "images_per_second": result.images_per_second, "train_status": result.status}
         if on_member is not None:
@@ -339,6 +353,21 @@ def train_family(family: Family, *, data_name: str, data_dir: str | None = None,
                        "in_channels": data.in_channels, "num_classes": data.num_classes,
                        "device": str(device), "budget": budget.as_dict()}
     return family.training
+
+
+def _weights_fit(variants: list[Variant], weights: Path, seed: int) -> dict[Variant, str | None]:
+    """Per member: None when `weights` maps onto it, else the one-line reason; refuse if none fits."""
+    state = read_state_dict(weights)
+    fits: dict[Variant, str | None] = {}
+    for variant in variants:
+        try:
+            map_by_order(variant.build(seed), state, fit_shape=True)
+            fits[variant] = None
+        except UserError as error:
+            fits[variant] = str(error)
+    if all(reason is not None for reason in fits.values()):
+        raise UserError(f"{{weights}} {weights} fits no member: {next(iter(fits.values()))}")
+    return fits
 
 
 # -- the whole command, edge to edge ------------------------------------------------------
@@ -371,6 +400,8 @@ class ExpandRequest:
     lr: float | None = None
     seed: int = 0
     device: str = "auto"
+    weights: Path | None = None  # with train: a state_dict the members whose shapes match start from
+    weights_from: str | None = None  # torchvision | timm: the spec fields those weights need
     out: Path | None = None  # default runs/expand-BASELINE
     command: str = ""
 
@@ -400,6 +431,14 @@ def run_expand(request: ExpandRequest, events: ExpandEvents | None = None) -> di
 
     events = events or ExpandEvents()
     space = load_space(request.baseline)
+    if request.weights is not None and not request.train:
+        raise UserError("{weights} is for training: add {train} (the weights are the members' starting point)")
+    if request.weights is not None:
+        read_state_dict(request.weights)  # a missing or unreadable file is refused before anything is written
+    if request.weights_from is not None:
+        if space.network is None:
+            raise UserError(f"{{weights_from}} needs a spec baseline; {space.name} is a factory")
+        space = replace(space, network=apply_weight_source(space.network, request.weights_from))
     plan = plan_family(space, parse_phis(request.phi) if request.phi is not None else None,
                        preset=request.preset, alpha=request.alpha, beta=request.beta, gamma=request.gamma,
                        from_dir=request.from_dir, land=request.land, pick=request.pick,
@@ -416,7 +455,7 @@ def run_expand(request: ExpandRequest, events: ExpandEvents | None = None) -> di
                            on_member=events.measured)
     if request.train:
         train_family(family, data_name=request.data, data_dir=request.data_dir, device=device,
-                     on_member=events.trained,
+                     on_member=events.trained, weights=request.weights,
                      budget_overrides={"epochs": request.epochs, "train_images": request.train_images,
                                        "batch_size": request.batch_size, "lr": request.lr, "seed": request.seed})
     payload = save_family(family, out)

@@ -19,6 +19,8 @@ from typing import Any
 
 from scalesearch.errors import UserError
 from scalesearch.measure.variant import Variant
+from scalesearch.models.weights import load_weights, map_by_order, read_state_dict
+from scalesearch.spec.weight_sources import apply_weight_source
 from scalesearch.runs.files import jsonable, write_json
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.spaces import SearchSpace, load_space
@@ -57,6 +59,17 @@ class TrainRequest:
     out: Path | None = None
     resume: bool = False
     command: str = ""
+    weights: Path | None = None  # a state_dict to start from (mapped by order; see models/weights.py)
+    weights_from: str | None = None  # torchvision | timm: the spec fields those weights need
+
+    def space(self) -> SearchSpace:
+        """The baseline, with `weights_from`'s BN eps / momentum / activation when given."""
+        space = load_space(self.baseline)
+        if self.weights_from is None:
+            return space
+        if space.network is None:
+            raise UserError(f"{{weights_from}} needs a spec baseline; {space.name} is a factory")
+        return replace(space, network=apply_weight_source(space.network, self.weights_from))
 
     def budget(self, space: SearchSpace) -> ProxyBudget:
         return ProxyBudget.for_space(space.proxy, epochs=self.epochs, train_images=self.train_images,
@@ -79,7 +92,10 @@ class TrainEvents:
 def run_train(request: TrainRequest, events: TrainEvents | None = None) -> dict[str, Any]:
     """Train one variant at the proxy shape; return (and with `out`, write) its metrics."""
     events = events or TrainEvents()
-    space = load_space(request.baseline)
+    space = request.space()
+    if request.weights is not None:  # refused before the folder is made: shapes other than stem and classifier
+        deployment = Variant(space, request.depth, request.width, request.resolution_mult)
+        map_by_order(deployment.build(0), read_state_dict(request.weights), fit_shape=True)
     request.budget(space)  # validates before any process starts or folder is made
     check_threads(request.threads)
     device = resolve_device(request.device)
@@ -103,7 +119,7 @@ def run_train(request: TrainRequest, events: TrainEvents | None = None) -> dict[
 
 def train_rank(request: TrainRequest, on_step: StepCallback | None = None) -> dict[str, Any]:
     """One training (in a process group, every rank calls it; the run folder is claimed)."""
-    space = load_space(request.baseline)
+    space = request.space()
     budget = request.budget(space)
     out = request.out
     checkpoint = None if out is None else Path(out) / CHECKPOINT
@@ -120,6 +136,9 @@ def train_rank(request: TrainRequest, on_step: StepCallback | None = None) -> di
     if proxy.spec is not None:
         proxy.spec.validate()  # names the field when the resolution is too small for the strides
     model = proxy.build(request.seed)
+    loaded = None
+    if request.weights is not None:  # the starting point; a resumed checkpoint then replaces it
+        loaded = load_weights(model, request.weights, fit_shape=True)
     extra = {"spec": proxy.spec.to_dict() if proxy.spec else None, "variant": proxy.describe(),
              "data": images.describe()}
     result = train_model(model, images, proxy.resolution, budget, device=resolve_device(request.device),
@@ -138,6 +157,8 @@ def train_rank(request: TrainRequest, on_step: StepCallback | None = None) -> di
         **images.describe(), "budget": budget.as_dict(),
         "spec": extra["spec"],
     }
+    if loaded is not None:
+        metrics["weights"] = loaded.as_dict()
     metrics["train_images"] = result.train_images
     if out is not None and distributed.is_main():
         write_json(Path(out) / METRICS, metrics)  # atomic: a reader never sees half a file
@@ -158,6 +179,8 @@ def _claim_out(request: TrainRequest, space: SearchSpace) -> RunInfo | None:
                         "or choose another {out}")
     identity = {"data": request.data, "data_dir": request.data_dir, "depth": request.depth,
                 "width": request.width, "resolution_mult": request.resolution_mult, "pixels": request.pixels}
+    if request.weights is not None or request.weights_from is not None:  # older runs keep their identity
+        identity.update(weights=str(request.weights), weights_from=request.weights_from)
     return claim_run_dir(out, RunInfo(kind="train", baseline=space.name, space=space.identity,
                                       request=request.as_dict(), results=METRICS, command=request.command,
                                       identity=identity))

@@ -16,3 +16,26 @@ def write_space(directory: Path, text: str, name: str = "tiny.yaml") -> Path:
     path = Path(directory) / name
     path.write_text(text)
     return path
+
+
+# A two-stage MBConv space: members build in milliseconds at 64 px (tests of the API and export).
+TINY_SPACE = """
+network:
+  name: tiny
+  resolution: 64
+  activation: silu
+  bn_eps: 0.001
+  stem: {channels: 8, kernel: 3, stride: 2}
+  stages: [mb_r1_k3_s1_e2_c8_se0.25, mb_r1_k3_s2_e2_c16_se0.25]
+  head: {channels: 32}
+proxy: {resolution: 16, epochs: 1, train_images: 256, batch_size: 64, lr: 0.2}
+"""
+
+
+def tiny_family(cli, directory: Path, phis: str = "0,1") -> Path:
+    """`scalesearch expand` of TINY_SPACE over `phis` (alpha 1.2, beta 1.1, gamma 1.15); its out dir."""
+    out = Path(directory) / "family"
+    result = cli("expand", "-b", write_space(directory, TINY_SPACE), "--phi", phis, "--alpha", "1.2",
+                 "--beta", "1.1", "--gamma", "1.15", "--out", out, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return out

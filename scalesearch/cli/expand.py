@@ -12,7 +12,8 @@ from rich.table import Table
 from scalesearch.measure.guard import set_memory_budget
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, command_line, emit, stderr
 from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
-                                     DeviceOption, EpochsOption, GammaOption, LrOption, TrainImagesOption)
+                                     DeviceOption, EpochsOption, GammaOption, LrOption, TrainImagesOption,
+                                     WeightsFromOption, WeightsOption)
 from scalesearch.expand import ExpandEvents, ExpandRequest, run_expand
 from scalesearch.report.expand import growth_line
 from scalesearch.report.registry import rebuild
@@ -45,6 +46,8 @@ def expand(
     lr: LrOption = None,
     seed: Annotated[int, typer.Option(help="With --train: seed for data split, order and init.")] = 0,
     device: DeviceOption = "auto",
+    weights: WeightsOption = None,
+    weights_from: WeightsFromOption = None,
     max_memory: MaxMemoryOption = None,
     out: Annotated[Optional[Path], typer.Option(help="Output directory [default: runs/expand-<baseline>].")] = None,
     format: FormatOption = OutputFormat.table,
@@ -56,7 +59,8 @@ def expand(
                             exact_flops=exact_flops, cost=cost, latency=latency, latency_threads=latency_threads,
                             latency_batch=latency_batch, train=train,
                             data=data, data_dir=data_dir, epochs=epochs, train_images=train_images,
-                            batch_size=batch_size, lr=lr, seed=seed, device=device, out=out,
+                            batch_size=batch_size, lr=lr, seed=seed, device=device, weights=weights,
+                            weights_from=weights_from, out=out,
                             command=command_line())
     display = ProgressDisplay()
     try:

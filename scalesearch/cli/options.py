@@ -11,6 +11,7 @@ CLI writes it ("--epochs"): `--` plus the name with dashes, or the entry in `FLA
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -45,6 +46,12 @@ LrOption = Annotated[Optional[float], typer.Option(help="Peak learning rate (def
 DeviceOption = Annotated[str, typer.Option(help="cpu, cuda or auto.")]
 MaxMemoryOption = Annotated[Optional[float], typer.Option(
     help="GB one network may need (estimated before it is built; default: half this machine's RAM).")]
+
+WeightsOption = Annotated[Optional[Path], typer.Option(
+    help="A torchvision-, timm- or scalesearch-saved state_dict to start from, mapped by order (shapes must match; "
+         "the stem is summed to the data's channels and the classifier kept fresh).")]
+WeightsFromOption = Annotated[Optional[str], typer.Option(
+    help="torchvision or timm: set BN eps / momentum / activation to that source's, so its weights give its outputs.")]
 
 
 # -- how the core's settings are written on this command line -------------------------------

@@ -16,7 +16,7 @@ from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, com
 from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DepthOption, DeviceOption, EpochsOption, GammaOption, LrOption,
                                      PhiOption, TestImagesOption, TrainImagesOption, ValImagesOption,
-                                     WidthOption)
+                                     WeightsFromOption, WeightsOption, WidthOption)
 from scalesearch.measure.profile import resolve_multipliers
 from scalesearch.train import CHECKPOINT, METRICS, TrainEvents, TrainRequest, run_train
 
@@ -43,6 +43,8 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed for the validation split, the subset, the weights and the batches.")] = 0,
     device: DeviceOption = "auto",
     max_memory: MaxMemoryOption = None,
+    weights: WeightsOption = None,
+    weights_from: WeightsFromOption = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads per process (default: the cores available to this process, divided by --nproc).")] = None,
     nproc: Annotated[int, typer.Option(help="Train in N processes (torch.distributed: gloo on CPU, nccl with one GPU each); same global batch and schedule as one.")] = 1,
     out: Annotated[Optional[Path], typer.Option(help=f"Run folder: {CHECKPOINT} (weights, optimizer, NetSpec) after each epoch and {METRICS}.")] = None,
@@ -57,7 +59,8 @@ def train(
                            data_dir=data_dir, epochs=epochs, train_images=train_images,
                            val_images=val_images, test_images=test_images, batch_size=batch_size, lr=lr,
                            optimizer=optimizer, seed=seed, device=device, threads=threads, nproc=nproc,
-                           out=out, resume=resume, command=command_line())
+                           out=out, resume=resume, command=command_line(),
+                           weights=weights, weights_from=weights_from)
     display = ProgressDisplay(stderr.is_terminal if progress is None else progress)
     try:
         result = run_train(request, display)

@@ -62,6 +62,9 @@ class ConvNet(nn.Module):
             self.head = nn.Identity()
         self.dropout = nn.Dropout(spec.dropout) if spec.dropout > 0 else nn.Identity()
         self.classifier = nn.Linear(cin, spec.num_classes)
+        for module in self.modules():  # one spec field for every BN, rather than one argument per block
+            if isinstance(module, nn.BatchNorm2d):
+                module.momentum = spec.bn_momentum
         self._init_weights()
 
     def _init_weights(self) -> None:

@@ -38,6 +38,7 @@ from scalesearch.runs.files import read_text
 
 BLOCK_KINDS = ("mb", "ir", "ds", "basic", "bottleneck")
 ACTIVATIONS = ("relu", "relu6", "silu")
+BN_MOMENTUM = 0.1  # torch's default; written to YAML (and hashed) only when a spec differs
 
 
 class SpecError(UserError):
@@ -145,6 +146,7 @@ class NetSpec:
     dropout: float = 0.0
     drop_path: float = 0.0
     bn_eps: float = 1e-5
+    bn_momentum: float = BN_MOMENTUM  # torch's convention: running = (1 - m) * running + m * batch
     rules: ScalingRules = field(default_factory=ScalingRules)
 
     # -- derived facts ---------------------------------------------------------------
@@ -181,6 +183,8 @@ class NetSpec:
         need(self.num_classes >= 1, "num_classes", "must be >= 1")
         need(0 <= self.dropout < 1, "dropout", "must be in [0, 1)")
         need(0 <= self.drop_path < 1, "drop_path", "must be in [0, 1)")
+        need(self.bn_eps > 0, "bn_eps", "must be > 0")
+        need(0 < self.bn_momentum <= 1, "bn_momentum", "must be in (0, 1]")
         need(self.stem.channels >= 1, "stem.channels", "must be >= 1")
         need(self.stem.kernel >= 1 and self.stem.kernel % 2 == 1, "stem.kernel", "must be odd and >= 1")
         need(self.stem.stride in (1, 2), "stem.stride", "must be 1 or 2")
@@ -213,6 +217,8 @@ class NetSpec:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["stages"] = [stage.encode() for stage in self.stages]
+        if data["bn_momentum"] == BN_MOMENTUM:  # specs written before the field keep their hash
+            del data["bn_momentum"]
         return data
 
     @classmethod
@@ -271,6 +277,7 @@ def _check_types(spec: NetSpec, source: str) -> None:
     checks = [("resolution", spec.resolution, int), ("in_channels", spec.in_channels, int),
               ("num_classes", spec.num_classes, int), ("dropout", spec.dropout, (int, float)),
               ("drop_path", spec.drop_path, (int, float)), ("bn_eps", spec.bn_eps, (int, float)),
+              ("bn_momentum", spec.bn_momentum, (int, float)),
               ("stem.channels", spec.stem.channels, int), ("stem.kernel", spec.stem.kernel, int),
               ("stem.stride", spec.stem.stride, int), ("head.channels", spec.head.channels, int),
               ("activation", spec.activation, str)]

@@ -1,0 +1,101 @@
+"""The public Python API: take a baseline or a family member into your own code.
+
+    >>> import scalesearch
+    >>> model = scalesearch.build_model("efficientnet-b0", phi=1, alpha=1.2, beta=1.1, gamma=1.15)
+    >>> model.spec.name, model.resolution
+    ('efficientnet-b0', 258)
+    >>> cost = scalesearch.measure(model)          # params, FLOPs (multiply-adds), activations
+    >>> cost.params > 5_000_000
+    True
+
+Everything here is re-exported by `scalesearch` (see `scalesearch.__all__`) and kept
+stable; the modules behind it may move.  A bad argument raises `scalesearch.UserError`
+with a one-line message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from torch import nn
+
+from scalesearch.errors import UserError
+from scalesearch.measure.cost import Cost
+from scalesearch.measure.of import measure
+from scalesearch.measure.profile import resolve_multipliers
+from scalesearch.measure.variant import Variant
+from scalesearch.models.weights import LoadedWeights, load_weights
+from scalesearch.runs.results import RunResults, read_compare, read_family, read_grid
+from scalesearch.spec.netspec import NetSpec
+from scalesearch.spec.spaces import SearchSpace, load_space as _load_space
+from scalesearch.spec.weight_sources import apply_weight_source
+
+__all__ = ["Cost", "LoadedWeights", "NetSpec", "RunResults", "SearchSpace", "UserError", "build_model",
+           "load_space", "measure", "read_compare", "read_family", "read_grid", "variant"]
+
+
+def load_space(ref: str | Path, *, weights_from: str | None = None) -> SearchSpace:
+    """A baseline by built-in name, YAML path (a search space or an `expand` member) or
+    `package.module:factory`; `weights_from` (torchvision | timm) sets the spec's BN eps,
+    momentum and activation to that source's conventions.
+
+    >>> space = load_space("resnet50")
+    >>> space.network.stages[0].encode(), space.resolution
+    ('bottleneck_r3_k3_s1_e4_c256', 224)
+    """
+    space = _load_space(str(ref))
+    if weights_from is None:
+        return space
+    if space.network is None:
+        raise UserError(f"{{weights_from}} needs a spec baseline; {space.name} is a factory")
+    return replace(space, network=apply_weight_source(space.network, weights_from))
+
+
+def variant(ref: str | Path | SearchSpace, *, phi: float | None = None, alpha: float | None = None,
+            beta: float | None = None, gamma: float | None = None, depth: float | None = None,
+            width: float | None = None, resolution: int | None = None, num_classes: int = 1000,
+            in_channels: int = 3, weights_from: str | None = None) -> Variant:
+    """The scaled baseline as a `Variant` (what `build_model` builds; `.spec`, `.cost()`).
+
+    Give either `phi` with `alpha`, `beta`, `gamma` (d, w, r = alpha^phi, beta^phi,
+    gamma^phi) or `depth` / `width` multipliers; `resolution` is pixels (default: the
+    space's resolution x r).
+    """
+    space = ref if isinstance(ref, SearchSpace) else load_space(ref, weights_from=weights_from)
+    if isinstance(ref, SearchSpace) and weights_from is not None:
+        space = replace(space, network=apply_weight_source(space.network, weights_from))
+    d, w, r, px = resolve_multipliers(depth, width, resolution, phi, alpha, beta, gamma)
+    if px is not None and px < 1:
+        raise UserError(f"{{resolution}} must be a positive number of pixels, got {px}")
+    return Variant(space, d, w, r, resolution=px or 0, in_channels=in_channels, num_classes=num_classes)
+
+
+def build_model(ref: str | Path | SearchSpace, *, phi: float | None = None, alpha: float | None = None,
+                beta: float | None = None, gamma: float | None = None, depth: float | None = None,
+                width: float | None = None, resolution: int | None = None, num_classes: int = 1000,
+                in_channels: int = 3, seed: int | None = None, weights: str | Path | None = None,
+                weights_from: str | None = None) -> nn.Module:
+    """A freshly initialised `nn.Module` for a baseline or member, optionally scaled.
+
+    The model carries `model.spec` (its NetSpec; None for a factory baseline) and
+    `model.resolution` (the pixels it was sized for).  `weights`: a torchvision-, timm- or
+    scalesearch-saved state_dict file, mapped by order (shapes must match); with
+    `weights_from` the spec first takes that source's BN eps / momentum / activation so
+    the outputs agree with the source's model.
+
+    >>> m = build_model("resnet18", num_classes=10)
+    >>> m.classifier.out_features, m.resolution
+    (10, 224)
+    """
+    chosen = variant(ref, phi=phi, alpha=alpha, beta=beta, gamma=gamma, depth=depth, width=width,
+                     resolution=resolution, num_classes=num_classes, in_channels=in_channels,
+                     weights_from=weights_from)
+    model = chosen.build(seed)
+    model.spec = chosen.spec
+    model.resolution = chosen.resolution
+    model.in_channels = chosen.in_channels
+    if weights is not None:
+        model.loaded_weights = load_weights(model, weights)
+    return model
+

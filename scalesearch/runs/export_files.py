@@ -1,0 +1,39 @@
+"""The export folder: which members a target names, and exports.json.
+
+A target is an expand run directory (every member with a `spec_file` in family.json) or
+one member YAML.  `--out DIR` then holds one file per member (`member-phi1.pt2`,
+`.onnx`, or `.pt` with the NetSpec `.yaml` beside it) and exports.json: per file, the
+member, its format, size, input shape, and the reload check (runner, max |difference|,
+tolerance, ok).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from scalesearch.errors import UserError
+from scalesearch.runs.files import read_json, write_json
+
+EXPORTS_FILE = "exports.json"
+
+
+def export_targets(target: Path) -> list[tuple[str, Path]]:
+    """(name, member YAML) for each member `target` names; one line when it names none."""
+    if target.is_file():
+        return [(target.stem, target)]
+    if not target.is_dir():
+        raise UserError(f"{target}: no such file or folder (give an expand run directory or a member YAML)")
+    family = target / "family.json"
+    if not family.is_file():
+        raise UserError(f"{target}: no family.json; give the output directory of `scalesearch expand` "
+                        "or one member YAML")
+    members = read_json(family).get("members", [])
+    files = [m["spec_file"] for m in members if m.get("spec_file")]
+    if not files:
+        raise UserError(f"{target}: its members have no spec files (a factory baseline); nothing to export")
+    return [(Path(f).stem, target / f) for f in files]
+
+
+def write_exports(out: Path, payload: dict[str, Any]) -> Path:
+    return write_json(Path(out) / EXPORTS_FILE, payload)
