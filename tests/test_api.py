@@ -15,7 +15,7 @@ from tests.tiny import tiny_family
 
 # The README section that holds the API example.  Until it is merged into README.md it
 # lives in README-api-section.md; repoint this one constant when it moves.
-README_WITH_API = REPO / "README-api-section.md"
+README_WITH_API = REPO / "README.md"
 
 
 def readme_api_example(path=README_WITH_API) -> str:
