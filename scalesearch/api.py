@@ -15,7 +15,6 @@ with a one-line message.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from torch import nn
@@ -29,7 +28,7 @@ from scalesearch.models.weights import LoadedWeights, load_weights
 from scalesearch.runs.results import RunResults, read_compare, read_family, read_grid
 from scalesearch.spec.netspec import NetSpec
 from scalesearch.spec.spaces import SearchSpace, load_space as _load_space
-from scalesearch.spec.weight_sources import apply_weight_source
+from scalesearch.spec.weight_sources import with_weight_source
 
 __all__ = ["Cost", "LoadedWeights", "NetSpec", "RunResults", "SearchSpace", "UserError", "build_model",
            "load_space", "measure", "read_compare", "read_family", "read_grid", "variant"]
@@ -44,12 +43,7 @@ def load_space(ref: str | Path, *, weights_from: str | None = None) -> SearchSpa
     >>> space.network.stages[0].encode(), space.resolution
     ('bottleneck_r3_k3_s1_e4_c256', 224)
     """
-    space = _load_space(str(ref))
-    if weights_from is None:
-        return space
-    if space.network is None:
-        raise UserError(f"{{weights_from}} needs a spec baseline; {space.name} is a factory")
-    return replace(space, network=apply_weight_source(space.network, weights_from))
+    return with_weight_source(_load_space(str(ref)), weights_from)
 
 
 def variant(ref: str | Path | SearchSpace, *, phi: float | None = None, alpha: float | None = None,
@@ -62,9 +56,7 @@ def variant(ref: str | Path | SearchSpace, *, phi: float | None = None, alpha: f
     gamma^phi) or `depth` / `width` multipliers; `resolution` is pixels (default: the
     space's resolution x r).
     """
-    space = ref if isinstance(ref, SearchSpace) else load_space(ref, weights_from=weights_from)
-    if isinstance(ref, SearchSpace) and weights_from is not None:
-        space = replace(space, network=apply_weight_source(space.network, weights_from))
+    space = with_weight_source(ref if isinstance(ref, SearchSpace) else _load_space(str(ref)), weights_from)
     d, w, r, px = resolve_multipliers(depth, width, resolution, phi, alpha, beta, gamma)
     if px is not None and px < 1:
         raise UserError(f"{{resolution}} must be a positive number of pixels, got {px}")

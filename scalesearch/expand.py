@@ -35,7 +35,7 @@ from scalesearch.spec.scaling import PAPER_B0, Coefficients, round_resolution
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.measure.variant import Variant
 from scalesearch.models.weights import load_weights, map_by_order, read_state_dict
-from scalesearch.spec.weight_sources import apply_weight_source
+from scalesearch.spec.weight_sources import with_weight_source
 
 PRESETS = ("paper", "efficientnet-official")
 
@@ -435,10 +435,7 @@ def run_expand(request: ExpandRequest, events: ExpandEvents | None = None) -> di
         raise UserError("{weights} is for training: add {train} (the weights are the members' starting point)")
     if request.weights is not None:
         read_state_dict(request.weights)  # a missing or unreadable file is refused before anything is written
-    if request.weights_from is not None:
-        if space.network is None:
-            raise UserError(f"{{weights_from}} needs a spec baseline; {space.name} is a factory")
-        space = replace(space, network=apply_weight_source(space.network, request.weights_from))
+    space = with_weight_source(space, request.weights_from)
     plan = plan_family(space, parse_phis(request.phi) if request.phi is not None else None,
                        preset=request.preset, alpha=request.alpha, beta=request.beta, gamma=request.gamma,
                        from_dir=request.from_dir, land=request.land, pick=request.pick,

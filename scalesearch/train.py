@@ -20,7 +20,7 @@ from typing import Any
 from scalesearch.errors import UserError
 from scalesearch.measure.variant import Variant
 from scalesearch.models.weights import load_weights, map_by_order, read_state_dict
-from scalesearch.spec.weight_sources import apply_weight_source
+from scalesearch.spec.weight_sources import with_weight_source
 from scalesearch.runs.files import jsonable, write_json
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.spaces import SearchSpace, load_space
@@ -64,12 +64,7 @@ class TrainRequest:
 
     def space(self) -> SearchSpace:
         """The baseline, with `weights_from`'s BN eps / momentum / activation when given."""
-        space = load_space(self.baseline)
-        if self.weights_from is None:
-            return space
-        if space.network is None:
-            raise UserError(f"{{weights_from}} needs a spec baseline; {space.name} is a factory")
-        return replace(space, network=apply_weight_source(space.network, self.weights_from))
+        return with_weight_source(load_space(self.baseline), self.weights_from)
 
     def budget(self, space: SearchSpace) -> ProxyBudget:
         return ProxyBudget.for_space(space.proxy, epochs=self.epochs, train_images=self.train_images,

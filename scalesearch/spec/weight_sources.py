@@ -21,10 +21,13 @@ What each entry is read from:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scalesearch.errors import UserError
 from scalesearch.spec.netspec import NetSpec
+
+if TYPE_CHECKING:
+    from scalesearch.spec.spaces import SearchSpace
 
 
 @dataclass(frozen=True)
@@ -73,3 +76,13 @@ def apply_weight_source(spec: NetSpec, name: str) -> NetSpec:
     raise UserError(f"{{weights_from}} {name}: no convention known for {spec.name!r} "
                     f"(known: {', '.join(source.overrides)}); set bn_eps / bn_momentum / activation "
                     "in the spec's YAML instead")
+
+
+def with_weight_source(space: "SearchSpace", name: str | None) -> "SearchSpace":
+    """`space` whose network takes source `name`'s conventions (None: `space` as it is);
+    a factory baseline has no spec to set them on, and is refused in one line."""
+    if name is None:
+        return space
+    if space.network is None:
+        raise UserError(f"{{weights_from}} needs a spec baseline; {space.name} is a factory")
+    return replace(space, network=apply_weight_source(space.network, name))
