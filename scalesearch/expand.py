@@ -17,7 +17,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from scalesearch.errors import UserError
 from scalesearch.runs.files import jsonable
@@ -334,13 +334,14 @@ def train_family(family: Family, *, data_name: str, data_dir: str | None = None,
     data = load_data(data_name, data_dir, train_images=budget.train_images,
                      val_images=budget.val_images, seed=budget.seed)
     variants = [proxy_variant(m, base_resolution, data.in_channels, data.num_classes) for m in family.members]
-    fits = _weights_fit(variants, weights, budget.seed) if weights is not None else {}
+    state = read_state_dict(weights) if weights is not None else None
+    fits = _weights_fit(variants, weights, state, budget.seed) if state is not None else {}
     for member, variant in zip(family.members, variants):
         model = variant.build(budget.seed)
         loaded = {}
         if weights is not None:
             reason = fits[variant]
-            loaded = ({"weights": load_weights(model, weights, fit_shape=True).as_dict()} if reason is None
+            loaded = ({"weights": load_weights(model, weights, fit_shape=True, state=state).as_dict()} if reason is None
                       else {"weights": None, "weights_note": reason})
         result = train_model(model, data, variant.resolution, budget, device=device,
                              validate_each_epoch=False)
@@ -355,9 +356,10 @@ def train_family(family: Family, *, data_name: str, data_dir: str | None = None,
     return family.training
 
 
-def _weights_fit(variants: list[Variant], weights: Path, seed: int) -> dict[Variant, str | None]:
-    """Per member: None when `weights` maps onto it, else the one-line reason; refuse if none fits."""
-    state = read_state_dict(weights)
+def _weights_fit(variants: list[Variant], weights: Path, state: Mapping[str, Any],
+                 seed: int) -> dict[Variant, str | None]:
+    """Per member: None when `state` (read from `weights`) maps onto it, else the one-line
+    reason; refuse if none fits."""
     fits: dict[Variant, str | None] = {}
     for variant in variants:
         try:

@@ -119,8 +119,11 @@ def _first_extra(ours: list, theirs: list) -> str:
     return f"first tensor missing from the file: the model's {ours[len(theirs)][0]} {tuple(ours[len(theirs)][1].shape)}"
 
 
-def load_weights(model: nn.Module, path: str | Path, *, fit_shape: bool = False) -> LoadedWeights:
-    """Load the state_dict file at `path` into `model` by order (see the module docstring)."""
-    mapped, adapted, fresh = map_by_order(model, read_state_dict(path), fit_shape=fit_shape)
+def load_weights(model: nn.Module, path: str | Path, *, fit_shape: bool = False,
+                 state: Mapping[str, torch.Tensor] | None = None) -> LoadedWeights:
+    """Load the state_dict file at `path` into `model` by order (see the module docstring);
+    `state` is the file's contents where the caller has read it already (one read per family)."""
+    mapped, adapted, fresh = map_by_order(model, read_state_dict(path) if state is None else state,
+                                          fit_shape=fit_shape)
     model.load_state_dict(mapped, strict=False)
     return LoadedWeights(str(path), len(mapped), adapted, fresh)
