@@ -1,8 +1,15 @@
 """What a decision costs: racing against --seeds 3, and model-based samplers against a fine grid.
 
-`--racing-vs-seeds` (default): the same space, budget and base seed searched twice —
-racing, then every point with 3 seeds — and compared on trainings spent and on the
-decision (the same winner, or the same contender set).  Prints the trainings ratio.
+`--racing-vs-seeds` (default): every point of the space trained with 3 seeds (`grid
+--seeds 3`, or a recorded such run given with `--from DIR`), then racing replayed on that
+table: racing asks for units through its own decision functions (search/ranking.py) and
+gets the table's value for each, so both arms see the very same trainings — exact, because
+a unit's result depends only on its point, seed and layout on one machine.  Racing is
+replayed a unit at a time, as one worker races (tests/test_search.py checks it trains
+the very units the worker does); parallel workers may train up to one unit more each.  Compared on trainings spent and on the decision (the same winner, or the
+same contender set).  Prints the trainings ratio, and the least ratio any racing could
+reach for `--seeds 3`'s contender set: a contender needs all its 3 seeds, so with C
+contenders of N points the ratio is at least (3C + N - C + 3) / (3N + 3).
 
 `--sampler-vs-grid`: a fine 2-D grid (step 0.05) trained once per point, then TPE and GP
 replayed on its measured accuracies (a proposal costs one training of that point, and
@@ -11,13 +18,15 @@ how many trainings each needs to reach a point within the seed noise of the full
 best, against the grid's count.  The seed noise is measured on the grid's top two points
 with two more seeds each.
 
-    python benchmarks/search_cost.py --baseline mobilenetv2 --train-images 1024 --epochs 3
+    python benchmarks/search_cost.py --baseline mobilenetv2
+    python benchmarks/search_cost.py --from runs/mbv2-3seeds
     python benchmarks/search_cost.py --sampler-vs-grid --baseline mobilenetv2 --train-images 512 --epochs 2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -29,6 +38,7 @@ import pandas as pd
 from scalesearch.grid import GridRequest, prepare, run_grid
 from scalesearch.machine import describe
 from scalesearch.search.candidates import build_candidates
+from scalesearch.search.ranking import racing_needs, rank
 from scalesearch.search.worker import data_for_seed, train_candidate
 
 
@@ -43,23 +53,57 @@ def grid(out: Path, args, **extra) -> tuple[dict, pd.DataFrame, float]:
     return result.summary, pd.read_csv(out / "points.csv"), time.perf_counter() - start
 
 
-def label(p: dict) -> str:
-    return f"({p['alpha']:g}, {p['beta']:g}, {p['gamma']:g})"
+def unit_table(run: Path) -> tuple[dict, int]:
+    """point -> seed -> validation accuracy of a grid run's candidates, and its baseline's seeds."""
+    trials = pd.read_csv(run / "trials.csv")
+    done = trials[trials["state"] == "complete"]
+    table: dict = {}
+    for r in done[done["role"] == "candidate"].itertuples():
+        table.setdefault((r.alpha, r.beta, r.gamma), {})[int(r.seed)] = float(r.val_accuracy)
+    return table, int((done["role"] == "baseline").sum())
+
+
+def race(table: dict, confidence: float, max_seeds: int):
+    """Racing replayed on a table of trained units, a unit at a time as one worker takes
+    them (search/worker.py): (trainings, the baseline included; the final ranking)."""
+    obs = {p: {0: seeds[0]} for p, seeds in table.items()}
+    while wanted := racing_needs(obs, rank(obs, confidence, resamples=0), max_seeds):
+        point, seed = wanted[0]
+        obs[point][seed] = table[point][seed]
+    baseline = max(len(seeds) for seeds in obs.values())  # as many as the most-trained point
+    return sum(len(seeds) for seeds in obs.values()) + baseline, rank(obs, confidence)
 
 
 def racing_vs_seeds(args, root: Path) -> None:
-    racing, _, racing_s = grid(root / "racing", args)
-    fixed, _, fixed_s = grid(root / "seeds3", args, seeds=3)
-    race_set = {label(c) for c in racing["contenders"]}
-    fixed_set = {label(c) for c in fixed["contenders"]}
-    same = (racing["decided"] and fixed["decided"] and label(racing) == label(fixed)) or race_set == fixed_set
-    overlap = label(racing) in fixed_set and label(fixed) in race_set
-    ratio = racing["trainings"] / fixed["trainings"]
-    print(f"{args.baseline}, {args.epochs} epochs x {args.train_images} images; {describe()}")
-    for name, s, seconds in (("racing", racing, racing_s), ("--seeds 3", fixed, fixed_s)):
-        print(f"{name:10s} {s['trainings']:3d} trainings {seconds:6.0f} s  {s['outcome']}")
-    print(f"same decision: {'yes' if same else 'no'}; each winner in the other's contenders: "
-          f"{'yes' if overlap else 'no'}; trainings ratio racing / --seeds 3: {ratio:.2f}")
+    run = Path(args.from_run) if args.from_run else root / "seeds3"
+    seconds = 0.0 if args.from_run else grid(run, args, seeds=3)[2]
+    table, baseline_seeds = unit_table(run)
+    if any(len(seeds) < 3 for seeds in table.values()) or baseline_seeds < 3:
+        raise SystemExit(f"{run}: not every point has 3 seeds; give a run of grid --seeds 3")
+    summary = json.loads((run / "best.json").read_text())
+    confidence = summary.get("confidence", 0.9)
+    full = rank(table, confidence)
+    trainings, raced = race(table, confidence, max_seeds=3)
+    fixed = 3 * (len(table) + 1)
+    same = ((full.decided and raced.decided and full.leader == raced.leader)
+            or set(full.contenders) == set(raced.contenders))
+    overlap = full.leader in raced.contenders and raced.leader in full.contenders
+    c, n = len(full.contenders), len(table)
+    floor = (3 * c + n - c + 3) / fixed
+    print(f"{summary.get('baseline', args.baseline)}: {run}"
+          + (f", trained in {seconds:.0f} s" if not args.from_run else "") + f"; {describe()}")
+    for name, count, ranking in (("racing", trainings, raced), ("--seeds 3", fixed, full)):
+        ties = ", ".join(_short(p) for p in ranking.contenders)
+        print(f"{name:10s} {count:3d} trainings  noise sd {ranking.noise.sd:.2%} (df {ranking.noise.df})  "
+              f"{'decided' if ranking.decided else 'undecided'}: leader {_short(ranking.leader)}; "
+              f"contenders {ties}")
+    print(f"same decision: {'yes' if same else 'no'}; each leader in the other's contenders: "
+          f"{'yes' if overlap else 'no'}; trainings ratio racing / --seeds 3: {trainings / fixed:.2f} "
+          f"(the least any racing could spend on --seeds 3's {c} contenders of {n}: {floor:.2f})")
+
+
+def _short(point) -> str:
+    return "(" + ", ".join(f"{v:.3g}" for v in point) + ")"
 
 
 def replay(values: dict[tuple[float, float], float], sampler: str, seed: int, good: float, cap: int) -> int | None:
@@ -118,9 +162,11 @@ def sampler_vs_grid(args, root: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", default="mobilenetv2")
-    parser.add_argument("--train-images", type=int, default=1024)
-    parser.add_argument("--val-images", type=int, default=1000)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--train-images", type=int, default=None, help="default: the space's proxy budget")
+    parser.add_argument("--val-images", type=int, default=2000)
+    parser.add_argument("--epochs", type=int, default=None, help="default: the space's proxy budget")
+    parser.add_argument("--from", dest="from_run", default=None,
+                        help="racing-vs-seeds: a recorded run of grid --seeds 3 to replay racing on")
     parser.add_argument("--sampler-vs-grid", action="store_true")
     parser.add_argument("--out", default=None, help="keep the runs here (default: a temporary folder)")
     args = parser.parse_args()

@@ -37,6 +37,7 @@ class FakeTrainer:
     def __init__(self, means, noise_seed=0, shared_sd=0.01, interrupt_after=None):
         self.means, self.noise_seed, self.shared_sd = means, noise_seed, shared_sd
         self.calls: list[tuple[int, int]] = []
+        self.scores: dict[int, dict[int, float]] = {}
         self.interrupt_after = interrupt_after
 
     def __call__(self, candidate, space, config, data, *, seed_index=0, **kwargs):
@@ -46,6 +47,7 @@ class FakeTrainer:
         shared = random.Random(f"{self.noise_seed}/seed{seed_index}").gauss(0, self.shared_sd)
         own = random.Random(f"{self.noise_seed}/{candidate.index}/{seed_index}").gauss(0, SIGMA)
         accuracy = self.means(candidate) + shared + own
+        self.scores.setdefault(candidate.index, {})[seed_index] = accuracy
         return TrainResult(val_accuracy=accuracy, test_accuracy=accuracy, images_per_second=1.0,
                            epochs=1, seconds=0.0)
 
@@ -127,6 +129,56 @@ def test_racing_calls_a_tie_a_tie(resnet18, monkeypatch):
     assert not summary["decided"] and {3, 9} <= contenders
     assert summary["outcome"].startswith("No decision")
     assert max(s for _, s in trainer.calls) == 2  # contenders got --max-seeds 3
+
+
+def test_the_noise_is_measured_beyond_the_top_points():
+    from scalesearch.search.ranking import noise_sample, racing_needs, rank
+
+    firsts = {name: {0: 0.9 - 0.01 * i} for i, name in enumerate("abcdefghij")}  # a best, j lowest
+    assert noise_sample(firsts) == ["a", "b", "c", "g", "j"]  # the top three, the middle and the lowest
+    assert noise_sample(firsts, spread=0) == ["a", "b", "c"]
+    assert noise_sample({"a": {0: 0.5}, "b": {0: 0.6}}) == ["b", "a"]
+    # Racing seeds the whole sample before it trusts a noise estimate, however the first
+    # second seeds came out: two of five measured is not enough.
+    obs = {k: dict(v) for k, v in firsts.items()}
+    obs["a"][1], obs["b"][1] = 0.89, 0.889
+    assert rank(obs).noise.known
+    assert racing_needs(obs, rank(obs), max_seeds=3) == [("c", 1), ("g", 1), ("j", 1)]
+    assert racing_needs(firsts, rank(firsts), max_seeds=1) == []  # nothing to measure with
+
+
+def test_racing_seeds_its_noise_sample_first(resnet18, monkeypatch):
+    from scalesearch.search.ranking import noise_sample
+
+    space, candidates = resnet18
+    trainer = FakeTrainer(smooth, noise_seed=3)
+    search(space, candidates, monkeypatch, trainer)
+    firsts = {p: {0: s[0]} for p, s in trainer.scores.items() if p != 0}
+    second = [p for p, s in trainer.calls if s == 1 and p != 0]
+    assert len(firsts) == 12 and set(second[:5]) == set(noise_sample(firsts))
+    lowest = min(firsts, key=lambda p: firsts[p][0])
+    assert lowest in second[:5]
+
+
+@pytest.mark.parametrize("means, noise_seed", [(gap_of(5, best_index=7), 1), (smooth, 3)])
+def test_the_cost_benchmark_replays_racing_unit_for_unit(resnet18, monkeypatch, means, noise_seed):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "search_cost.py"
+    spec = importlib.util.spec_from_file_location("search_cost", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    space, candidates = resnet18
+    raced = FakeTrainer(means, noise_seed=noise_seed)
+    _, summary = search(space, candidates, monkeypatch, raced)
+    every = FakeTrainer(means, noise_seed=noise_seed)
+    search(space, candidates, monkeypatch, every, seeds=3)
+    table = {p: s for p, s in every.scores.items() if p != 0}
+    trainings, ranking = bench.race(table, 0.9, max_seeds=3)
+    assert trainings == len(raced.calls) == summary["trainings"]
+    assert {p: len(s) for p, s in raced.scores.items() if p != 0} == {p.point: p.seeds for p in ranking.points}
+    assert set(ranking.contenders) == {c["index"] for c in summary["contenders"]}
 
 
 def test_seeds_k_trains_every_point_k_times_and_the_baseline_too(resnet18, monkeypatch):

@@ -8,9 +8,10 @@ one (owner + lease), train, tell.  Which units are wanted:
 
 1. the baseline and every feasible point's first seed — enqueued in grid mode, proposed
    by the sampler (tpe, gp, random) otherwise, up to `trials` points;
-2. then `seeds` seeds of every trained point, or, racing, more seeds of the points that
-   are not yet told apart from the leader (search/ranking.py), and as many seeds of the
-   baseline as the most-trained point has.
+2. then `seeds` seeds of every trained point, or, racing, a second seed for the points
+   that measure the noise and then more seeds of the points that are not yet told apart
+   from the leader (search/ranking.py), and as many seeds of the baseline as the
+   most-trained point has.
 
 Every worker computes the same list from the same finished units, so they agree; two
 that claim the same unit at once keep the lower trial number and the other gives it up
