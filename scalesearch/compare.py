@@ -506,9 +506,11 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
     setup, plan = _set_up(c)  # data first: a missing dataset fails in a second, not after solving
     costs = confirm(plan, c.latency_meter)
     todo = pending_units(plan, request.seeds, done)
-    processes = _processes(request, setup, len(todo), in_process=train_one is not None)
+    seconds = estimates(setup, todo)
+    processes = _processes(request, setup, len(todo), in_process=train_one is not None,
+                           seconds=sum(seconds.values()))
     events.planned(plan, costs, todo, len(plan) * request.seeds - len(todo),
-                   {k: v / processes.workers for k, v in estimates(setup, todo).items()})
+                   {k: v / processes.workers for k, v in seconds.items()})
     if processes.workers == 1:
         setup = replace(setup, threads=processes.threads)
         train_units(request.out, todo, lambda item, k: (train_one or train_unit)(setup, item, k), events)
@@ -532,14 +534,15 @@ def _set_up(c: Comparison) -> tuple[ProxySetup, list[Planned]]:
     return ProxySetup(data, budget, c.resolution, str(resolve_device(r.device)), r), plan
 
 
-def _processes(request: CompareRequest, setup: ProxySetup, units: int, in_process: bool) -> ProcessPlan:
+def _processes(request: CompareRequest, setup: ProxySetup, units: int, in_process: bool,
+               seconds: float | None = None) -> ProcessPlan:
     if in_process or units < 2:
         return ProcessPlan(1, request.threads or available_cores(), "in this process")
     base = Variant(setup.request_space()).at_proxy(setup.resolution, setup.data.in_channels,
                                                    setup.data.num_classes)
     plan = plan_processes(request.workers, request.threads, setup.device, base.build(0),
                           (setup.data.in_channels, base.resolution, base.resolution), setup.data.num_classes,
-                          setup.budget.batch_size)
+                          setup.budget.batch_size, seconds=seconds)
     return replace(plan, workers=min(plan.workers, units))
 
 

@@ -32,7 +32,7 @@ from scalesearch.search.worker import Event, run_worker, unit_status, wanted_uni
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import load_data
-from scalesearch.training.device import check_threads, resolve_device
+from scalesearch.training.device import available_cores, check_threads, resolve_device
 from scalesearch.training.timing import estimate_seconds
 
 Rows = Callable[[], list[dict[str, Any]]]
@@ -212,11 +212,14 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
         return None
     pending = wanted_units(candidates, unit_status(study), s.config)
     probe = Variant(s.space).at_proxy(s.config.base_resolution, data.in_channels, data.num_classes)
+    cpu = s.device == "cpu"
+    alone = _estimate(candidates, pending, s, data, available_cores() if cpu else None)  # one process
     processes = (plan_processes(request.workers, request.threads, s.device, probe.build(0),
                                 (data.in_channels, probe.resolution, probe.resolution), data.num_classes,
-                                s.config.budget.batch_size)
+                                s.config.budget.batch_size, seconds=alone)
                  if pending else ProcessPlan(request.workers or 1, request.threads or 1, "nothing to train"))
-    estimate = _estimate(candidates, pending, s, data, processes.threads if s.device == "cpu" else None)
+    estimate = (_estimate(candidates, pending, s, data, processes.threads)
+                if cpu and processes.threads != available_cores() else alone)
     events.planned(GridPlan(s.space, candidates, pending, estimate / processes.workers, processes.workers,
                             processes.why, s.study_name, s.storage_name, s.config.budget.epochs,
                             "racing" if s.config.racing else f"{s.config.seeds or 1} seed(s) per point"))

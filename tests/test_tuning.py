@@ -92,3 +92,21 @@ def test_same_seed_and_layout_give_the_same_result(cache):
             for fmt in ("contiguous", "contiguous", "channels_last")]
     assert runs[0].val_accuracy == runs[1].val_accuracy and runs[0].layout == "contiguous"
     assert runs[2].layout == "channels_last"
+
+
+def test_a_short_run_takes_every_core_unmeasured_and_a_long_one_measures(monkeypatch):
+    from scalesearch.search import pool
+    from scalesearch.training.tuning import WorkerLayout
+
+    asked = []
+    monkeypatch.setattr(pool, "available_cores", lambda: 4)
+    monkeypatch.setattr(pool, "choose_workers",
+                        lambda *args, **kwargs: asked.append(args) or WorkerLayout(4, 1, {"4x1": 9.0}, True))
+    short = pool.plan_processes(None, None, "cpu", None, (1, 32, 32), 10, 64, seconds=pool.SHORT_RUN_SECONDS - 1)
+    assert (short.workers, short.threads) == (1, 4) and "not measured" in short.why and not asked
+    long = pool.plan_processes(None, None, "cpu", None, (1, 32, 32), 10, 64, seconds=pool.SHORT_RUN_SECONDS + 1)
+    assert (long.workers, long.threads) == (4, 1) and len(asked) == 1
+    unknown = pool.plan_processes(None, None, "cpu", None, (1, 32, 32), 10, 64)
+    assert unknown.workers == 4 and len(asked) == 2
+    asked_for = pool.plan_processes(2, None, "cpu", None, (1, 32, 32), 10, 64, seconds=1.0)
+    assert (asked_for.workers, asked_for.threads) == (2, 2) and asked_for.why == "2 worker(s) x 2 thread(s), as asked"

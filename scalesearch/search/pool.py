@@ -32,21 +32,32 @@ class ProcessPlan:
     why: str
 
 
+SHORT_RUN_SECONDS = 60.0  # less training than this, and measuring the layout costs more than it can win
+
+
 def plan_processes(workers: int | None, threads: int | None, device: str, network, shape: tuple[int, int, int],
-                   num_classes: int, batch_size: int) -> ProcessPlan:
+                   num_classes: int, batch_size: int, seconds: float | None = None) -> ProcessPlan:
     """How many worker processes, with how many threads each: what the user said, or
     (neither said, on a CPU) the faster of one process with every core and one
     single-thread process per core, measured for `network` on this machine
-    (training/tuning.py)."""
+    (training/tuning.py).  `seconds`, the run's training time in one process when known:
+    under SHORT_RUN_SECONDS one process takes every core unmeasured, since timing the
+    layouts (a few processes started and timed) would take longer than the run."""
     cores = available_cores()
     if device != "cpu":
-        return ProcessPlan(workers or 1, threads or 1, "on a GPU: one process per device")
+        return _plan(workers or 1, threads or 1, "on a GPU: one process per device")
     if workers is not None:
-        return ProcessPlan(workers, threads or max(1, cores // workers), "as asked")
+        return _plan(workers, threads or max(1, cores // workers), "as asked")
     if threads is not None:
-        return ProcessPlan(max(1, cores // threads), threads, "as asked")
+        return _plan(max(1, cores // threads), threads, "as asked")
+    if seconds is not None and seconds < SHORT_RUN_SECONDS:
+        return _plan(1, cores, f"not measured: about {seconds:.0f} s of training, less than measuring takes")
     layout = choose_workers(network, shape, num_classes, batch_size, cores)
     return ProcessPlan(layout.workers, layout.threads, layout.why)
+
+
+def _plan(workers: int, threads: int, why: str) -> ProcessPlan:
+    return ProcessPlan(workers, threads, f"{workers} worker(s) x {threads} thread(s), {why}")
 
 
 def run_pool(job: Callable[[Any, Any], Any], requests: Any, workers: int,
