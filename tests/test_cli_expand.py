@@ -104,8 +104,8 @@ def test_official_preset_reproduces_the_published_family(cli, tmp_path):
     assert (out / "member-phi7.yaml").read_text().count("efficientnet-b7") >= 1
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("baseline", ["resnet50", "mobilenetv2"])
+@pytest.mark.slow  # one baseline: the landing is the same code for all (resnet50 took 42 s in CI)
+@pytest.mark.parametrize("baseline", ["mobilenetv2"])
 def test_exact_flops_lands_every_member_within_three_percent(cli, tmp_path, baseline):
     payload, out = _expand(cli, tmp_path, "--baseline", baseline, "--phi", "0..7", "--preset", "paper",
                            "--exact-flops")
