@@ -6,8 +6,9 @@ table: racing asks for units through its own decision functions (search/ranking.
 gets the table's value for each, so both arms see the very same trainings — exact, because
 a unit's result depends only on its point, seed and layout on one machine.  Racing is
 replayed a unit at a time, as one worker races (tests/test_search.py checks it trains
-the very units the worker does); parallel workers may train up to one unit more each.  Compared on trainings spent and on the decision (the same winner, or the
-same contender set).  Prints the trainings ratio, and the least ratio any racing could
+the very units the worker does); parallel workers may train up to one unit more each.
+Compared on trainings spent and on the decision (the same winner, or the same contender
+set).  Prints the trainings ratio, and the least ratio any racing could
 reach for `--seeds 3`'s contender set: a contender needs all its 3 seeds, so with C
 contenders of N points the ratio is at least (3C + N - C + 3) / (3N + 3).
 

@@ -213,13 +213,15 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
     pending = wanted_units(candidates, unit_status(study), s.config)
     probe = Variant(s.space).at_proxy(s.config.base_resolution, data.in_channels, data.num_classes)
     cpu = s.device == "cpu"
-    alone = _estimate(candidates, pending, s, data, available_cores() if cpu else None)  # one process
+    # In one process with every core: only the measured plan asks (a short run skips measuring).
+    alone = (_estimate(candidates, pending, s, data, available_cores())
+             if pending and cpu and request.workers is None and request.threads is None else None)
     processes = (plan_processes(request.workers, request.threads, s.device, probe.build(0),
                                 (data.in_channels, probe.resolution, probe.resolution), data.num_classes,
                                 s.config.budget.batch_size, seconds=alone)
                  if pending else ProcessPlan(request.workers or 1, request.threads or 1, "nothing to train"))
-    estimate = (_estimate(candidates, pending, s, data, processes.threads)
-                if cpu and processes.threads != available_cores() else alone)
+    estimate = (alone if alone is not None and processes.threads == available_cores()
+                else _estimate(candidates, pending, s, data, processes.threads if cpu else None))
     events.planned(GridPlan(s.space, candidates, pending, estimate / processes.workers, processes.workers,
                             processes.why, s.study_name, s.storage_name, s.config.budget.epochs,
                             "racing" if s.config.racing else f"{s.config.seeds or 1} seed(s) per point"))
