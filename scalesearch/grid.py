@@ -111,6 +111,7 @@ class GridResult:
     tables: GridTables  # units, points and the summary (what best.json holds)
     run_dir: Path
     interrupted: bool = False
+    prepared_only: bool = False  # --workers 0: the study is set up, workers train it
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -166,8 +167,9 @@ def prepare(request: GridRequest) -> _Setup:
                           max_seeds=request.max_seeds, max_trainings=request.max_trainings,
                           confidence=request.confidence, objective=request.objective)
     cores = os.cpu_count() or 1
-    if request.workers is not None and not 1 <= request.workers <= cores:
-        raise UserError(f"{{workers}} must be between 1 and the {cores} cores here, got {request.workers}")
+    if request.workers is not None and not 0 <= request.workers <= cores:
+        raise UserError(f"{{workers}} must be between 0 (set the study up for `scalesearch worker`) and the "
+                        f"{cores} cores here, got {request.workers}")
     check_threads(request.threads)
     run_dir = Path(request.out or f"runs/grid-{space.name}")
     storage_name = request.storage or f"journal:{run_dir / 'study.journal'}"
@@ -196,22 +198,33 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
         storage = open_storage(request.storage, s.run_dir)
     for warning in caught:
         events.note(str(warning.message))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if request.worker_only:  # the coordinating run owns the run directory, which may be on another host
+        study, candidates = open_study(storage, s.study_name, s.config, s.space,
+                                       lambda: build_candidates(s.space, s.config.grid, s.device))
+        rows = lambda: collect(study, candidates, s.config, s.study_name, s.storage_name).points  # noqa: E731
+        run_worker(study, candidates, s.space, s.config, data, device=s.device, threads=request.threads,
+                   on_event=lambda event: events.trial(event, rows))
+        return None
     info = claim_run_dir(s.run_dir, RunInfo(
         kind="grid", baseline=s.space.name, space=s.space.identity, request=request.as_dict(),
         results="best.json", command=request.command,
         identity={"study": s.study_name, "storage": s.storage_name, **s.config.fingerprint(s.space)}))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     with events.measuring():
         study, candidates = open_study(storage, s.study_name, s.config, s.space,
                                        lambda: build_candidates(s.space, s.config.grid, s.device))
 
+    describe_study(study, request, s.space)
+
     def rows() -> list[dict[str, Any]]:
         return collect(study, candidates, s.config, s.study_name, s.storage_name).points
 
-    if request.worker_only:
-        run_worker(study, candidates, s.space, s.config, data, device=s.device, threads=request.threads,
-                   on_event=lambda event: events.trial(event, rows))
-        return None
+    if request.workers == 0:  # set up for workers that join by URL: save what is there, train nothing
+        tables = collect(study, candidates, s.config, s.study_name, s.storage_name)
+        save_grid_tables(s.run_dir, tables)
+        if tables.summary["complete"]:
+            finish_run(s.run_dir, info)
+        return GridResult(tables, s.run_dir, prepared_only=True)
     pending = wanted_units(candidates, unit_status(study), s.config)
     probe = Variant(s.space).at_proxy(s.config.base_resolution, data.in_channels, data.num_classes)
     cpu = s.device == "cpu"
@@ -247,6 +260,18 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
     if tables.summary["complete"]:
         finish_run(s.run_dir, info)
     return GridResult(tables, s.run_dir, interrupted)
+
+
+def describe_study(study: optuna.Study, request: GridRequest, space: SearchSpace) -> None:
+    """Record in the study what a worker on any host needs to join it with no other options
+    (join.py): the request, and the space's YAML when the baseline is a file of this host."""
+    stored = request.as_dict()
+    if study.user_attrs.get("request") != stored:
+        study.set_user_attr("request", stored)
+    if space.network is not None and not space.source.startswith("builtin:") and ":" not in space.source:
+        text = Path(space.source).read_text()
+        if study.user_attrs.get("space_text") != text:
+            study.set_user_attr("space_text", text)
 
 
 def worker_request(request: GridRequest, s: _Setup, threads: int) -> GridRequest:

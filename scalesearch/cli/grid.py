@@ -96,6 +96,10 @@ def grid(
         stderr.print(f"interrupted: finished trials are saved in {result.run_dir}; run the same command to resume")
         raise typer.Exit(130)
     summary = result.summary
+    if result.prepared_only:
+        stderr.print(f"study {summary['study']!r} is set up in {summary['storage']}; start workers on any host with: "
+                     f"scalesearch worker --storage {summary['storage']} --study {summary['study']}  "
+                     "(rerun this command for the results so far)", markup=False)
     if format is OutputFormat.json:
         print_json(summary)
         return

@@ -157,7 +157,7 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, config: SearchCo
                ) -> tuple[optuna.Study, list[Candidate]]:
     """Create or join study `name`; refuse one made for another baseline, space or budget."""
     fingerprint = config.fingerprint(space)
-    existing = _existing_attrs(storage, name)
+    existing = study_attrs(storage, name)
     if existing is not None and existing.get("fingerprint") not in (None, fingerprint):
         raise UserError(_mismatch(name, existing["fingerprint"], fingerprint))
     candidates = ([Candidate(**c) for c in existing["candidates"]]
@@ -177,7 +177,7 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, config: SearchCo
     return study, [Candidate(**c) for c in stored] if stored else candidates
 
 
-def _existing_attrs(storage: optuna.storages.BaseStorage, name: str) -> dict | None:
+def study_attrs(storage: optuna.storages.BaseStorage, name: str) -> dict | None:
     try:
         study_id = storage.get_study_id_from_name(name)
     except KeyError:
