@@ -33,9 +33,30 @@ def _units(storage, study, tmp_path):
     return loaded, loaded.get_trials(deepcopy=False)
 
 
+@pytest.fixture(params=["postgresql", "grpc"])
+def shared_storage(request, postgres_url, tmp_path):
+    """A real PostgreSQL, directly or through a real `scalesearch storage-proxy` process."""
+    if request.param == "postgresql":
+        yield postgres_url
+        return
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proxy = subprocess.Popen([sys.executable, "-m", "scalesearch", "storage-proxy", "--storage", postgres_url,
+                              "--host", "127.0.0.1", "--port", str(port)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        yield f"grpc://127.0.0.1:{port}"
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=30)
+
+
 @pytest.mark.slow
-def test_three_workers_join_by_url_and_a_killed_one_loses_only_its_unit(cli, postgres_url, tmp_path):
-    storage, study = postgres_url, f"join_{tmp_path.name[-12:]}"
+def test_three_workers_join_by_url_and_a_killed_one_loses_only_its_unit(cli, shared_storage, tmp_path):
+    storage, study = shared_storage, f"join_{tmp_path.name[-12:]}"
     made = cli(*GRID, "-b", "resnet18", "--storage", storage, "--study", study, "--out", tmp_path / "run")
     assert made.exit_code == 0, made.output
     assert f"scalesearch worker --storage {storage} --study {study}" in made.output
@@ -89,6 +110,16 @@ def test_a_worker_joins_a_yaml_space_whose_file_is_only_on_the_coordinator(cli, 
     _, err = again.communicate(timeout=300)
     assert again.returncode == 0 and err.strip().splitlines() == [
         "worker: nothing left to train in study 'tiny' (0 unit(s) trained here)"]
+
+
+def test_a_storage_proxy_that_is_not_there_is_one_line(cli, monkeypatch, tmp_path):
+    from scalesearch.search import storage
+
+    monkeypatch.setattr(storage, "GRPC_WAIT_SECONDS", 0.5)
+    result = cli("worker", "--storage", "grpc://127.0.0.1:9", "--study", "s")
+    assert result.exit_code == 1 and "cannot reach the storage proxy at 127.0.0.1:9" in result.output
+    result = cli("storage-proxy", "--storage", f"journal:{tmp_path / 'j'}", "--port", "9")
+    assert result.exit_code == 1 and "does not support journal files" in result.output
 
 
 def test_joining_a_study_that_is_not_there_or_does_not_describe_itself_is_one_line(cli, tmp_path):

@@ -4,6 +4,9 @@
 - `journal:PATH`: a journal file elsewhere (e.g. on a shared disk);
 - `sqlite:///...`, `postgresql://...`, `mysql://...`: Optuna's RDB storage.  PostgreSQL is
   for many hosts: heartbeats let any worker fail a trial whose worker stopped beating.
+- `grpc://HOST:PORT`: Optuna's gRPC storage proxy (`scalesearch storage-proxy`, in front of
+  an RDB storage), so that many workers share a few database connections.  It passes no
+  heartbeats; the leases below recover a dead worker's trial there.
 
 Journal files have no heartbeat, so each trial carries its owner (host, pid) and a lease
 that its worker renews while it trains.  `reap_stale_trials` fails a RUNNING trial whose
@@ -49,9 +52,11 @@ def open_storage(url: str | None, run_dir: Path) -> optuna.storages.BaseStorage:
     if url.startswith("journal:"):
         return _journal(Path(url.removeprefix("journal:")))
     scheme = urlsplit(url).scheme.split("+")[0]
+    if scheme == "grpc":
+        return _grpc(url)
     if scheme not in ("sqlite", "postgresql", "postgres", "mysql"):
         raise StorageError(f"{{storage}} {url!r}: use sqlite:///FILE, postgresql://HOST/DB, "
-                           "mysql://HOST/DB or journal:PATH")
+                           "mysql://HOST/DB, grpc://HOST:PORT or journal:PATH")
     if scheme == "postgres":
         url = "postgresql" + url[len("postgres"):]
     engine_kwargs: dict = {"pool_pre_ping": True}
@@ -73,6 +78,41 @@ def open_storage(url: str | None, run_dir: Path) -> optuna.storages.BaseStorage:
                 time.sleep(0.5 * (attempt + 1))
                 continue
             raise StorageError(f"cannot open {{storage}} {_where(url)}: {_first_line(error)}") from None
+
+
+GRPC_WAIT_SECONDS = 20.0
+
+
+def _grpc(url: str) -> optuna.storages.BaseStorage:
+    """A client of `scalesearch storage-proxy` (Optuna's gRPC proxy, experimental since 4.2)."""
+    parts = urlsplit(url)
+    if not parts.hostname or not parts.port:
+        raise StorageError(f"{{storage}} {url!r}: give the proxy's address as grpc://HOST:PORT")
+    try:
+        import grpc  # noqa: F401  (the proxy's transport)
+    except ImportError:
+        raise StorageError("{storage} grpc://... needs grpcio: pip install 'scalesearch[grpc]'") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        proxy = optuna.storages.GrpcStorageProxy(host=parts.hostname, port=parts.port)
+    try:
+        proxy.wait_server_ready(timeout=GRPC_WAIT_SECONDS)
+    except Exception:  # grpc's FutureTimeoutError and friends
+        raise StorageError(f"cannot reach the storage proxy at {parts.hostname}:{parts.port} (waited "
+                           f"{GRPC_WAIT_SECONDS:.0f} s); is `scalesearch storage-proxy` running there?") from None
+    return proxy
+
+
+def serve_proxy(url: str, host: str, port: int) -> None:
+    """Run Optuna's gRPC storage proxy in front of the RDB storage at `url` until interrupted."""
+    storage = open_storage(url, Path("."))
+    if not isinstance(storage, optuna.storages.RDBStorage):
+        raise StorageError("{storage}: the gRPC proxy serves an RDB storage (postgresql://, mysql://, sqlite:///); "
+                           "Optuna's proxy does not support journal files")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # get_storage adds Optuna's in-process cache, without which the proxy is slow
+        optuna.storages.run_grpc_proxy_server(optuna.storages.get_storage(storage), host=host, port=port)
 
 
 def _journal(path: Path) -> optuna.storages.JournalStorage:
