@@ -1,15 +1,17 @@
-"""The only place that touches Optuna's and fvcore's internals.
+"""The only place that touches Optuna's, fvcore's and submitit's internals.
 
 Both libraries hide things scalesearch needs: a study's storage and a trial's id (to
 reap trials whose worker died and to renew leases without a Trial object), Optuna's
 heartbeat thread (which `study.optimize` starts but ask/tell does not), and fvcore's
-default op handles (to count FLOPs and activations from one trace).  Each is reached
+default op handles (to count FLOPs and activations from one trace), and the sbatch script
+submitit would submit (so `launch slurm --dry-run` can show it without a cluster).  Each is reached
 through one function here, and `check()` — run by the test suite — fails loudly, naming
 what moved, when an upgrade breaks one, instead of letting a search go silently wrong.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from typing import Any, Callable
 
@@ -58,8 +60,11 @@ def check() -> None:
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
     _expect(problems, "fvcore FlopCountAnalysis/ActivationCountAnalysis._op_handles",
             lambda: all("aten::_convolution" in h for h in fvcore_default_handles(model, torch.zeros(1, 1, 4, 4))))
+    if importlib.util.find_spec("submitit") is not None:  # an optional extra
+        _expect(problems, "submitit.slurm.slurm._make_sbatch_string",
+                lambda: "#SBATCH" in submitit_sbatch_script("/tmp/x", "check", {"time": 5}, 2))
     if problems:
-        raise RuntimeError("Optuna or fvcore internals moved: " + "; ".join(problems))
+        raise RuntimeError("Optuna, fvcore or submitit internals moved: " + "; ".join(problems))
 
 
 def _expect(problems: list[str], what: str, probe: Callable[[], Any]) -> None:
@@ -69,3 +74,12 @@ def _expect(problems: list[str], what: str, probe: Callable[[], Any]) -> None:
         ok, what = False, f"{what} ({type(error).__name__}: {error})"
     if not ok:
         problems.append(what)
+
+
+def submitit_sbatch_script(folder: str, job_name: str, parameters: dict[str, Any], array: int) -> str:
+    """The sbatch script submitit writes for a job array of `array` tasks (its private helper)."""
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    command = "python -u -m submitit.core._submit " + folder  # what submitit's SlurmExecutor runs
+    return _make_sbatch_string(command=command, folder=folder, job_name=job_name, map_count=array,
+                               array_parallelism=array, **parameters)

@@ -1,0 +1,92 @@
+"""launch: N workers of a grid's study started on a scheduler — Slurm, through submitit.
+
+The study describes itself (join.py), so every worker runs the same call with no options
+but where the study is: `launch_slurm` submits one job array of `workers` tasks through
+submitit's executor (`map_array`), each task `run_join(JoinRequest(storage, study, ...))`.
+submitit pickles that call into `folder`, which must be on a disk the nodes share; it is
+the submitting user's own file, read back by their own jobs.  `cluster="local"` runs the
+same array as local processes (submitit's LocalExecutor): a workstation, or a test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scalesearch.errors import UserError
+from scalesearch.join import JoinRequest, JoinResult, run_join, stored_request
+
+CLUSTERS = ("slurm", "local")
+
+
+@dataclass(frozen=True)
+class SlurmRequest:
+    storage: str
+    study: str
+    workers: int
+    partition: str | None = None
+    time_minutes: int = 60
+    cpus_per_task: int = 2
+    gpus: int = 0  # per task
+    folder: Path = Path("runs/slurm")  # submitit's job folder: on a shared disk
+    data_dir: str | None = None
+    device: str = "auto"
+    cluster: str = "slurm"
+    dry_run: bool = False  # print the sbatch script, submit nothing
+    extra: dict[str, Any] = field(default_factory=dict)  # more submitit parameters
+
+    def __post_init__(self) -> None:
+        for name in ("workers", "time_minutes", "cpus_per_task"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{{{name}}} must be >= 1, got {getattr(self, name)}")
+        if self.gpus < 0:
+            raise UserError(f"{{gpus}} must be >= 0, got {self.gpus}")
+        if self.cluster not in CLUSTERS:
+            raise UserError(f"{{cluster}} must be one of {', '.join(CLUSTERS)}, got {self.cluster!r}")
+
+    @property
+    def job_name(self) -> str:
+        return f"scalesearch-{self.study}"
+
+    def parameters(self) -> dict[str, Any]:
+        """The job's resources as submitit's Slurm parameters."""
+        params: dict[str, Any] = {"time": self.time_minutes, "cpus_per_task": self.cpus_per_task, **self.extra}
+        if self.partition:
+            params["partition"] = self.partition
+        if self.gpus:
+            params["gpus_per_node"] = self.gpus
+        return params
+
+
+def worker_job(request: JoinRequest) -> dict[str, Any]:
+    """One array task: join the study, train until nothing is left (submitit pickles this by name)."""
+    result: JoinResult = run_join(request)
+    return {"study": result.study, "trained": result.trained}
+
+
+def launch_slurm(request: SlurmRequest) -> dict[str, Any]:
+    """Submit the job array (or, dry, show its script); return what was submitted."""
+    if importlib.util.find_spec("submitit") is None:
+        raise UserError("launch slurm needs submitit: pip install 'scalesearch[slurm]'")
+    stored_request(request.storage, request.study)  # a study that is not there is refused before submitting
+    folder = str(Path(request.folder).resolve())
+    if request.dry_run:
+        from scalesearch.compat import submitit_sbatch_script
+
+        return {"dry_run": True, "sbatch": submitit_sbatch_script(folder, request.job_name, request.parameters(),
+                                                                  request.workers)}
+    import submitit
+
+    executor = submitit.AutoExecutor(folder=folder, cluster=request.cluster)
+    params = request.parameters()
+    executor.update_parameters(name=request.job_name, timeout_min=params.pop("time"),
+                               cpus_per_task=params.pop("cpus_per_task"),
+                               **({"gpus_per_node": params.pop("gpus_per_node")} if "gpus_per_node" in params else {}),
+                               **{f"slurm_{k}": v for k, v in params.items()},
+                               slurm_array_parallelism=request.workers)
+    join = JoinRequest(request.storage, request.study, request.data_dir, request.device)
+    jobs = executor.map_array(worker_job, [join] * request.workers)
+    return {"dry_run": False, "cluster": request.cluster, "folder": folder, "jobs": jobs,
+            "job_ids": [job.job_id for job in jobs]}
