@@ -30,7 +30,7 @@ from scalesearch.measure.meter import FLOPS, Meter
 from scalesearch.machine import describe
 from scalesearch.measure.match import EXACT_TOLERANCE, match_cost, match_flops, shortest, solve_knob
 from scalesearch.spec.phis import parse_phis, phi_label
-from scalesearch.spec.presets import EFFICIENTNET_OFFICIAL
+from scalesearch.spec.presets import EFFICIENTNET_OFFICIAL, fast_coefficients, parse_fast
 from scalesearch.spec.scaling import PAPER_B0, Coefficients, round_resolution
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.measure.variant import Variant
@@ -89,16 +89,24 @@ def plan_family(space: SearchSpace, phis: tuple[float, ...] | None, *, preset: s
     """
     choose_source({"{preset}": preset is not None, COEFFICIENTS: any(v is not None for v in (alpha, beta, gamma)),
                    "{from}": from_dir is not None}, required=True,
-                  forms="{preset} paper, {preset} efficientnet-official, {alpha} A {beta} B {gamma} G, "
+                  forms="{preset} paper, {preset} efficientnet-official, {preset} fast[:A], {alpha} A {beta} B {gamma} G, "
                         "or {from} GRID_DIR")
     if phis is None:
         phis = parse_phis("0..7")
-    if preset is not None and preset not in PRESETS:
-        raise FamilyError(f"{{preset}} {preset!r}: unknown; known: {', '.join(PRESETS)}")
+    try:
+        fast = parse_fast(preset) if preset is not None else None
+    except ValueError as error:
+        raise FamilyError(f"{{preset}} {error}") from None
+    if preset is not None and preset not in PRESETS and fast is None:
+        raise FamilyError(f"{{preset}} {preset!r}: unknown; known: {', '.join(PRESETS)}, fast, fast:A")
     if preset == "efficientnet-official":
         return _official_plan(space, phis)
     if preset == "paper":  # as published: the paper's coefficients grow 1.92x per phi
         coefficients, source, growth = PAPER_B0, "preset paper (Tan & Le 2019)", None
+    elif fast is not None:  # Dollar et al.'s fast scaling, landed like given coefficients (growth 2)
+        coefficients = manual(*fast_coefficients(fast))
+        source, growth = f"preset fast:{fast:g} (Dollar et al. 2021: d, w, r = s^{(1 - fast) / 2:g}, " \
+                         f"s^{fast / 2:g}, s^{(1 - fast) / 4:g}, s = 2^phi)", 2.0
     elif from_dir is not None:
         choice = read_grid_choice(Path(from_dir), pick)
         check_grid_baseline(choice, space, Path(from_dir), force_coefficients)

@@ -136,3 +136,29 @@ def test_pick_fit_takes_the_fit_only_where_it_is_recommended(tmp_path):
     plan = plan_family(space, (1.0,), from_dir=tmp_path, pick="fit")
     assert plan.coefficients.as_dict() == {"alpha": 1.3, "beta": 1.05, "gamma": 1.12}
     assert "smooth fit" in plan.source
+
+
+def test_fast_preset_is_dollars_rule_as_coefficients_and_doubles_per_phi():
+    from scalesearch.spec.presets import fast_coefficients
+
+    alpha, beta, gamma = fast_coefficients(0.8)  # Dollar et al. 2021: e_d 0.1, e_w 0.4, e_r 0.05
+    assert (alpha, beta, gamma) == pytest.approx((2 ** 0.1, 2 ** 0.4, 2 ** 0.05))
+    assert alpha * beta ** 2 * gamma ** 2 == pytest.approx(2.0)
+    assert fast_coefficients(1.0) == pytest.approx((1.0, 2 ** 0.5, 1.0))  # a = 1: width alone
+    plan = plan_family(load_space("mobilenetv2"), (0.0, 1.0, 2.0), preset="fast:0.6")
+    assert plan.growth == 2.0 and "fast:0.6" in plan.source
+    assert plan.coefficients.alpha == pytest.approx(2 ** 0.2) and plan.coefficients.gamma == pytest.approx(2 ** 0.1)
+
+
+@pytest.mark.parametrize("preset", ["fast:0", "fast:1.5", "fast:x", "fastest"])
+def test_a_bad_fast_preset_is_one_line(preset):
+    with pytest.raises(UserError):
+        plan_family(load_space("resnet18"), (1.0,), preset=preset)
+
+
+def test_a_fast_family_lands_on_twice_the_cost_per_phi(cli, tmp_path):
+    result = cli("expand", "-b", "mobilenetv2", "--preset", "fast", "--phi", "0..3", "--out", tmp_path, "--format", "json")
+    assert result.exit_code == 0, result.output
+    members = json.loads(result.stdout)["members"]
+    for m in members:
+        assert m["flops_ratio"] == pytest.approx(2 ** m["phi"], rel=0.05)

@@ -24,7 +24,7 @@ from scalesearch.spec.phis import phi_label
 def expand(
     baseline: BaselineOption,
     phi: Annotated[Optional[str], typer.Option(help="Members: a range 0..7 / -2..3 or a list 1,2,4 / 0.5,1.5 [default: 0..7].")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="paper (alpha 1.2, beta 1.1, gamma 1.15) or efficientnet-official (the published B0..B7 table).")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="paper (alpha 1.2, beta 1.1, gamma 1.15), efficientnet-official (the published B0..B7 table), or fast[:A] (Dollar et al.'s fast scaling, A = 0.8 by default: d, w, r = s^((1-A)/2), s^(A/2), s^((1-A)/4) with s = 2^phi, landed).")] = None,
     alpha: AlphaOption = None,
     beta: BetaOption = None,
     gamma: GammaOption = None,

@@ -47,3 +47,26 @@ FAST_ALPHA = 0.8
 def fast_exponents(alpha: float = FAST_ALPHA) -> dict[str, float]:
     """The FLOP exponents of depth, width and resolution for fast scaling with `alpha`."""
     return {"depth": (1 - alpha) / 2, "width": alpha / 2, "resolution": (1 - alpha) / 4}
+
+
+def fast_coefficients(alpha: float = FAST_ALPHA) -> tuple[float, float, float]:
+    """Fast scaling as per-phi coefficients (depth, width, resolution): with s = 2^phi,
+    d = s^e_d, w = s^e_w, r = s^e_r, so each phi doubles the flops, as the paper's
+    alpha * beta^2 * gamma^2 = 2 does."""
+    e = fast_exponents(alpha)
+    return 2 ** e["depth"], 2 ** e["width"], 2 ** e["resolution"]
+
+
+def parse_fast(text: str) -> float | None:
+    """`fast` -> 0.8, `fast:A` -> A (in (0, 1]); anything else -> None. ValueError for a bad A."""
+    if text == "fast":
+        return FAST_ALPHA
+    if not text.startswith("fast:"):
+        return None
+    try:
+        alpha = float(text.removeprefix("fast:"))
+    except ValueError:
+        raise ValueError(f"{text!r}: fast:A takes a number A in (0, 1]") from None
+    if not 0 < alpha <= 1:
+        raise ValueError(f"{text!r}: fast scaling's A must be in (0, 1] (1 is width alone)")
+    return alpha
