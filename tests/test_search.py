@@ -99,6 +99,11 @@ def test_proposals_outside_the_feasible_set_are_rejected_never_trained(resnet18,
     rejected = [t for t in the_study.get_trials() if t.user_attrs.get("rejected")]
     assert rejected and summary["rejected_proposals"] == len(rejected)  # 2.0 x 2.0 has alpha < 1
     assert all(t.user_attrs["violation"] > 0 for t in rejected)
+    for t in rejected:  # each says what was proposed and why it was not trained
+        assert {"alpha", "beta", "gamma", "nominal_product", "note"} <= t.user_attrs.keys()
+        assert (t.user_attrs["beta"], t.user_attrs["gamma"]) == pytest.approx((t.params["beta"], t.params["gamma"]))
+        assert t.user_attrs["nominal_product"] == pytest.approx(2.0, rel=1e-4)  # a 2-D proposal keeps the law
+        assert "alpha" in t.user_attrs["note"] or "not a point" in t.user_attrs["note"]
     trained_points = {p for p, _ in trainer.calls}
     feasible = {c.index for c in candidates if c.feasible}
     assert trained_points <= feasible

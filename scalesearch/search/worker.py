@@ -257,15 +257,34 @@ def _claim(study: optuna.Study, config: SearchConfig, wanted: list[Unit],
     values = suggest_params(trial, config.grid)
     point = next((index for index, params in params_of.items() if params == values), None)
     if point is None:  # off the candidate list: the law's region ends there (alpha < 1, ...)
-        trial.set_user_attr("rejected", True)
-        trial.set_user_attr("violation", 1.0)
+        # Told as a COMPLETE trial that violates its constraint, so a model-based sampler learns
+        # to avoid the region; it carries its coefficients (alpha from the law, even below 1)
+        # and why, so a dashboard shows what was proposed and why it was not trained.
+        proposed = _proposed_coefficients(values, config.grid)
+        for key, value in {"rejected": True, "violation": 1.0, **proposed,
+                           "nominal_product": proposed["alpha"] * proposed["beta"] ** 2 * proposed["gamma"] ** 2,
+                           "note": _outside_why(proposed, config.grid)}.items():
+            trial.set_user_attr(key, value)
         trial.set_constraint("cost_band", 1.0)
-        trial.set_user_attr("note", "outside the grid's feasible region")
         study.tell(trial, [0.0, math.inf] if _pareto(study) else 0.0)
         return trial, None
     trial.set_user_attr("point", point)
     trial.set_user_attr("seed", 0)
     return trial, (point, 0)
+
+
+def _proposed_coefficients(values: dict[str, float], grid) -> dict[str, float]:
+    """A proposal's alpha, beta, gamma: a 2-D grid's alpha solved from the law."""
+    if "alpha" in values:
+        return {"alpha": values["alpha"], "beta": values["beta"], "gamma": values["gamma"]}
+    beta, gamma = values["beta"], values["gamma"]
+    return {"alpha": round(grid.target / (beta ** 2 * gamma ** 2), 6), "beta": beta, "gamma": gamma}
+
+
+def _outside_why(c: dict[str, float], grid) -> str:
+    if c["alpha"] < 1:
+        return f"outside the grid's feasible region: the law gives alpha {c['alpha']:.3g} < 1 (a shallower network)"
+    return "outside the grid's feasible region: not a point of the grid (off its step or range, or its product)"
 
 
 def _reject(study: optuna.Study, trial: optuna.Trial, candidate: Candidate, config: SearchConfig) -> None:
