@@ -314,3 +314,43 @@ def test_a_corrupt_imagefolder_cache_is_rebuilt(tmp_path):
     caches[0].write_bytes(b"torn")
     again = data_module._read_imagefolder(tmp_path, 16)
     assert again[0].shape == first[0].shape and len(list((tmp_path / ".scalesearch-cache").glob("*.pt"))) == 1
+
+
+# -- reliability (issue 30): nothing from a run directory runs code ---------------------------
+
+class _Planted:
+    """A pickle payload that would create a file when unpickled."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_planted_checkpoint_is_refused_and_nothing_in_it_runs(cli, tmp_path):
+    import torch
+
+    out, marker = tmp_path / "run", tmp_path / "pwned"
+    assert cli("train", "-b", "resnet18", *TINY_TRAIN, "--out", out).exit_code == 0
+    torch.save({"model": _Planted(marker), "epoch": 1}, out / "checkpoint.pt")
+    one_line_error(cli("train", "-b", "resnet18", *TINY_TRAIN, "--out", out, "--resume"),
+                   "holds more than tensors and plain data")
+    assert not marker.exists()
+
+
+def test_a_planted_cifar10_batch_is_refused_and_nothing_in_it_runs(cli, tmp_path):
+    import pickle
+
+    import numpy
+
+    folder, marker = tmp_path / "cifar", tmp_path / "pwned"
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": numpy.zeros((2, 3072), dtype=numpy.uint8), b"labels": [0, 1]}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": _Planted(marker), b"labels": [0]}))
+    args = [a for a in TINY_TRAIN if a != DATA]
+    args[args.index("--data") + 1:args.index("--data") + 1] = ["cifar10", "--data-dir", str(folder)]
+    one_line_error(cli("train", "-b", "resnet18", *args), "which a CIFAR-10 batch does not hold")
+    assert not marker.exists()
