@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from scalesearch.errors import UserError
+from scalesearch.measure.guard import check_spec
 from scalesearch.models import build_model
 from scalesearch.models.weights import load_weights
 from scalesearch.runs.export_files import EXPORTS_FILE, export_targets, write_exports
@@ -105,6 +106,7 @@ def _default_out(target: Path, fmt: str) -> Path:
 def export_member(name: str, spec: NetSpec, fmt: str, out: Path, seed: int,
                   weights: Path | None = None) -> dict[str, Any]:
     """Write one member in `fmt` under `out`, check the written file; its exports.json record."""
+    check_spec(f"exporting {name} at {spec.resolution} px", spec)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(spec).eval()
