@@ -354,3 +354,44 @@ def test_a_planted_cifar10_batch_is_refused_and_nothing_in_it_runs(cli, tmp_path
     args[args.index("--data") + 1:args.index("--data") + 1] = ["cifar10", "--data-dir", str(folder)]
     one_line_error(cli("train", "-b", "resnet18", *args), "which a CIFAR-10 batch does not hold")
     assert not marker.exists()
+
+
+# -- reliability: a refused command leaves its run directory free ------------------------------
+
+def test_a_refused_transfer_claims_nothing_and_the_corrected_one_runs(cli, tmp_path, monkeypatch):
+    from scalesearch import transfer
+    from scalesearch.spec.spaces import load_space
+    from tests.test_cli_transfer import fake_train
+    from tests.test_compare import TINY
+    from tests.test_transfer import write_grid
+    from tests.tiny import write_space
+
+    monkeypatch.setattr(transfer, "train_unit", fake_train)
+    monkeypatch.setattr(transfer, "estimates", lambda setup, todo: {})
+    grid = write_grid(tmp_path / "grid", load_space(str(write_space(tmp_path, TINY))))
+    out = tmp_path / "t"
+    started = time.monotonic()
+    refused = cli("transfer", "--from", grid, "--phi", "100", "--out", out, "--device", "cpu")
+    one_line_error(refused, "raise --max-memory")  # an option transfer accepts
+    assert time.monotonic() - started < 30 and not (out / "run.json").exists()
+    assert "--max-memory" in cli("transfer", "--help").output
+    fixed = cli("transfer", "--from", grid, "--phi", "2", "--top", "2", "--out", out, "--device", "cpu")
+    assert fixed.exit_code == 0, fixed.output
+
+
+def test_a_failed_start_may_be_reused_but_not_a_finished_or_live_run(tmp_path):
+    from scalesearch.runs.locks import release_runs
+    from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
+
+    def info(kind: str) -> RunInfo:
+        return RunInfo(kind=kind, baseline="x", space="y", request={}, results="r.json")
+
+    claim_run_dir(tmp_path / "a", info("expand"))
+    with pytest.raises(ValueError, match="choose another"):  # still live: this process holds it
+        claim_run_dir(tmp_path / "a", info("compare"))
+    release_runs()  # the first command ended without a result: a failed start
+    assert claim_run_dir(tmp_path / "a", info("compare")).kind == "compare"
+    finish_run(tmp_path / "a", info("compare"))
+    with pytest.raises(ValueError, match="holds a compare run"):
+        claim_run_dir(tmp_path / "a", info("expand"))
+    release_runs()

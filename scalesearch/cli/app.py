@@ -31,6 +31,7 @@ from scalesearch.errors import UserError
 from scalesearch.measure import guard
 from scalesearch.cli.options import flag
 from scalesearch.runs.files import jsonable
+from scalesearch.runs.locks import release_runs
 
 app = typer.Typer(
     name="scalesearch",
@@ -78,6 +79,7 @@ def command(name: str, example: str) -> Callable:
             except Exception as error:  # a bug: say so in one line, keep the traceback in a file
                 bug(error)
             finally:
+                release_runs()  # the command is over, however it ended: its runs are no longer live
                 if budget is None:
                     os.environ.pop(guard.ENV, None)
                 else:
