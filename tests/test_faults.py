@@ -395,3 +395,40 @@ def test_a_failed_start_may_be_reused_but_not_a_finished_or_live_run(tmp_path):
     with pytest.raises(ValueError, match="holds a compare run"):
         claim_run_dir(tmp_path / "a", info("expand"))
     release_runs()
+
+
+# -- reliability: one memory guard on every path that builds or runs a network ------------------
+
+HUGE_MEMBER = """
+network:
+  name: tiny
+  resolution: {px}
+  activation: silu
+  stem: {{channels: 8, kernel: 3, stride: 2}}
+  stages: [mb_r{repeats}_k3_s1_e2_c8_se0.25, mb_r1_k3_s2_e2_c16_se0.25]
+  head: {{channels: 32}}
+"""
+
+
+@pytest.mark.parametrize("px, repeats", [(100000, 1), (64, 200000)])
+def test_export_of_a_huge_member_is_refused_fast(cli, tmp_path, px, repeats):
+    member = tmp_path / "member.yaml"
+    member.write_text(HUGE_MEMBER.format(px=px, repeats=repeats))
+    started = time.monotonic()
+    one_line_error(cli("export", member, "--out", tmp_path / "x", "--max-memory", "2"), "would need about")
+    assert time.monotonic() - started < 20 and not (tmp_path / "x").exists()
+
+
+def test_profile_latency_is_guarded_at_its_batch(cli):
+    one_line_error(cli("profile", "-b", "resnet18", "--latency", "--latency-batch", "100000", "--max-memory", "2"),
+                   "batch 100000")
+
+
+def test_the_api_is_guarded(monkeypatch):
+    import scalesearch
+
+    monkeypatch.setenv("SCALESEARCH_MAX_MEMORY", "2")
+    started = time.monotonic()
+    with pytest.raises(scalesearch.UserError, match="would need about"):
+        scalesearch.build_model("efficientnet-b0", phi=100, alpha=1.2, beta=1.1, gamma=1.15)
+    assert time.monotonic() - started < 20
