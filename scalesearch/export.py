@@ -20,8 +20,6 @@ Formats and their checks:
 from __future__ import annotations
 
 import importlib.util
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +33,7 @@ from scalesearch.measure.guard import check_spec
 from scalesearch.models import build_model
 from scalesearch.models.weights import load_weights
 from scalesearch.runs.export_files import EXPORTS_FILE, export_targets, write_exports
-from scalesearch.runs.files import write_atomic
+from scalesearch.runs.files import remove_stale_temporaries, temporary_sibling, write_atomic
 from scalesearch.spec.netspec import NetSpec, load_spec_yaml
 
 FORMATS = ("pt2", "onnx", "state-dict")
@@ -77,6 +75,7 @@ def run_export(request: ExportRequest, events: ExportEvents | None = None) -> di
     if out.exists() and not out.is_dir():
         raise UserError(f"{{out}} {out}: exists and is not a folder")
     specs = [(name, load_spec_yaml(path)) for name, path in targets]  # all readable before any is written
+    remove_stale_temporaries(out)  # half-written files of an export killed mid-write
     events.planned(len(specs))
     records = []
     for name, spec in specs:
@@ -159,14 +158,8 @@ def export_member(name: str, spec: NetSpec, fmt: str, out: Path, seed: int,
 
 def _write_via_temp(path: Path, write) -> None:
     """Write with `write(tmp_path)` beside `path`, then rename: never half a file at `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with temporary_sibling(path) as tmp:
+        write(str(tmp))
 
 
 def _check_onnx_extra() -> None:

@@ -432,3 +432,75 @@ def test_the_api_is_guarded(monkeypatch):
     with pytest.raises(scalesearch.UserError, match="would need about"):
         scalesearch.build_model("efficientnet-b0", phi=100, alpha=1.2, beta=1.1, gamma=1.15)
     assert time.monotonic() - started < 20
+
+
+# -- reliability: SIGTERM and SIGINT end every command alike ------------------------------------
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "scalesearch", *map(str, args)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+def _wait_for(condition, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while not condition():
+        assert time.time() < deadline, "the command never got there"
+        time.sleep(0.05)
+
+
+def _temporaries(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if ".tmp" in p.name]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_export_with_130_the_hint_and_no_temporary_file(cli, tmp_path, sig):
+    from tests.tiny import tiny_family
+
+    family = tiny_family(cli, tmp_path, "0..6")
+    out = tmp_path / "exported"
+    export = _start("export", family, "--out", out)
+    _wait_for(lambda: out.is_dir() and any(out.glob("*.pt2")))
+    export.send_signal(sig)
+    _, err = export.communicate(timeout=120)
+    assert export.returncode == 130, err
+    assert "run the same command to resume" in err and "Traceback" not in err
+    assert not _temporaries(out)
+
+
+@pytest.mark.slow
+def test_a_signal_ends_train_with_130_and_keeps_its_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "-b", "resnet18", *TINY_TRAIN, "--epochs", "40", "--out", out]
+    train = _start(*args)
+    _wait_for(lambda: (out / "checkpoint.pt").is_file())
+    train.send_signal(signal.SIGTERM)
+    _, err = train.communicate(timeout=120)
+    assert train.returncode == 130, err
+    assert "run the same command to resume" in err and "Traceback" not in err
+    assert not _temporaries(out) and (out / "checkpoint.pt").is_file()
+
+
+def test_a_killed_writers_temporary_files_are_removed_by_the_next_run(cli, tmp_path):
+    from tests.tiny import tiny_family
+
+    family = tiny_family(cli, tmp_path, "0")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    out = tmp_path / "exported"
+    out.mkdir()
+    stale = out / f".family-phi0.pt2.{dead}-x1y2.tmp.pt2"  # what a SIGKILL mid-write leaves
+    live = out / f".other.pt2.{os.getpid()}-a1b2.tmp.pt2"  # a live writer's: not touched
+    stale.touch(), live.touch()
+    result = cli("export", family, "--out", out, "--format", "state-dict")
+    assert result.exit_code == 0, result.output
+    assert not stale.exists() and live.exists()
+    (family / stale.name).touch()
+    assert cli("expand", "-b", write_tiny(tmp_path), "--phi", "0,1", "--alpha", "1.2", "--beta", "1.1",
+               "--gamma", "1.15", "--out", family).exit_code == 0
+    assert not (family / stale.name).exists()
+
+
+def write_tiny(directory: Path) -> Path:
+    from tests.tiny import TINY_SPACE, write_space
+
+    return write_space(directory, TINY_SPACE)

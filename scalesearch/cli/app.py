@@ -4,7 +4,10 @@ Commands register with `@command(...)`.  One error path: a UserError raised anyw
 below becomes one line on stderr (its settings written as this CLI's flags) and exit
 code 1; a disk that is full or a folder that cannot be written is a user error too
 (one line naming the path); anything else is a bug: one line saying so, the traceback
-saved to a file whose path the line gives, and exit code 2.  Ctrl-C exits 130.
+saved to a file whose path the line gives, and exit code 2.  Ctrl-C, SIGTERM (what a
+scheduler sends) and SIGHUP end every command alike: the write in progress is finished
+or dropped (runs/files.py writes via a temporary sibling), and the command exits 130
+with one line saying how to resume.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from rich.text import Text
 
 from scalesearch.errors import UserError
 from scalesearch.measure import guard
+from scalesearch.processes import signals_as_interrupt
 from scalesearch.cli.options import flag
 from scalesearch.runs.files import jsonable
 from scalesearch.runs.locks import release_runs
@@ -63,13 +67,14 @@ def command(name: str, example: str) -> Callable:
         def guarded(*args: Any, **kwargs: Any) -> Any:
             budget = os.environ.get(guard.ENV)  # --max-memory holds for this command only
             try:
-                return fn(*args, **kwargs)
+                with signals_as_interrupt():
+                    return fn(*args, **kwargs)
             except UserError as error:
                 fail(error.render(flag))
             except (typer.Exit, typer.Abort, SystemExit):
                 raise
             except KeyboardInterrupt:
-                stderr.print("interrupted", markup=False)
+                stderr.print(INTERRUPTED, markup=False)
                 raise typer.Exit(130)
             except OSError as error:
                 if error.errno not in DISK_ERRORS:
@@ -93,6 +98,7 @@ def command(name: str, example: str) -> Callable:
     return register
 
 
+INTERRUPTED = "interrupted: every finished result is kept; run the same command to resume"
 DISK_ERRORS = (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM)
 
 

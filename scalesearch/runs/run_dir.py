@@ -30,7 +30,7 @@ from typing import Any
 
 from scalesearch import __version__
 from scalesearch.errors import UserError
-from scalesearch.runs.files import check_free_space, jsonable, read_json, write_json
+from scalesearch.runs.files import check_free_space, jsonable, read_json, remove_stale_temporaries, write_json
 from scalesearch.runs.locks import CLAIMS, LOCK_FILE, hold_run, release_run, run_is_live
 
 RUN_FILE = "run.json"
@@ -74,6 +74,7 @@ def claim_run_dir(run_dir: str | Path, info: RunInfo) -> RunInfo:
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{{out}} {run_dir}: exists and is not a folder; choose another {{out}}")
     check_free_space(run_dir, MIN_FREE, f"a {info.kind} run's results and report")
+    remove_stale_temporaries(run_dir)  # half-written files of a run killed mid-write
     path = run_dir / RUN_FILE
     if not path.is_file():
         return _claim(run_dir, replace(info, created=info.created or now()))
@@ -106,7 +107,7 @@ def _failed_start(run_dir: Path, stored: dict[str, Any]) -> bool:
     """Only an unfinished run.json in `run_dir` (temporary files aside): nothing to keep."""
     if stored.get("finished") or run_is_live(run_dir):
         return False
-    return all(p.name in (RUN_FILE, LOCK_FILE, CLAIMS) or p.name.endswith(".tmp") for p in run_dir.iterdir())
+    return all(p.name in (RUN_FILE, LOCK_FILE, CLAIMS) or ".tmp" in p.name for p in run_dir.iterdir())
 
 
 def finish_run(run_dir: str | Path, info: RunInfo) -> RunInfo:

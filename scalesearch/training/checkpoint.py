@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from scalesearch.errors import UserError
-from scalesearch.runs.files import check_free_space, jsonable
+from scalesearch.runs.files import check_free_space, jsonable, temporary_sibling
 from scalesearch.training import distributed
 from scalesearch.training.budget import ProxyBudget
 
@@ -33,13 +33,8 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     path.parent.mkdir(parents=True, exist_ok=True)
     need = 2 * sum(t.numel() * t.element_size() for t in model.state_dict().values()) + 2**20
     check_free_space(path.parent, 2 * need, f"the checkpoint after epoch {epoch} (epoch {epoch - 1}'s is kept)")
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with temporary_sibling(path) as tmp:  # a run killed mid-save keeps the previous checkpoint
         torch.save(state, tmp)
-        tmp.replace(path)  # atomic: a run killed mid-save leaves the previous checkpoint intact
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from scalesearch.errors import UserError
+from scalesearch.runs.files import temporary_sibling
 
 SOURCES = ("fashion-mnist", "cifar10", "imagefolder", "synthetic")
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -278,9 +279,8 @@ def _imagefolder_cache_path(folder: Path, size: int, files: dict) -> Path:
 def _save_quietly(path: Path, tensors: dict) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(tensors, tmp)
-        tmp.replace(path)  # atomic: a second process never reads half a file
+        with temporary_sibling(path) as tmp:  # a second process never reads half a file
+            torch.save(tensors, tmp)
     except OSError:
         pass  # no cache is slower, not wrong
 
