@@ -504,3 +504,32 @@ def write_tiny(directory: Path) -> Path:
     from tests.tiny import TINY_SPACE, write_space
 
     return write_space(directory, TINY_SPACE)
+
+
+# -- reliability: the Python API refuses bad arguments, naming them --------------------------------
+
+@pytest.mark.parametrize("kwargs, error, name", [
+    ({"width": "2"}, TypeError, "width"),
+    ({"depth": None, "phi": "1"}, TypeError, "phi"),
+    ({"width": float("nan")}, ValueError, "width"),
+    ({"seed": "x"}, TypeError, "seed"),
+    ({"seed": -1}, ValueError, "seed"),
+    ({"num_classes": 2.5}, TypeError, "num_classes"),
+    ({"num_classes": 0}, ValueError, "num_classes"),
+    ({"in_channels": "3"}, TypeError, "in_channels"),
+    ({"resolution": 32.7}, TypeError, "resolution"),
+    ({"resolution": True}, TypeError, "resolution"),
+    ({"weights": 3}, TypeError, "weights"),
+])
+def test_the_api_refuses_bad_arguments_naming_them(kwargs, error, name):
+    import scalesearch
+
+    with pytest.raises(error, match=rf"^{name} must"):
+        scalesearch.build_model("resnet18", **kwargs)
+
+
+def test_the_api_keeps_good_arguments_as_given():
+    import scalesearch
+
+    model = scalesearch.build_model("resnet18", width=0.5, resolution=32, num_classes=3, in_channels=1, seed=0)
+    assert model.resolution == 32 == model.spec.resolution and model.classifier.out_features == 3
