@@ -533,3 +533,42 @@ def test_the_api_keeps_good_arguments_as_given():
 
     model = scalesearch.build_model("resnet18", width=0.5, resolution=32, num_classes=3, in_channels=1, seed=0)
     assert model.resolution == 32 == model.spec.resolution and model.classifier.out_features == 3
+
+
+# -- reliability: concurrency and ownership -----------------------------------------------------
+
+def test_two_processes_on_one_directory_share_the_units(tmp_path):
+    import threading
+    from dataclasses import dataclass
+
+    from scalesearch.runs.compare_units import read_units, train_units, unit_key
+
+    @dataclass(frozen=True)
+    class Unit:
+        key: str
+
+    todo = [(Unit(f"u{i}"), k) for k in range(2) for i in range(4)]
+    trained: list[tuple[str, str]] = []
+
+    class Quiet:
+        def unit_started(self, item, k): ...
+
+        def unit_done(self, item, k, record): ...
+
+    def worker(name: str) -> None:
+        def train_one(item, k):
+            time.sleep(0.1)
+            trained.append((name, unit_key(item.key, k)))
+            return {"key": unit_key(item.key, k)}
+
+        train_units(tmp_path, todo, train_one, Quiet())  # each opens its own claims: as two processes do
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    keys = [key for _, key in trained]
+    assert sorted(keys) == sorted(set(keys)) and len(keys) == len(todo)  # every unit once
+    assert {name for name, _ in trained} == {"a", "b"}  # and both did some
+    assert set(read_units(tmp_path)) == set(keys)
