@@ -572,3 +572,23 @@ def test_two_processes_on_one_directory_share_the_units(tmp_path):
     assert sorted(keys) == sorted(set(keys)) and len(keys) == len(todo)  # every unit once
     assert {name for name, _ in trained} == {"a", "b"}  # and both did some
     assert set(read_units(tmp_path)) == set(keys)
+
+
+def test_report_on_a_running_run_says_it_is_running(cli, tmp_path):
+    from scalesearch.runs.locks import release_runs
+    from scalesearch.runs.run_dir import RunInfo, claim_run_dir
+
+    run = tmp_path / "grid"
+    claim_run_dir(run, RunInfo(kind="grid", baseline="resnet18", space="x", request={}, results="best.json"))
+    release_runs()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from scalesearch.runs.locks import hold_run; "
+                               "hold_run(sys.argv[1]); print('held', flush=True); time.sleep(60)", str(run)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        one_line_error(cli("report", run), "is still running")
+    finally:
+        holder.kill()
+        holder.wait()
+    result = cli("report", run)
+    assert result.exit_code == 1 and "still running" not in result.stderr  # no longer running: cut short
