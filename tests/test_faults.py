@@ -592,3 +592,11 @@ def test_report_on_a_running_run_says_it_is_running(cli, tmp_path):
         holder.wait()
     result = cli("report", run)
     assert result.exit_code == 1 and "still running" not in result.stderr  # no longer running: cut short
+
+
+def test_duplicate_pareto_targets_are_merged():
+    from scalesearch.grid import GridRequest, prepare
+
+    setup = prepare(GridRequest(baseline="resnet18", objective="pareto", sampler="grid", targets="2,2x,2.0,3",
+                                device="cpu", step=0.4))
+    assert tuple(setup.config.grid.targets) == (2.0, 3.0)
