@@ -32,7 +32,7 @@ from scalesearch.errors import UserError
 from scalesearch.measure.guard import check_spec
 from scalesearch.models import build_model
 from scalesearch.models.weights import load_weights
-from scalesearch.runs.export_files import EXPORTS_FILE, export_targets, write_exports
+from scalesearch.runs.export_files import EXPORTS_FILE, check_export_folder, export_targets, write_exports
 from scalesearch.runs.files import remove_stale_temporaries, temporary_sibling, write_atomic
 from scalesearch.spec.netspec import NetSpec, load_spec_yaml
 
@@ -75,6 +75,8 @@ def run_export(request: ExportRequest, events: ExportEvents | None = None) -> di
     if out.exists() and not out.is_dir():
         raise UserError(f"{{out}} {out}: exists and is not a folder")
     specs = [(name, load_spec_yaml(path)) for name, path in targets]  # all readable before any is written
+    check_export_folder(out, Path(request.target), {f"{name}{ext}" for name, _ in targets
+                                                    for ext in (_SUFFIX[request.format], ".yaml")})
     remove_stale_temporaries(out)  # half-written files of an export killed mid-write
     events.planned(len(specs))
     records = []
@@ -82,7 +84,8 @@ def run_export(request: ExportRequest, events: ExportEvents | None = None) -> di
         record = export_member(name, spec, request.format, out, request.seed, request.weights)
         records.append(record)
         events.exported(record)
-    payload = {"kind": "export", "target": str(request.target), "format": request.format,
+    payload = {"kind": "export", "target": str(request.target), "source": str(Path(request.target).resolve()),
+               "format": request.format,
                "seed": request.seed, "weights": None if request.weights is None else str(request.weights),
                "shape": "deployment (each member's own resolution, channels and classes; batch 1)",
                "members": records}

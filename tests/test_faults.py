@@ -600,3 +600,22 @@ def test_duplicate_pareto_targets_are_merged():
     setup = prepare(GridRequest(baseline="resnet18", objective="pareto", sampler="grid", targets="2,2x,2.0,3",
                                 device="cpu", step=0.4))
     assert tuple(setup.config.grid.targets) == (2.0, 3.0)
+
+
+def test_export_writes_only_into_an_export_of_the_same_source(cli, tmp_path):
+    from tests.tiny import tiny_family
+
+    family = tiny_family(cli, tmp_path, "0")
+    before = sorted(p.name for p in family.iterdir())
+    one_line_error(cli("export", family, "--out", family, "--format", "state-dict"), "read from")
+    assert sorted(p.name for p in family.iterdir()) == before
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    one_line_error(cli("export", family, "--out", foreign, "--format", "state-dict"), "not an export of")
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+    out = tmp_path / "exported"
+    for _ in range(2):  # its own export folder: rewritten in place
+        assert cli("export", family, "--out", out, "--format", "state-dict").exit_code == 0
+    member = family / next(p.name for p in family.glob("*.yaml"))
+    one_line_error(cli("export", member, "--out", out, "--format", "state-dict"), "holds an export of")
