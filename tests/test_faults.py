@@ -619,3 +619,10 @@ def test_export_writes_only_into_an_export_of_the_same_source(cli, tmp_path):
         assert cli("export", family, "--out", out, "--format", "state-dict").exit_code == 0
     member = family / next(p.name for p in family.glob("*.yaml"))
     one_line_error(cli("export", member, "--out", out, "--format", "state-dict"), "holds an export of")
+
+
+def test_a_refused_expand_claims_nothing(cli, tmp_path):
+    out = tmp_path / "e"
+    one_line_error(cli("expand", "-b", "mobilenetv2", "--alpha", "2", "--beta", "2", "--gamma", "2", "--phi", "10",
+                       "--out", out), "would need about")
+    assert not (out / "run.json").exists()
