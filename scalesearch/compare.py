@@ -406,6 +406,7 @@ class CompareRequest:
     latency: bool = False  # time every variant (always, when the cost is latency)
     latency_threads: int = 1
     latency_batch: int = 1
+    latency_device: str | None = None  # None: the training device
     device: str = "auto"
     command: str = ""
 
@@ -447,7 +448,8 @@ class Comparison:
     @property
     def meter(self) -> Meter:
         r = self.request
-        return Meter(r.cost, str(resolve_device(r.device)), r.latency_threads, r.latency_batch)
+        device = resolve_device(r.latency_device, "latency_device") if r.latency_device else resolve_device(r.device)
+        return Meter(r.cost, str(device), r.latency_threads, r.latency_batch)
 
     @property
     def latency_meter(self) -> Meter | None:
@@ -499,6 +501,7 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
     events = events or CompareEvents()
     c = Comparison.resolve(request)
     config = c.config()  # also validates the budget before any work
+    c.meter  # and where latency is timed
     setup, plan = _set_up(c)  # data first: a missing dataset fails in a second, not after solving
     costs = confirm(plan, c.latency_meter)
     # Claimed only now that every option, the data and every variant's cost have passed.
@@ -522,7 +525,7 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
                  on_event=lambda name, args: getattr(events, name)(*args))
     rows = summarise(plan, costs, read_units(request.out), request.seeds, setup.proxy, request.confidence)
     write_results(request.out, {**config, "seeds": request.seeds, "confidence": request.confidence,
-                                "machine": describe() if c.latency_meter else None}, rows)
+                                "machine": describe(c.latency_meter.device) if c.latency_meter else None}, rows)
     finish_run(request.out, info)
     return rows
 

@@ -227,7 +227,7 @@ class Family:
             "exact_tolerance": self.exact_tolerance,
             "latency": None if self.latency_meter is None else {
                 "threads": self.latency_meter.threads, "batch": self.latency_meter.batch,
-                "device": self.latency_meter.device, "machine": describe()},
+                "device": self.latency_meter.device, "machine": describe(self.latency_meter.device)},
             "shape": {"in_channels": 3, "num_classes": 1000, "base_resolution": self.space.resolution,
                       "note": "deployment shape (ImageNet: 3 channels, 1000 classes)"},
             "base_flops": base,
@@ -393,6 +393,7 @@ class ExpandRequest:
     latency: bool = False
     latency_threads: int = 1
     latency_batch: int = 1
+    latency_device: str | None = None  # None: the training device
     train: bool = False
     data: str = "fashion-mnist"
     data_dir: str | None = None
@@ -442,8 +443,10 @@ def run_expand(request: ExpandRequest, events: ExpandEvents | None = None) -> di
                        preset=request.preset, alpha=request.alpha, beta=request.beta, gamma=request.gamma,
                        from_dir=request.from_dir, land=request.land, pick=request.pick,
                        force_coefficients=request.force_coefficients)
-    device = str(resolve_device(request.device)) if (request.latency or request.train or request.cost == "latency") else None
-    meter = Meter(request.cost, device or "cpu", request.latency_threads, request.latency_batch)
+    timing = request.latency or request.cost == "latency"
+    device = str(resolve_device(request.device)) if (timing or request.train) else None
+    timer = str(resolve_device(request.latency_device, "latency_device")) if (timing and request.latency_device) else device
+    meter = Meter(request.cost, timer or "cpu", request.latency_threads, request.latency_batch)
     timed = replace(meter, cost="latency") if (request.latency or request.cost == "latency") else None
     out = Path(request.out or default_out(space))
     events.planned(plan, len(plan.members) * (2 if request.train else 1))

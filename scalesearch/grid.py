@@ -57,6 +57,7 @@ class GridRequest:
     targets: str | None = None  # "1.5,2,3": cost multiples of a Pareto search (default 1.5,2,3)
     latency_threads: int = 1
     latency_batch: int = 1
+    latency_device: str | None = None  # None: the training device
     sampler: str = "grid"
     trials: int | None = None
     prune: str = "none"
@@ -152,6 +153,7 @@ def prepare(request: GridRequest) -> _Setup:
                                high=request.high, target=request.target, tolerance=request.tolerance,
                                cost=request.cost, latency_threads=request.latency_threads,
                                latency_batch=request.latency_batch,
+                               latency_device=str(resolve_device(request.latency_device, "latency_device")) if request.latency_device else "",
                                targets=_targets(request) if request.objective == "pareto" else ())
     budget = ProxyBudget.for_space(space.proxy, epochs=request.epochs, train_images=request.train_images,
                                    batch_size=request.batch_size, lr=request.lr, seed=request.seed,

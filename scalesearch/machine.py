@@ -45,10 +45,22 @@ def cpu_identity() -> dict[str, str]:
     return fields
 
 
-def describe() -> str:
-    """One line naming the machine, for every report that prints a timing."""
+def gpu_identity(device: str) -> str | None:
+    """The GPU a 'cuda' device string names (model and compute capability), else None."""
+    if not str(device).startswith("cuda") or not torch.cuda.is_available():
+        return None
+    index = torch.device(device).index or 0
+    major, minor = torch.cuda.get_device_capability(index)
+    return f"{torch.cuda.get_device_name(index)} (sm_{major}{minor}, CUDA {torch.version.cuda})"
+
+
+def describe(device: str = "cpu") -> str:
+    """One line naming the machine, for every report that prints a timing: the GPU too when
+    the timing ran on one."""
     cpu = cpu_identity()
-    return f"{cpu.get('model')} ({cpu.get('flags') or 'no AVX2/AVX-512'}), torch {torch.__version__}"
+    text = f"{cpu.get('model')} ({cpu.get('flags') or 'no AVX2/AVX-512'}), torch {torch.__version__}"
+    gpu = gpu_identity(device)
+    return f"{gpu} with {text}" if gpu else text
 
 
 def cache_path() -> Path:
@@ -58,7 +70,9 @@ def cache_path() -> Path:
 
 
 def cache_key(kind: str, **parts: Any) -> str:
-    text = json.dumps({"kind": kind, "cpu": cpu_identity(), "torch": torch.__version__, **parts},
+    gpu = gpu_identity(str(parts.get("device", "cpu")))  # a GPU timing belongs to that GPU
+    text = json.dumps({"kind": kind, "cpu": cpu_identity(), "torch": torch.__version__, **parts,
+                       **({"gpu": gpu} if gpu else {})},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from scalesearch.measure.guard import set_memory_budget
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, command_line, emit, stderr
 from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
-                                     DeviceOption, EpochsOption, GammaOption, LrOption, TestImagesOption,
+                                     DeviceOption, EpochsOption, LatencyDeviceOption, GammaOption, LrOption, TestImagesOption,
                                      TrainImagesOption, ValImagesOption)
 from scalesearch.cli.progress import UnitProgress, duration
 from scalesearch.compare import METHODS, CompareEvents, CompareRequest, run_compare
@@ -49,6 +49,7 @@ def compare(
     latency: Annotated[bool, typer.Option(help="Also time every variant (1 thread, batch 1 by default).")] = False,
     latency_threads: Annotated[int, typer.Option(help="Threads for latency timing.")] = 1,
     latency_batch: Annotated[int, typer.Option(help="Batch size for latency timing.")] = 1,
+    latency_device: LatencyDeviceOption = None,
     workers: Annotated[Optional[int], typer.Option(help="Processes training units at once (default: measured — one with every core, or one single-thread process per core).")] = None,
     threads: Annotated[Optional[int], typer.Option(help="Threads per process (default: cores / workers).")] = None,
     format: FormatOption = OutputFormat.table,
@@ -62,7 +63,7 @@ def compare(
         val_images=val_images, test_images=test_images, batch_size=batch_size, lr=lr,
         proxy_resolution=resolution, seeds=seeds, seed=seed, confidence=confidence, device=device,
         workers=workers, threads=threads, cost=cost, latency=latency, latency_threads=latency_threads,
-        latency_batch=latency_batch, command=command_line())
+        latency_batch=latency_batch, latency_device=latency_device, command=command_line())
     rows = run_compare(request, ProgressEvents())
     written = [out / "compare.csv", out / "compare.json", *rebuild(out).values()]
     stderr.print(f"compare: wrote {', '.join(str(p) for p in written)}")

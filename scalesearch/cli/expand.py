@@ -12,7 +12,7 @@ from rich.table import Table
 from scalesearch.measure.guard import set_memory_budget
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, command_line, emit, stderr
 from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
-                                     DeviceOption, EpochsOption, GammaOption, LrOption, TrainImagesOption,
+                                     DeviceOption, EpochsOption, GammaOption, LatencyDeviceOption, LrOption, TrainImagesOption,
                                      WeightsFromOption, WeightsOption)
 from scalesearch.expand import ExpandEvents, ExpandRequest, run_expand
 from scalesearch.report.expand import growth_line
@@ -37,6 +37,7 @@ def expand(
     latency: Annotated[bool, typer.Option(help="Also time each member's forward pass (--latency-threads, --latency-batch).")] = False,
     latency_threads: Annotated[int, typer.Option(help="Threads for latency timing (1: the paper's convention).")] = 1,
     latency_batch: Annotated[int, typer.Option(help="Batch size for latency timing.")] = 1,
+    latency_device: LatencyDeviceOption = None,
     train: Annotated[bool, typer.Option(help="Proxy-train every member (the space's proxy budget) and report accuracy.")] = False,
     data: DataOption = "fashion-mnist",
     data_dir: DataDirOption = None,
@@ -57,7 +58,7 @@ def expand(
     request = ExpandRequest(baseline=baseline, phi=phi, preset=preset, alpha=alpha, beta=beta, gamma=gamma,
                             from_dir=from_dir, pick=pick, force_coefficients=force_coefficients, land=land,
                             exact_flops=exact_flops, cost=cost, latency=latency, latency_threads=latency_threads,
-                            latency_batch=latency_batch, train=train,
+                            latency_batch=latency_batch, latency_device=latency_device, train=train,
                             data=data, data_dir=data_dir, epochs=epochs, train_images=train_images,
                             batch_size=batch_size, lr=lr, seed=seed, device=device, weights=weights,
                             weights_from=weights_from, out=out,

@@ -16,7 +16,7 @@ from scalesearch.measure.guard import set_memory_budget
 from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, command, command_line,
                                  print_json, print_table, stderr)
 from scalesearch.cli.options import (MaxMemoryOption, BatchSizeOption, DataDirOption, DataOption, DeviceOption, EpochsOption,
-                                     LrOption, TestImagesOption, TrainImagesOption, ValImagesOption)
+                                     LatencyDeviceOption, LrOption, TestImagesOption, TrainImagesOption, ValImagesOption)
 from scalesearch.grid import GridEvents, GridPlan, GridRequest, run_grid
 from scalesearch.report.registry import rebuild
 from scalesearch.search.worker import Event
@@ -36,11 +36,12 @@ def grid(
     high: Annotated[Optional[float], Opt(help="Highest coefficient.")] = None,
     target: Annotated[Optional[float], Opt(help="FLOP multiple at phi = 1 (alpha * beta^2 * gamma^2).")] = None,
     tolerance: Annotated[Optional[float], Opt(help="Allowed |ratio - target|, nominal and measured.")] = None,
-    cost: Annotated[str, Opt(help="The cost the phi = 1 network lands on at target x the baseline's: flops, params, activations or latency (timed at --latency-threads, --latency-batch on --device).")] = "flops",
+    cost: Annotated[str, Opt(help="The cost the phi = 1 network lands on at target x the baseline's: flops, params, activations or latency (timed at --latency-threads, --latency-batch on --latency-device).")] = "flops",
     objective: Annotated[str, Opt(help="accuracy (one winner at --target), or pareto: accuracy vs --cost over --targets, as two objectives.")] = "accuracy",
     targets: Annotated[Optional[str], Opt(help="With --objective pareto: the cost multiples to search (default 1.5,2,3).")] = None,
     latency_threads: Annotated[int, Opt(help="Threads for latency timing (1: the paper's convention).")] = 1,
     latency_batch: Annotated[int, Opt(help="Batch size for latency timing.")] = 1,
+    latency_device: LatencyDeviceOption = None,
     sampler: Annotated[str, Opt(help="grid (every feasible point), or tpe, gp (needs scipy) or random with --trials.")] = "grid",
     trials: Annotated[Optional[int], Opt(help="Cap on candidates trained (the baseline is extra).")] = None,
     prune: Annotated[str, Opt(help="none, halving or hyperband (after --prune-warmup epochs).")] = "none",
@@ -77,7 +78,7 @@ def grid(
         baseline=baseline, out=out, storage=storage, study=study, grid_shape=grid_shape, step=step,
         low=low, high=high, target=target, tolerance=tolerance, cost=cost, objective=objective, targets=targets,
         latency_threads=latency_threads,
-        latency_batch=latency_batch, sampler=sampler, trials=trials,
+        latency_batch=latency_batch, latency_device=latency_device, sampler=sampler, trials=trials,
         prune=prune, prune_warmup=prune_warmup, data=data, data_dir=data_dir, epochs=epochs,
         train_images=train_images, val_images=val_images, test_images=test_images,
         resolution=resolution, batch_size=batch_size, lr=lr, seed=seed, seeds=seeds, max_seeds=max_seeds,

@@ -44,6 +44,9 @@ TestImagesOption = Annotated[Optional[int], typer.Option(
 BatchSizeOption = Annotated[Optional[int], typer.Option(help="Batch size (default: the space's proxy budget).")]
 LrOption = Annotated[Optional[float], typer.Option(help="Peak learning rate (default: the space's proxy budget).")]
 DeviceOption = Annotated[str, typer.Option(help="cpu, cuda or auto.")]
+LatencyDeviceOption = Annotated[Optional[str], typer.Option(
+    help="Where latency is timed: cpu, cuda or auto (default: --device). A family for a GPU server "
+         "is landed on the GPU's latency at a serving --latency-batch, not the CPU's.")]
 MaxMemoryOption = Annotated[Optional[float], typer.Option(
     help="GB one network may need (estimated before it is built; default: half this machine's RAM).")]
 

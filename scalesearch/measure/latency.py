@@ -116,4 +116,4 @@ def measure_latency(model: nn.Module, in_channels: int, resolution: int, device:
     else:
         value, measured = cached("latency", parts, run, lambda v: isinstance(v, dict) and "ms" in v)
     return Latency(value["ms"], value["low_ms"], value["high_ms"], value["runs"], value["memory_format"],
-                   threads, batch, str(device), describe(), measured)
+                   threads, batch, str(device), describe(str(device)), measured)

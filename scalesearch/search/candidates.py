@@ -59,6 +59,7 @@ class GridSpec:
     cost: str = "flops"  # what the phi = 1 network is landed on: flops | params | activations | latency
     latency_threads: int = 1
     latency_batch: int = 1
+    latency_device: str = ""  # where latency is timed: cpu or cuda; "" = the device that trains
     targets: tuple[float, ...] = ()  # a range of cost multiples (a Pareto search); () = `target` alone
 
     def __post_init__(self) -> None:
@@ -95,7 +96,7 @@ class GridSpec:
         return abs(ratio / self.target - 1) <= (self.tolerance if tolerance is None else tolerance) + 1e-12
 
     def meter(self, device: str = "cpu") -> Meter:
-        return Meter(self.cost, device, self.latency_threads, self.latency_batch)
+        return Meter(self.cost, self.latency_device or device, self.latency_threads, self.latency_batch)
 
 
 @dataclass(frozen=True)

@@ -76,10 +76,12 @@ class SearchConfig:
     def fingerprint(self, space: SearchSpace) -> dict[str, Any]:
         """What a resumed or joined study must agree on.  Not the sampler, caps, seed
         counts or devices: those decide how many units are trained, not what one means."""
-        budget = asdict(self.budget)
+        budget, grid = asdict(self.budget), asdict(self.grid)
+        if not grid.get("latency_device"):
+            grid.pop("latency_device", None)  # the default: studies from before it existed still match
         fingerprint = {"scalesearch": _major_minor(__version__), "baseline": space.name,
                        "space": space.network.spec_hash() if space.network else space.source,
-                       "grid": asdict(self.grid), "budget": budget, "data": self.data,
+                       "grid": grid, "budget": budget, "data": self.data,
                        "base_resolution": self.base_resolution, "test_images": self.test_images,
                        "prune": self.prune, "objective": self.objective}
         return json.loads(json.dumps(fingerprint))  # as the storage gives it back (tuples as lists)

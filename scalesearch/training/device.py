@@ -14,14 +14,15 @@ from scalesearch.errors import UserError
 DEVICES = ("cpu", "cuda", "auto")
 
 
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is the user's error."""
+def resolve_device(device: str, setting: str = "device") -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is the user's error
+    (named as `setting`, the option that asked for it)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("{device} cuda: no CUDA device is available here; use cpu or auto")
+        raise UserError(f"{{{setting}}} cuda: no CUDA device is available here; use cpu or auto")
     if device not in ("cpu", "cuda"):
-        raise UserError(f"{{device}} must be cpu, cuda or auto, got {device!r}")
+        raise UserError(f"{{{setting}}} must be cpu, cuda or auto, got {device!r}")
     return torch.device(device)
 
 
@@ -55,8 +56,11 @@ def thread_count(threads: int | None) -> Iterator[int]:
         torch.set_num_threads(before)
 
 
-def autocast(device: torch.device):
-    # bf16 autocast only on CUDA: on CPUs without AVX512_BF16/AMX it is slower than fp32.
+def autocast(device: torch.device, cache: bool = True):
+    """bf16 autocast on CUDA (on CPUs without AVX512_BF16/AMX it is slower than fp32).
+
+    `cache=False` while a CUDA graph records: a cached bf16 copy of a weight would be
+    stale when the graph is replayed after the weight changed."""
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
     return nullcontext()

@@ -13,7 +13,8 @@ flipped as whole-batch tensor ops, and model and input take the memory format me
 to be faster for this network on this machine (training/tuning.py; channels_last is
 1.5-2.7x over NCHW on an AVX-512 CPU, and can lose on an AVX2 one).  Validation runs once,
 after the last epoch, unless a caller needs every epoch's (a pruner, `train`'s history).
-On CUDA the data sits on the GPU and the step runs under bf16 autocast.
+On CUDA the data sits on the GPU, the step runs under bf16 autocast and is replayed as
+one CUDA graph (training/step.py): at proxy sizes a GPU step is launch-bound.
 
 Common random numbers: the order of training images, every crop offset and every flip
 are drawn from one generator seeded by `budget.seed` alone, in the same amounts whatever
@@ -36,7 +37,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from scalesearch.training import distributed
@@ -45,6 +45,7 @@ from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.checkpoint import load_checkpoint, save_checkpoint
 from scalesearch.training.data import ImageData
 from scalesearch.training.device import autocast, thread_count
+from scalesearch.training.step import EagerStep, make_step
 from scalesearch.training.tuning import FORMATS, Layout, choose_layout
 
 StepCallback = Callable[[int, int, str], None]  # (steps done, total steps, "epoch 1/3 loss ...")
@@ -73,6 +74,8 @@ class TrainResult:
     layout: str = ""  # the memory format it trained in
     layout_rates: dict[str, float] = field(default_factory=dict)  # what each measured (img/s)
     layout_measured: bool = False  # False: the choice came from the cache
+    step: str = "eager"  # how each step ran: eager or cuda-graph (training/step.py)
+    step_note: str = ""  # why a CUDA step ran eagerly
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -172,6 +175,7 @@ class Session:
     pad: int  # random-crop padding in pixels
     world: int
     memory_format: torch.memory_format = torch.channels_last
+    step: EagerStep | None = None  # one training step: eager or a CUDA graph (training/step.py)
 
 
 def set_up(model: nn.Module, data: ImageData, resolution: int, budget: ProxyBudget,
@@ -223,24 +227,16 @@ def train_epoch(s: Session, epoch: int, on_step: StepCallback | None = None) -> 
     for i in range(s.steps_per_epoch):
         step = epoch * s.steps_per_epoch + i
         lr = learning_rate(step, s.total_steps, s.warmup_steps, s.budget.lr)
-        for group in s.optimizer.param_groups:
-            group["lr"] = lr
         index = order[i * s.batch_size:(i + 1) * s.batch_size]
         # Every rank draws the whole batch's crops and flips (one RNG stream, as in one
         # process) and trains on its shard of it.
         x = augment(s.split.train_x[index], draw_augmentation(s.batch_size, s.batches, s.split.hflip), s.pad)
         part = distributed.shard(s.batch_size)
         x = normalize(x[part], s.split.mean, s.split.std, s.memory_format)
-        with autocast(s.device):
-            loss = F.cross_entropy(s.model(x), s.split.train_y[index[part]],
-                                   label_smoothing=s.budget.label_smoothing)
         # Weighted by the shard's share, so DDP's mean over ranks is the global batch's
         # mean even when shards differ by one image (1.0 alone).
-        loss = loss * (len(x) * s.world / s.batch_size)
-        s.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        s.optimizer.step()
-        loss_sum += loss.detach().float()
+        loss = s.step(x, s.split.train_y[index[part]], lr, scale=len(x) * s.world / s.batch_size)
+        loss_sum += loss.float()
         done = i + 1
         # Reading the loss forces a device sync; on a GPU do it every 16 steps only.
         # Every rank checks at the same steps on the summed loss, so all stop together.
@@ -280,7 +276,7 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
                 on_step: StepCallback | None = None, threads: int | None = None,
                 checkpoint: Path | None = None, resume: bool = False,
                 checkpoint_extra: dict | None = None, evaluate_test: bool = True,
-                validate_each_epoch: bool = True, layout: str = "auto") -> TrainResult:
+                validate_each_epoch: bool = True, layout: str = "auto", graphs: bool = True) -> TrainResult:
     """Train `model` on `data` at `resolution` px for `budget`; evaluate; return a TrainResult.
 
     `on_epoch(epoch, val_accuracy)` runs after every epoch (1-based); whatever it raises
@@ -292,7 +288,8 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
     (test_accuracy NaN): it is only reported, so a search scores it once per point.
     `validate_each_epoch=False` validates after the last epoch only (`on_epoch` is then
     called once).  `layout` is a memory format ("channels_last", "contiguous") or "auto":
-    measured on this machine for this network (training/tuning.py).
+    measured on this machine for this network (training/tuning.py).  `graphs=False` keeps a
+    CUDA training eager instead of replaying its step as a CUDA graph (training/step.py).
 
     The loop trains on all of `data.train_x`: `budget.train_images` and `val_images` are
     what `load_data` was asked for, kept in the budget so a checkpoint records them.
@@ -310,6 +307,7 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
             start_epoch, history = load_checkpoint(Path(checkpoint), s.net, s.optimizer, s.batches,
                                                    budget, checkpoint_extra)
         s.model = distributed.wrap_model(s.net, device)
+        s.step = make_step(s.model, s.optimizer, device, budget.label_smoothing, s.world, graphs)
         last = history[-1]["val_accuracy"] if history else None
         result = TrainResult(val_accuracy=math.nan if last is None else last,
                              test_accuracy=math.nan, images_per_second=0.0, epochs=start_epoch,
@@ -347,6 +345,7 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
         elif evaluate_test and len(s.split.test_y):  # no test images: no test accuracy, not 0%
             result.test_accuracy = evaluate(s.net, s.split.test_x, s.split.test_y, s.split.mean, s.split.std,
                                             memory_format=s.memory_format)
+        result.step, result.step_note = s.step.kind, s.step.why
         result.images_per_second = images_seen / train_seconds if train_seconds > 0 else 0.0
         result.seconds = time.perf_counter() - started
         return result

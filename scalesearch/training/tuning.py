@@ -24,11 +24,11 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from scalesearch.machine import cached
 from scalesearch.training.device import thread_count
+from scalesearch.training.step import WARMUP_STEPS, make_step
 
 FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 ABBA = ("channels_last", "contiguous", "contiguous", "channels_last")  # the order formats are timed in
@@ -63,18 +63,19 @@ def images_per_second(model: nn.Module, shape: tuple[int, int, int], num_classes
                       memory_format: torch.memory_format, device: torch.device,
                       warmup: int = 2, steps: int = 3) -> float:
     """Training images per second of a copy of `model` at its fastest timed step (SGD steps
-    on random data; the model, its RNG and torch's global RNG are left as they were)."""
-    with torch.random.fork_rng(devices=[]):
+    on random data, run as the loop runs them: eager on a CPU, a replayed CUDA graph where one
+    can be captured; the model, its RNG and torch's global RNG are left as they were)."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         net = copy.deepcopy(model).to(device, memory_format=memory_format).train()
         x = torch.randn(batch_size, *shape, device=device).contiguous(memory_format=memory_format)
         y = torch.randint(0, num_classes, (batch_size,), device=device)
-        optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, fused=device.type == "cuda" or None)
+        step = make_step(net, optimizer, device)
+        warmup += WARMUP_STEPS + 1 if device.type == "cuda" else 0  # the eager steps and the capture
         times = []
         for i in range(warmup + steps):
             start = time.perf_counter()
-            optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(net(x), y).backward()
-            optimizer.step()
+            step(x, y, 0.01)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             if i >= warmup:
@@ -87,9 +88,8 @@ def choose_layout(model: nn.Module, shape: tuple[int, int, int], num_classes: in
                   measure: Callable[..., float] = images_per_second) -> Layout:
     """The faster memory format for training `model` here (cached; see the module docstring).
 
-    On CUDA channels_last is taken without measuring (tensor cores want it)."""
-    if device.type != "cpu":
-        return Layout("channels_last", {}, False)
+    On CUDA too: channels_last is what tensor cores want, but at proxy sizes a step may be
+    bound by something else."""
     def run() -> dict[str, Any]:
         probe = min(batch_size, 64)  # a smaller batch ranks the formats the same, in half the time
         rates = dict.fromkeys(FORMATS, 0.0)
