@@ -626,3 +626,13 @@ def test_a_refused_expand_claims_nothing(cli, tmp_path):
     one_line_error(cli("expand", "-b", "mobilenetv2", "--alpha", "2", "--beta", "2", "--gamma", "2", "--phi", "10",
                        "--out", out), "would need about")
     assert not (out / "run.json").exists()
+
+
+def test_a_train_refused_for_its_data_claims_nothing(cli, tmp_path):
+    empty, out = tmp_path / "empty", tmp_path / "run"
+    empty.mkdir()
+    args = [a for a in TINY_TRAIN if a != DATA]
+    args[args.index("--data") + 1:args.index("--data") + 1] = ["cifar10", "--data-dir", str(empty)]
+    one_line_error(cli("train", "-b", "resnet18", *args, "--out", out), "lacks data_batch_1")
+    assert not (out / "run.json").exists()
+    assert cli("train", "-b", "resnet18", *TINY_TRAIN, "--out", out).exit_code == 0
