@@ -636,3 +636,17 @@ def test_a_train_refused_for_its_data_claims_nothing(cli, tmp_path):
     one_line_error(cli("train", "-b", "resnet18", *args, "--out", out), "lacks data_batch_1")
     assert not (out / "run.json").exists()
     assert cli("train", "-b", "resnet18", *TINY_TRAIN, "--out", out).exit_code == 0
+
+
+def test_messages_name_only_options_the_command_accepts(cli, monkeypatch, tmp_path):
+    from scalesearch import transfer
+    from scalesearch.cli import transfer as transfer_cli
+    from scalesearch.errors import UserError
+
+    def refuse(request, events=None):
+        raise UserError("{data_dir} lacks a file; or raise {max_memory}")
+
+    monkeypatch.setattr(transfer_cli, "run_transfer", refuse)
+    one_line_error(cli("transfer", "--from", tmp_path, "--out", tmp_path / "t"),
+                   "data_dir lacks a file; or raise --max-memory")  # transfer takes no --data-dir
+    assert transfer  # the module the command calls into
