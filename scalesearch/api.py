@@ -9,13 +9,18 @@
     True
 
 Everything here is re-exported by `scalesearch` (see `scalesearch.__all__`) and kept
-stable; the modules behind it may move.  A bad argument raises `scalesearch.UserError`
-with a one-line message.
+stable; the modules behind it may move.  An argument of the wrong type raises
+`TypeError`, one out of range `scalesearch.UserError` (a `ValueError`), each naming the
+argument; nothing is coerced (`width="2"`, `resolution=32.7` and `num_classes=2.5` are
+refused, not converted or truncated).
 """
 
 from __future__ import annotations
 
+import math
+from numbers import Integral, Real
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -56,6 +61,9 @@ def variant(ref: str | Path | SearchSpace, *, phi: float | None = None, alpha: f
     gamma^phi) or `depth` / `width` multipliers; `resolution` is pixels (default: the
     space's resolution x r).
     """
+    _check_arguments(ref=ref, phi=phi, alpha=alpha, beta=beta, gamma=gamma, depth=depth, width=width,
+                     resolution=resolution, num_classes=num_classes, in_channels=in_channels,
+                     weights_from=weights_from)
     space = with_weight_source(ref if isinstance(ref, SearchSpace) else _load_space(str(ref)), weights_from)
     d, w, r, px = resolve_multipliers(depth, width, resolution, phi, alpha, beta, gamma)
     if px is not None and px < 1:
@@ -80,6 +88,9 @@ def build_model(ref: str | Path | SearchSpace, *, phi: float | None = None, alph
     >>> m.classifier.out_features, m.resolution
     (10, 224)
     """
+    _whole("seed", seed, 0, optional=True)
+    if weights is not None and not isinstance(weights, (str, Path)):
+        raise TypeError(f"weights must be a path (str or Path), got {type(weights).__name__}")
     chosen = variant(ref, phi=phi, alpha=alpha, beta=beta, gamma=gamma, depth=depth, width=width,
                      resolution=resolution, num_classes=num_classes, in_channels=in_channels,
                      weights_from=weights_from)
@@ -91,3 +102,33 @@ def build_model(ref: str | Path | SearchSpace, *, phi: float | None = None, alph
         model.loaded_weights = load_weights(model, weights)
     return model
 
+
+
+# -- argument checks: the API's edge, where the CLI has typer -------------------------------
+
+def _check_arguments(*, ref: Any, resolution: Any, num_classes: Any, in_channels: Any, weights_from: Any,
+                     **multipliers: Any) -> None:
+    if not isinstance(ref, (str, Path, SearchSpace)):
+        raise TypeError(f"ref must be a baseline name, a path or a SearchSpace, got {type(ref).__name__}")
+    for name, value in multipliers.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+        if not math.isfinite(value):
+            raise UserError(f"{name} must be a finite number, got {value!r}")
+    _whole("resolution", resolution, 1, optional=True)
+    _whole("num_classes", num_classes, 1)
+    _whole("in_channels", in_channels, 1)
+    if weights_from is not None and not isinstance(weights_from, str):
+        raise TypeError(f"weights_from must be a string (torchvision | timm), got {type(weights_from).__name__}")
+
+
+def _whole(name: str, value: Any, minimum: int, optional: bool = False) -> None:
+    """`value` is an int >= minimum (None when optional); a float, even 32.0, is refused."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be a whole number (int), got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise UserError(f"{name} must be >= {minimum}, got {value}")

@@ -502,12 +502,13 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
     c = Comparison.resolve(request)
     config = c.config()  # also validates the budget before any work
     c.meter  # and where latency is timed
+    setup, plan = _set_up(c)  # data first: a missing dataset fails in a second, not after solving
+    costs = confirm(plan, c.latency_meter)
+    # Claimed only now that every option, the data and every variant's cost have passed.
     info = claim_run_dir(request.out, RunInfo(kind="compare", baseline=c.space.name, space=c.space.identity,
                                               request=request.as_dict(), results="compare.json",
                                               command=request.command, identity=config))
     done = read_units(request.out)
-    setup, plan = _set_up(c)  # data first: a missing dataset fails in a second, not after solving
-    costs = confirm(plan, c.latency_meter)
     todo = pending_units(plan, request.seeds, done)
     seconds = estimates(setup, todo)
     processes = _processes(request, setup, len(todo), in_process=train_one is not None,

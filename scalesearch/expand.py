@@ -457,12 +457,13 @@ def run_expand(request: ExpandRequest, events: ExpandEvents | None = None) -> di
     meter = Meter(request.cost, timer or "cpu", request.latency_threads, request.latency_batch)
     timed = replace(meter, cost="latency") if (request.latency or request.cost == "latency") else None
     out = Path(request.out or default_out(space))
-    info = claim_run_dir(out, RunInfo(kind="expand", baseline=space.name, space=space.identity,
-                                      request=request.as_dict(), results="family.json",
-                                      command=request.command))
     events.planned(plan, len(plan.members) * (2 if request.train else 1))
     family = expand_family(space, plan, exact_flops=request.exact_flops, meter=meter, latency=timed,
                            on_member=events.measured)
+    # Claimed only now that every member has passed the memory guard and been measured.
+    info = claim_run_dir(out, RunInfo(kind="expand", baseline=space.name, space=space.identity,
+                                      request=request.as_dict(), results="family.json",
+                                      command=request.command))
     if request.train:
         train_family(family, data_name=request.data, data_dir=request.data_dir, device=device,
                      on_member=events.trained, weights=request.weights,

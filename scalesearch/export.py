@@ -20,8 +20,6 @@ Formats and their checks:
 from __future__ import annotations
 
 import importlib.util
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +29,11 @@ import torch
 from torch import nn
 
 from scalesearch.errors import UserError
+from scalesearch.measure.guard import check_spec
 from scalesearch.models import build_model
 from scalesearch.models.weights import load_weights
-from scalesearch.runs.export_files import EXPORTS_FILE, export_targets, write_exports
-from scalesearch.runs.files import write_atomic
+from scalesearch.runs.export_files import EXPORTS_FILE, check_export_folder, export_targets, write_exports
+from scalesearch.runs.files import remove_stale_temporaries, temporary_sibling, write_atomic
 from scalesearch.spec.netspec import NetSpec, load_spec_yaml
 
 FORMATS = ("pt2", "onnx", "state-dict")
@@ -76,13 +75,17 @@ def run_export(request: ExportRequest, events: ExportEvents | None = None) -> di
     if out.exists() and not out.is_dir():
         raise UserError(f"{{out}} {out}: exists and is not a folder")
     specs = [(name, load_spec_yaml(path)) for name, path in targets]  # all readable before any is written
+    check_export_folder(out, Path(request.target), {f"{name}{ext}" for name, _ in targets
+                                                    for ext in (_SUFFIX[request.format], ".yaml")})
+    remove_stale_temporaries(out)  # half-written files of an export killed mid-write
     events.planned(len(specs))
     records = []
     for name, spec in specs:
         record = export_member(name, spec, request.format, out, request.seed, request.weights)
         records.append(record)
         events.exported(record)
-    payload = {"kind": "export", "target": str(request.target), "format": request.format,
+    payload = {"kind": "export", "target": str(request.target), "source": str(Path(request.target).resolve()),
+               "format": request.format,
                "seed": request.seed, "weights": None if request.weights is None else str(request.weights),
                "shape": "deployment (each member's own resolution, channels and classes; batch 1)",
                "members": records}
@@ -105,6 +108,7 @@ def _default_out(target: Path, fmt: str) -> Path:
 def export_member(name: str, spec: NetSpec, fmt: str, out: Path, seed: int,
                   weights: Path | None = None) -> dict[str, Any]:
     """Write one member in `fmt` under `out`, check the written file; its exports.json record."""
+    check_spec(f"exporting {name} at {spec.resolution} px", spec)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(spec).eval()
@@ -157,14 +161,8 @@ def export_member(name: str, spec: NetSpec, fmt: str, out: Path, seed: int,
 
 def _write_via_temp(path: Path, write) -> None:
     """Write with `write(tmp_path)` beside `path`, then rename: never half a file at `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with temporary_sibling(path) as tmp:
+        write(str(tmp))
 
 
 def _check_onnx_extra() -> None:

@@ -180,9 +180,10 @@ def prepare(request: GridRequest) -> _Setup:
 def _targets(request: GridRequest) -> tuple[float, ...]:
     text = request.targets or "1.5,2,3"
     try:
-        return tuple(float(t.strip().rstrip("x")) for t in text.split(","))
+        values = [float(t.strip().rstrip("x")) for t in text.split(",")]
     except ValueError:
         raise UserError(f"{{targets}}: cannot read {text!r}; give cost multiples like 1.5,2,3") from None
+    return tuple(dict.fromkeys(values))  # "2,2x,2.0" is one target: trained once, not three times
 
 
 def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResult | None:

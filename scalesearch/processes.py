@@ -69,16 +69,22 @@ def _join(child, timeout: float | None) -> None:
 
 @contextmanager
 def signals_as_interrupt() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) unwind like Ctrl-C, so `finally` blocks stop children and a
-    running trial is marked failed.  Only the main thread may set handlers."""
+    """SIGTERM and SIGHUP unwind like Ctrl-C (SIGINT), so `finally` blocks stop children,
+    drop a half-written file and mark a running trial failed.  Only the first signal
+    interrupts: a second one (a scheduler's repeat, an impatient Ctrl-C) must not cut the
+    clean-up short and leave a temporary file.  Only the main thread may set handlers."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    fired: list[int] = []
 
     def interrupt(signum, frame):
+        if fired:
+            return
+        fired.append(signum)
         raise KeyboardInterrupt(f"signal {signum}")
 
-    before = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    before = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:

@@ -91,7 +91,11 @@ def run_train(request: TrainRequest, events: TrainEvents | None = None) -> dict[
     if request.weights is not None:  # refused before the folder is made: shapes other than stem and classifier
         deployment = Variant(space, request.depth, request.width, request.resolution_mult)
         map_by_order(deployment.build(0), read_state_dict(request.weights), fit_shape=True)
-    request.budget(space)  # validates before any process starts or folder is made
+    budget = request.budget(space)  # validates before any process starts or folder is made
+    # The data too (cached per process, so a one-process run reads it once): a missing or
+    # corrupt dataset is refused before the run folder is claimed.
+    load_data(request.data, request.data_dir, train_images=budget.train_images, val_images=budget.val_images,
+              test_images=request.test_images, seed=request.seed)
     check_threads(request.threads)
     device = resolve_device(request.device)
     if request.nproc != 1:

@@ -406,9 +406,6 @@ def run_transfer(request: TransferRequest, events: TransferEvents | None = None,
     config = {"baseline": source.space.name, "grid": source.fingerprint(), "phi": request.phi,
               "budget_scale": request.budget_scale, "budget": budget.as_dict()}
     device = str(resolve_device(request.device))
-    info = claim_run_dir(out, RunInfo(kind="transfer", baseline=source.space.name, space=source.space.identity,
-                                      request=request.as_dict(), results=RESULTS, command=request.command,
-                                      identity=config))
     # Data first: a missing dataset should fail in a second, not after the solving.
     data = load_data(source.data, source.data_dir, train_images=budget.train_images, val_images=budget.val_images,
                      test_images=source.test_images, seed=budget.seed)
@@ -417,6 +414,10 @@ def run_transfer(request: TransferRequest, events: TransferEvents | None = None,
     for chosen in choose_points(ranking_1, source.grid.coefficients, request.top, source.step, source.tolerance):
         points.append(grow(source, chosen, request.phi))
         events.grown(points[-1])
+    # Claimed only now that every option, the data and every grown point have passed.
+    info = claim_run_dir(out, RunInfo(kind="transfer", baseline=source.space.name, space=source.space.identity,
+                                      request=request.as_dict(), results=RESULTS, command=request.command,
+                                      identity=config))
     setup = TransferSetup(source, data, budget, device, request.threads)
     todo = pending_units(points, request.seeds, read_units(out))
     events.planned(points, todo, len(points) * request.seeds - len(todo), estimates(setup, todo))

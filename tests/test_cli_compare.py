@@ -34,6 +34,7 @@ def test_bad_input_is_one_line_and_exit_1(cli, tmp_path, args, message):
 
 def test_refuses_a_directory_holding_another_kind_of_run(cli, tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({"kind": "grid", "config": {}}))
+    (tmp_path / "study.journal").write_text("")  # a grid's results (run.json alone is a failed start)
     result = cli("compare", "-b", "mobilenetv2", "--out", tmp_path)
     assert result.exit_code == 1 and "holds a grid run" in result.output
 

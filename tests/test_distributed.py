@@ -101,7 +101,7 @@ def test_two_processes_with_batch_norm_train_and_rank_0_alone_writes(cli, space,
     assert double["processes"] == 2 and double["threads"] == 1 and double["status"] == "ok"
     assert double["epochs"] == 2 and double["val_accuracy"] > 0.2  # it learned: chance is 0.1
     # rank 0 alone writes: the two files, complete, and nothing from another rank
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.json", "run.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.json", "run.json", "run.lock"]
     assert json.loads((out / "metrics.json").read_text())["val_accuracy"] == double["val_accuracy"]
     state = torch.load(out / "checkpoint.pt", weights_only=False)
     assert state["epoch"] == 2 and state["processes"] == 2 and len(state["rng"]["torch_by_rank"]) == 2

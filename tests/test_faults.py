@@ -314,3 +314,337 @@ def test_a_corrupt_imagefolder_cache_is_rebuilt(tmp_path):
     caches[0].write_bytes(b"torn")
     again = data_module._read_imagefolder(tmp_path, 16)
     assert again[0].shape == first[0].shape and len(list((tmp_path / ".scalesearch-cache").glob("*.pt"))) == 1
+
+
+# -- reliability (issue 30): nothing from a run directory runs code ---------------------------
+
+class _Planted:
+    """A pickle payload that would create a file when unpickled."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_planted_checkpoint_is_refused_and_nothing_in_it_runs(cli, tmp_path):
+    import torch
+
+    out, marker = tmp_path / "run", tmp_path / "pwned"
+    assert cli("train", "-b", "resnet18", *TINY_TRAIN, "--out", out).exit_code == 0
+    torch.save({"model": _Planted(marker), "epoch": 1}, out / "checkpoint.pt")
+    one_line_error(cli("train", "-b", "resnet18", *TINY_TRAIN, "--out", out, "--resume"),
+                   "holds more than tensors and plain data")
+    assert not marker.exists()
+
+
+def test_a_planted_cifar10_batch_is_refused_and_nothing_in_it_runs(cli, tmp_path):
+    import pickle
+
+    import numpy
+
+    folder, marker = tmp_path / "cifar", tmp_path / "pwned"
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": numpy.zeros((2, 3072), dtype=numpy.uint8), b"labels": [0, 1]}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": _Planted(marker), b"labels": [0]}))
+    args = [a for a in TINY_TRAIN if a != DATA]
+    args[args.index("--data") + 1:args.index("--data") + 1] = ["cifar10", "--data-dir", str(folder)]
+    one_line_error(cli("train", "-b", "resnet18", *args), "which a CIFAR-10 batch does not hold")
+    assert not marker.exists()
+
+
+# -- reliability: a refused command leaves its run directory free ------------------------------
+
+def test_a_refused_transfer_claims_nothing_and_the_corrected_one_runs(cli, tmp_path, monkeypatch):
+    from scalesearch import transfer
+    from scalesearch.spec.spaces import load_space
+    from tests.test_cli_transfer import fake_train
+    from tests.test_compare import TINY
+    from tests.test_transfer import write_grid
+    from tests.tiny import write_space
+
+    monkeypatch.setattr(transfer, "train_unit", fake_train)
+    monkeypatch.setattr(transfer, "estimates", lambda setup, todo: {})
+    grid = write_grid(tmp_path / "grid", load_space(str(write_space(tmp_path, TINY))))
+    out = tmp_path / "t"
+    started = time.monotonic()
+    refused = cli("transfer", "--from", grid, "--phi", "100", "--out", out, "--device", "cpu")
+    one_line_error(refused, "raise --max-memory")  # an option transfer accepts
+    assert time.monotonic() - started < 30 and not (out / "run.json").exists()
+    assert "--max-memory" in cli("transfer", "--help").output
+    fixed = cli("transfer", "--from", grid, "--phi", "2", "--top", "2", "--out", out, "--device", "cpu")
+    assert fixed.exit_code == 0, fixed.output
+
+
+def test_a_failed_start_may_be_reused_but_not_a_finished_or_live_run(tmp_path):
+    from scalesearch.runs.locks import release_runs
+    from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
+
+    def info(kind: str) -> RunInfo:
+        return RunInfo(kind=kind, baseline="x", space="y", request={}, results="r.json")
+
+    claim_run_dir(tmp_path / "a", info("expand"))
+    with pytest.raises(ValueError, match="choose another"):  # still live: this process holds it
+        claim_run_dir(tmp_path / "a", info("compare"))
+    release_runs()  # the first command ended without a result: a failed start
+    assert claim_run_dir(tmp_path / "a", info("compare")).kind == "compare"
+    finish_run(tmp_path / "a", info("compare"))
+    with pytest.raises(ValueError, match="holds a compare run"):
+        claim_run_dir(tmp_path / "a", info("expand"))
+    release_runs()
+
+
+# -- reliability: one memory guard on every path that builds or runs a network ------------------
+
+HUGE_MEMBER = """
+network:
+  name: tiny
+  resolution: {px}
+  activation: silu
+  stem: {{channels: 8, kernel: 3, stride: 2}}
+  stages: [mb_r{repeats}_k3_s1_e2_c8_se0.25, mb_r1_k3_s2_e2_c16_se0.25]
+  head: {{channels: 32}}
+"""
+
+
+@pytest.mark.parametrize("px, repeats", [(100000, 1), (64, 200000)])
+def test_export_of_a_huge_member_is_refused_fast(cli, tmp_path, px, repeats):
+    member = tmp_path / "member.yaml"
+    member.write_text(HUGE_MEMBER.format(px=px, repeats=repeats))
+    started = time.monotonic()
+    one_line_error(cli("export", member, "--out", tmp_path / "x", "--max-memory", "2"), "would need about")
+    assert time.monotonic() - started < 20 and not (tmp_path / "x").exists()
+
+
+def test_profile_latency_is_guarded_at_its_batch(cli):
+    one_line_error(cli("profile", "-b", "resnet18", "--latency", "--latency-batch", "100000", "--max-memory", "2"),
+                   "batch 100000")
+
+
+def test_the_api_is_guarded(monkeypatch):
+    import scalesearch
+
+    monkeypatch.setenv("SCALESEARCH_MAX_MEMORY", "2")
+    started = time.monotonic()
+    with pytest.raises(scalesearch.UserError, match="would need about"):
+        scalesearch.build_model("efficientnet-b0", phi=100, alpha=1.2, beta=1.1, gamma=1.15)
+    assert time.monotonic() - started < 20
+
+
+# -- reliability: SIGTERM and SIGINT end every command alike ------------------------------------
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "scalesearch", *map(str, args)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+def _wait_for(condition, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while not condition():
+        assert time.time() < deadline, "the command never got there"
+        time.sleep(0.05)
+
+
+def _temporaries(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if ".tmp" in p.name]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_export_with_130_the_hint_and_no_temporary_file(cli, tmp_path, sig):
+    from tests.tiny import tiny_family
+
+    family = tiny_family(cli, tmp_path, "0..6")
+    out = tmp_path / "exported"
+    export = _start("export", family, "--out", out)
+    _wait_for(lambda: out.is_dir() and any(out.glob("*.pt2")))
+    export.send_signal(sig)
+    _, err = export.communicate(timeout=120)
+    assert export.returncode == 130, err
+    assert "run the same command to resume" in err and "Traceback" not in err
+    assert not _temporaries(out)
+
+
+@pytest.mark.slow
+def test_a_signal_ends_train_with_130_and_keeps_its_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "-b", "resnet18", *TINY_TRAIN, "--epochs", "40", "--out", out]
+    train = _start(*args)
+    _wait_for(lambda: (out / "checkpoint.pt").is_file())
+    train.send_signal(signal.SIGTERM)
+    _, err = train.communicate(timeout=120)
+    assert train.returncode == 130, err
+    assert "run the same command to resume" in err and "Traceback" not in err
+    assert not _temporaries(out) and (out / "checkpoint.pt").is_file()
+
+
+def test_a_killed_writers_temporary_files_are_removed_by_the_next_run(cli, tmp_path):
+    from tests.tiny import tiny_family
+
+    family = tiny_family(cli, tmp_path, "0")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    out = tmp_path / "exported"
+    out.mkdir()
+    stale = out / f".family-phi0.pt2.{dead}-x1y2.tmp.pt2"  # what a SIGKILL mid-write leaves
+    live = out / f".other.pt2.{os.getpid()}-a1b2.tmp.pt2"  # a live writer's: not touched
+    stale.touch(), live.touch()
+    result = cli("export", family, "--out", out, "--format", "state-dict")
+    assert result.exit_code == 0, result.output
+    assert not stale.exists() and live.exists()
+    (family / stale.name).touch()
+    assert cli("expand", "-b", write_tiny(tmp_path), "--phi", "0,1", "--alpha", "1.2", "--beta", "1.1",
+               "--gamma", "1.15", "--out", family).exit_code == 0
+    assert not (family / stale.name).exists()
+
+
+def write_tiny(directory: Path) -> Path:
+    from tests.tiny import TINY_SPACE, write_space
+
+    return write_space(directory, TINY_SPACE)
+
+
+# -- reliability: the Python API refuses bad arguments, naming them --------------------------------
+
+@pytest.mark.parametrize("kwargs, error, name", [
+    ({"width": "2"}, TypeError, "width"),
+    ({"depth": None, "phi": "1"}, TypeError, "phi"),
+    ({"width": float("nan")}, ValueError, "width"),
+    ({"seed": "x"}, TypeError, "seed"),
+    ({"seed": -1}, ValueError, "seed"),
+    ({"num_classes": 2.5}, TypeError, "num_classes"),
+    ({"num_classes": 0}, ValueError, "num_classes"),
+    ({"in_channels": "3"}, TypeError, "in_channels"),
+    ({"resolution": 32.7}, TypeError, "resolution"),
+    ({"resolution": True}, TypeError, "resolution"),
+    ({"weights": 3}, TypeError, "weights"),
+])
+def test_the_api_refuses_bad_arguments_naming_them(kwargs, error, name):
+    import scalesearch
+
+    with pytest.raises(error, match=rf"^{name} must"):
+        scalesearch.build_model("resnet18", **kwargs)
+
+
+def test_the_api_keeps_good_arguments_as_given():
+    import scalesearch
+
+    model = scalesearch.build_model("resnet18", width=0.5, resolution=32, num_classes=3, in_channels=1, seed=0)
+    assert model.resolution == 32 == model.spec.resolution and model.classifier.out_features == 3
+
+
+# -- reliability: concurrency and ownership -----------------------------------------------------
+
+def test_two_processes_on_one_directory_share_the_units(tmp_path):
+    import threading
+    from dataclasses import dataclass
+
+    from scalesearch.runs.compare_units import read_units, train_units, unit_key
+
+    @dataclass(frozen=True)
+    class Unit:
+        key: str
+
+    todo = [(Unit(f"u{i}"), k) for k in range(2) for i in range(4)]
+    trained: list[tuple[str, str]] = []
+
+    class Quiet:
+        def unit_started(self, item, k): ...
+
+        def unit_done(self, item, k, record): ...
+
+    def worker(name: str) -> None:
+        def train_one(item, k):
+            time.sleep(0.1)
+            trained.append((name, unit_key(item.key, k)))
+            return {"key": unit_key(item.key, k)}
+
+        train_units(tmp_path, todo, train_one, Quiet())  # each opens its own claims: as two processes do
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    keys = [key for _, key in trained]
+    assert sorted(keys) == sorted(set(keys)) and len(keys) == len(todo)  # every unit once
+    assert {name for name, _ in trained} == {"a", "b"}  # and both did some
+    assert set(read_units(tmp_path)) == set(keys)
+
+
+def test_report_on_a_running_run_says_it_is_running(cli, tmp_path):
+    from scalesearch.runs.locks import release_runs
+    from scalesearch.runs.run_dir import RunInfo, claim_run_dir
+
+    run = tmp_path / "grid"
+    claim_run_dir(run, RunInfo(kind="grid", baseline="resnet18", space="x", request={}, results="best.json"))
+    release_runs()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from scalesearch.runs.locks import hold_run; "
+                               "hold_run(sys.argv[1]); print('held', flush=True); time.sleep(60)", str(run)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        one_line_error(cli("report", run), "is still running")
+    finally:
+        holder.kill()
+        holder.wait()
+    result = cli("report", run)
+    assert result.exit_code == 1 and "still running" not in result.stderr  # no longer running: cut short
+
+
+def test_duplicate_pareto_targets_are_merged():
+    from scalesearch.grid import GridRequest, prepare
+
+    setup = prepare(GridRequest(baseline="resnet18", objective="pareto", sampler="grid", targets="2,2x,2.0,3",
+                                device="cpu", step=0.4))
+    assert tuple(setup.config.grid.targets) == (2.0, 3.0)
+
+
+def test_export_writes_only_into_an_export_of_the_same_source(cli, tmp_path):
+    from tests.tiny import tiny_family
+
+    family = tiny_family(cli, tmp_path, "0")
+    before = sorted(p.name for p in family.iterdir())
+    one_line_error(cli("export", family, "--out", family, "--format", "state-dict"), "read from")
+    assert sorted(p.name for p in family.iterdir()) == before
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    one_line_error(cli("export", family, "--out", foreign, "--format", "state-dict"), "not an export of")
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+    out = tmp_path / "exported"
+    for _ in range(2):  # its own export folder: rewritten in place
+        assert cli("export", family, "--out", out, "--format", "state-dict").exit_code == 0
+    member = family / next(p.name for p in family.glob("*.yaml"))
+    one_line_error(cli("export", member, "--out", out, "--format", "state-dict"), "holds an export of")
+
+
+def test_a_refused_expand_claims_nothing(cli, tmp_path):
+    out = tmp_path / "e"
+    one_line_error(cli("expand", "-b", "mobilenetv2", "--alpha", "2", "--beta", "2", "--gamma", "2", "--phi", "10",
+                       "--out", out), "would need about")
+    assert not (out / "run.json").exists()
+
+
+def test_a_train_refused_for_its_data_claims_nothing(cli, tmp_path):
+    empty, out = tmp_path / "empty", tmp_path / "run"
+    empty.mkdir()
+    args = [a for a in TINY_TRAIN if a != DATA]
+    args[args.index("--data") + 1:args.index("--data") + 1] = ["cifar10", "--data-dir", str(empty)]
+    one_line_error(cli("train", "-b", "resnet18", *args, "--out", out), "lacks data_batch_1")
+    assert not (out / "run.json").exists()
+    assert cli("train", "-b", "resnet18", *TINY_TRAIN, "--out", out).exit_code == 0
+
+
+def test_messages_name_only_options_the_command_accepts(cli, monkeypatch, tmp_path):
+    from scalesearch.cli import transfer as transfer_cli
+    from scalesearch.errors import UserError
+
+    def refuse(request, events=None):
+        raise UserError("{data_dir} lacks a file; or raise {max_memory}")
+
+    monkeypatch.setattr(transfer_cli, "run_transfer", refuse)
+    one_line_error(cli("transfer", "--from", tmp_path, "--out", tmp_path / "t"),
+                   "data_dir lacks a file; or raise --max-memory")  # transfer takes no --data-dir

@@ -4,7 +4,10 @@ Commands register with `@command(...)`.  One error path: a UserError raised anyw
 below becomes one line on stderr (its settings written as this CLI's flags) and exit
 code 1; a disk that is full or a folder that cannot be written is a user error too
 (one line naming the path); anything else is a bug: one line saying so, the traceback
-saved to a file whose path the line gives, and exit code 2.  Ctrl-C exits 130.
+saved to a file whose path the line gives, and exit code 2.  Ctrl-C, SIGTERM (what a
+scheduler sends) and SIGHUP end every command alike: the write in progress is finished
+or dropped (runs/files.py writes via a temporary sibling), and the command exits 130
+with one line saying how to resume.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import sys
 import tempfile
 import time
 import traceback
+import typing
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Callable
 
@@ -29,8 +34,10 @@ from rich.text import Text
 
 from scalesearch.errors import UserError
 from scalesearch.measure import guard
+from scalesearch.processes import signals_as_interrupt
 from scalesearch.cli.options import flag
 from scalesearch.runs.files import jsonable
+from scalesearch.runs.locks import release_runs
 
 app = typer.Typer(
     name="scalesearch",
@@ -61,14 +68,16 @@ def command(name: str, example: str) -> Callable:
         @functools.wraps(fn)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             budget = os.environ.get(guard.ENV)  # --max-memory holds for this command only
+            running = _running.set(fn)
             try:
-                return fn(*args, **kwargs)
+                with signals_as_interrupt():
+                    return fn(*args, **kwargs)
             except UserError as error:
-                fail(error.render(flag))
+                fail(error.render(own_flag))
             except (typer.Exit, typer.Abort, SystemExit):
                 raise
             except KeyboardInterrupt:
-                stderr.print("interrupted", markup=False)
+                stderr.print(INTERRUPTED, markup=False)
                 raise typer.Exit(130)
             except OSError as error:
                 if error.errno not in DISK_ERRORS:
@@ -78,6 +87,8 @@ def command(name: str, example: str) -> Callable:
             except Exception as error:  # a bug: say so in one line, keep the traceback in a file
                 bug(error)
             finally:
+                _running.reset(running)
+                release_runs()  # the command is over, however it ended: its runs are no longer live
                 if budget is None:
                     os.environ.pop(guard.ENV, None)
                 else:
@@ -91,6 +102,7 @@ def command(name: str, example: str) -> Callable:
     return register
 
 
+INTERRUPTED = "interrupted: every finished result is kept; run the same command to resume"
 DISK_ERRORS = (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM)
 
 
@@ -110,9 +122,42 @@ def bug(error: BaseException) -> None:
     raise typer.Exit(2)
 
 
+_running: ContextVar[Callable | None] = ContextVar("running command", default=None)
+
+
+def own_flag(setting: str) -> str:
+    """The flag for `setting` where the running command accepts it; else the setting's own
+    name, so that no message suggests an option its command lacks."""
+    name = flag(setting)
+    fn = _running.get()
+    return name if fn is None or name in _flags_of(fn) else setting
+
+
+@functools.lru_cache(maxsize=None)
+def _flags_of(fn: Callable) -> frozenset[str]:
+    """The long flags a command function declares (typer: an option's own names, or --NAME)."""
+    flags = set()
+    hints = typing.get_type_hints(fn, include_extras=True)
+    hints.pop("return", None)
+    for name, hint in hints.items():
+        declared = [d for m in getattr(hint, "__metadata__", ()) for d in _declared(m)]
+        if declared:
+            flags.update(d for d in declared if d.startswith("--"))
+        else:
+            flags.add("--" + name.replace("_", "-"))
+    return frozenset(flags)
+
+
+def _declared(info: Any) -> list[str]:
+    # Annotated typer options carry their names in param_decls, or the first in `default`.
+    names = list(getattr(info, "param_decls", None) or ())
+    first = getattr(info, "default", None)
+    return names + ([first] if isinstance(first, str) and first.startswith("-") else [])
+
+
 def fail(message: str) -> None:
-    """Print one line naming what was wrong (settings as flags) and exit 1."""
-    line = " ".join(UserError(str(message)).render(flag).split())
+    """Print one line naming what was wrong (settings as this command's flags) and exit 1."""
+    line = " ".join(UserError(str(message)).render(own_flag).split())
     text = Text("error: ", style="bold red")
     text.append(line)
     stderr.print(text, soft_wrap=True)

@@ -10,6 +10,8 @@ import typer
 from rich.table import Table
 
 from scalesearch.cli.app import OutputFormat, command, emit, stderr
+from scalesearch.cli.options import MaxMemoryOption
+from scalesearch.measure.guard import set_memory_budget
 from scalesearch.export import ExportEvents, ExportRequest, run_export
 
 
@@ -26,9 +28,11 @@ def export(
     out: Annotated[Optional[Path], typer.Option(help="Output folder [default: DIR/export-FORMAT].")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the initial weights (and of the check's input).")] = 0,
     weights: Annotated[Optional[Path], typer.Option(help="A state_dict file to export instead (mapped by order; shapes must match).")] = None,
+    max_memory: MaxMemoryOption = None,
     output: Annotated[OutputFormat, typer.Option("--output", help="table for people; json prints exports.json's document on stdout and nothing else (--format names the export format here).")] = OutputFormat.table,
 ) -> None:
     """Export each member at its deployment shape; reload each file, compare with the eager model, record it in exports.json."""
+    set_memory_budget(max_memory)
     display = Notes()
     payload = run_export(ExportRequest(target=target, format=format.value, out=out, seed=seed, weights=weights),
                          display)

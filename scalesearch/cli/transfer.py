@@ -9,8 +9,9 @@ import typer
 from rich.table import Table
 
 from scalesearch.cli.app import FormatOption, OutputFormat, command, command_line, print_json, print_table, stderr
-from scalesearch.cli.options import DeviceOption
+from scalesearch.cli.options import DeviceOption, MaxMemoryOption
 from scalesearch.cli.progress import UnitProgress, duration
+from scalesearch.measure.guard import set_memory_budget
 from scalesearch.report.registry import rebuild
 from scalesearch.report.transfer import ranking_frame
 from scalesearch.transfer import TransferEvents, TransferPoint, TransferRequest, run_transfer
@@ -27,9 +28,11 @@ def transfer(
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default runs/transfer-BASELINE-phiP): run.json, units.jsonl, transfer.csv/json, report.md/html. Rerun to resume.")] = None,
     device: DeviceOption = "auto",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for training (default: all free cores).")] = None,
+    max_memory: MaxMemoryOption = None,
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Grow a grid's best points to phi at matched cost, train them, and say whether the phi = 1 winner still wins."""
+    set_memory_budget(max_memory)
     request = TransferRequest(from_dir=from_dir, phi=phi, top=top, seeds=seeds, budget_scale=budget_scale,
                               confidence=confidence, out=out, device=device, threads=threads,
                               command=command_line())

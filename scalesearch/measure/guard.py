@@ -7,6 +7,10 @@ activations (the outputs of every conv and linear layer, for a batch); a network
 estimate exceeds the memory budget is refused with the estimate and the limit, in one
 line, before a byte of it exists.
 
+`check_spec` is the one entry every path that builds or runs a network goes through (a
+Variant's build, cost and latency, training, export, the API); the count is O(stages),
+so even a stage of 10^8 repeats is refused at once.
+
 The budget defaults to half of this machine's RAM; `--max-memory` (or the environment
 variable SCALESEARCH_MAX_MEMORY, in GB) changes it, and worker processes inherit it.
 """
@@ -15,7 +19,12 @@ from __future__ import annotations
 
 import os
 
+from typing import TYPE_CHECKING
+
 from scalesearch.errors import UserError
+
+if TYPE_CHECKING:
+    from scalesearch.spec.netspec import NetSpec
 
 ENV = "SCALESEARCH_MAX_MEMORY"
 BYTES = 4  # fp32
@@ -64,3 +73,11 @@ def check(what: str, params: int, activations: int, batch: int = 1, training: bo
         raise UserError(f"{what} would need about {need / 2**30:.1f} GB ({params / 1e6:,.0f}M parameters, "
                         f"{activations / 1e6:,.0f}M activations per image{f', batch {batch}' if batch > 1 else ''}"
                         f"), more than the {limit / 2**30:.1f} GB allowed; scale it down or raise {{max_memory}}")
+
+
+def check_spec(what: str, spec: "NetSpec", batch: int = 1, training: bool = False) -> None:
+    """Refuse building or running `spec` (at `batch`) when its analytic estimate is over budget."""
+    from scalesearch.models.complexity import complexity
+
+    c = complexity(spec)
+    check(what, c.params, c.activations, batch, training)

@@ -57,6 +57,7 @@ def profile_variant(space: SearchSpace, d: float, w: float, r: float, pixels: in
         if latency_threads < 1 or latency_batch < 1:
             raise UserError("{latency_threads} and {latency_batch} must be >= 1")
         dev = resolve_device(device)
+        variant.check_size(latency_batch)  # build() checks one image; timing runs the batch
         timed = measure_latency(variant.build(0), in_channels, variant.resolution, dev, latency_threads,
                                 latency_batch)  # timed afresh: profile is asked to time now
         result.update(latency_ms=timed.ms, latency_low_ms=timed.low_ms, latency_high_ms=timed.high_ms,

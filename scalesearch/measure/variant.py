@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from scalesearch.measure.cost import Cost, analytic_cost, count_macs, measure_model, measure_spec
-from scalesearch.measure.guard import check
+from scalesearch.measure.guard import check_spec
 from scalesearch.spec.scaling import check_multiplier, round_resolution, scale_spec
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.spec.netspec import NetSpec
@@ -77,9 +77,8 @@ class Variant:
     def check_size(self, batch: int = 1, training: bool = False) -> None:
         """Refuse a network this machine cannot hold, before it is built (measure/guard.py)."""
         if self.spec is not None:
-            cost = analytic_cost(self.spec)
-            check(f"{self.space.name} at d={self.depth:.3g}, w={self.width:.3g}, {self.resolution} px",
-                  cost.params, cost.activations, batch, training)
+            check_spec(f"{self.space.name} at d={self.depth:.3g}, w={self.width:.3g}, {self.resolution} px",
+                       self.spec, batch, training)
 
     def _build(self) -> nn.Module:
         self.check_size()
@@ -107,6 +106,7 @@ class Variant:
         """Forward-pass latency at this shape (measure/latency.py; cached per machine)."""
         from scalesearch.measure.latency import measure_latency
 
+        self.check_size(batch)  # build() checks batch 1; timing runs `batch` images at once
         key = self.spec.spec_hash() if self.spec is not None else f"{self.space.source}:{self.depth}:{self.width}"
         return measure_latency(self.build(0), self.in_channels, self.resolution, device, threads, batch, key=key)
 

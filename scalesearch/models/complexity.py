@@ -88,9 +88,16 @@ def complexity_by_part(spec: NetSpec) -> dict[str, Complexity]:
     cin = spec.stem.channels
     for number, stage in enumerate(spec.stages, start=1):
         part = parts[f"stage {number}"] = Complexity()
-        for i in range(stage.repeats):
-            side = _block(stage, cin, side, stage.stride if i == 0 else 1, part)
-            cin = stage.channels
+        side = _block(stage, cin, side, stage.stride, part)
+        cin = stage.channels
+        if stage.repeats > 1:
+            # Blocks after the first are identical (stride 1, cin = cout): count one and
+            # multiply, so a spec with 10^8 repeats is counted (and refused) in microseconds.
+            rest = Complexity()
+            side = _block(stage, cin, side, 1, rest)
+            part.macs += (stage.repeats - 1) * rest.macs
+            part.params += (stage.repeats - 1) * rest.params
+            part.activations += (stage.repeats - 1) * rest.activations
     if spec.head.channels:
         parts["head"] = Complexity()
         parts["head"].conv(side, cin, spec.head.channels)

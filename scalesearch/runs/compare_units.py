@@ -5,7 +5,9 @@ with another one is refused, not mixed), units.jsonl (one line per trained varia
 seed, appended and fsynced as each finishes, so a killed run loses at most the unit it
 was training) and the rows every reader uses: compare.csv and compare.json.  Rerunning
 the same command reads units.jsonl and trains only what is missing (`pending_units`,
-`train_units`); `transfer` keeps its units the same way.
+`train_units`); `transfer` keeps its units the same way.  Each unit is trained under its
+claim (runs/locks.py), so two processes on one directory share the work: each trains
+what the other has not taken, then waits for the rest.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, TypeVar
 
 from scalesearch.runs.files import append_line, write_atomic, write_json
+from scalesearch.runs.locks import claim_unit
 
 UNITS_FILE = "units.jsonl"
 
@@ -59,13 +62,27 @@ def pending_units(items: list[Item], seeds: int, done: dict[str, dict]) -> list[
 
 def train_units(out: Path, todo: list[tuple[Item, int]], train_one: Callable[[Item, int], dict],
                 events: Any) -> None:
-    """Train each pending unit, appending its record before the next starts; `events`
-    hears unit_started(item, seed_index) and unit_done(item, seed_index, record)."""
-    for item, k in todo:
-        events.unit_started(item, k)
-        record = train_one(item, k)
-        append_unit(out, record)
-        events.unit_done(item, k, record)
+    """Train each pending unit no other process has claimed, appending its record before
+    the next starts; then wait for the units others held (training any whose holder died).
+    `events` hears unit_started(item, seed_index) and unit_done(item, seed_index, record)."""
+    taken = [(item, k) for item, k in todo if not _train_unclaimed(out, item, k, train_one, events, wait=False)]
+    for item, k in taken:
+        _train_unclaimed(out, item, k, train_one, events, wait=True)
+
+
+def _train_unclaimed(out: Path, item: Item, k: int, train_one: Callable[[Item, int], dict], events: Any,
+                     wait: bool) -> bool:
+    """Train unit (item, k) under its claim unless it is finished; False: another process holds it."""
+    key = unit_key(item.key, k)
+    with claim_unit(out, key, wait) as mine:
+        if not mine:
+            return False
+        if key not in read_units(out):  # the process that held it may have finished it
+            events.unit_started(item, k)
+            record = train_one(item, k)
+            append_unit(out, record)
+            events.unit_done(item, k, record)
+    return True
 
 
 def write_results(out: Path, config: dict, rows: list[dict]) -> list[Path]:

@@ -3,6 +3,9 @@ append-only records that survive a kill mid-write.
 
 Every result file is written to a temporary sibling and renamed into place, so a reader
 (or `scalesearch report`) never sees half a file, even if the run is killed mid-write.
+A temporary sibling (`temporary_sibling`) is named `.NAME.PID-XXXX.tmp[.suffix]`: an
+interrupted write removes its own, and one left by a SIGKILLed process (whose PID is gone)
+is removed by the next run into that folder (`remove_stale_temporaries`).
 Append-only files (units.jsonl, the Optuna journal) get `repair_torn_tail`: a record cut
 short by a kill or a full disk is set aside in `FILE.torn`, every complete record stays,
 and the next append starts on a fresh line instead of gluing onto the torn one.
@@ -13,10 +16,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from scalesearch.errors import UserError
 
@@ -73,18 +78,55 @@ def append_line(path: str | Path, line: str) -> None:
         os.fsync(handle.fileno())
 
 
-def write_atomic(path: str | Path, data: str | bytes) -> Path:
+@contextmanager
+def temporary_sibling(path: str | Path) -> Iterator[Path]:
+    """A temporary file beside `path` for the block to write; renamed onto `path` when the
+    block ends normally, removed when it raises (Ctrl-C and SIGTERM included)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-",
+                               suffix=".tmp" + path.suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+_TEMPORARY = re.compile(r"^\..+\.(\d+)-[A-Za-z0-9_]+\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Remove the temporary siblings in `folder` whose writer is dead (killed mid-write)."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for path in folder.iterdir():
+        match = _TEMPORARY.match(path.name)
+        if match and not _alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode() if isinstance(data, str) else data
+    with temporary_sibling(path) as tmp, os.fdopen(os.open(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as handle:
+        handle.write(raw)
     return path
 
 

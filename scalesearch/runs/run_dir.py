@@ -13,6 +13,11 @@ A directory belongs to one run.  `claim_run_dir` writes run.json before any work
 and refuses a directory made by another kind of run, for another baseline, or with
 another identity (the settings that change what its results mean), so a second command
 can never silently overwrite or mix into a first one's results.
+
+A directory that holds nothing but an unfinished run.json is a failed start (a command
+refused after it claimed the folder, or killed before its first result): it has no
+results to protect, so any run may claim it again, unless a live process holds it
+(runs/locks.py: the claim marks the directory live until the command ends).
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from typing import Any
 
 from scalesearch import __version__
 from scalesearch.errors import UserError
-from scalesearch.runs.files import check_free_space, jsonable, read_json, write_json
+from scalesearch.runs.files import check_free_space, jsonable, read_json, remove_stale_temporaries, write_json
+from scalesearch.runs.locks import CLAIMS, LOCK_FILE, hold_run, release_run, run_is_live
 
 RUN_FILE = "run.json"
 MIN_FREE = 16 * 2**20  # tables, reports and figures of one run, with room to spare
@@ -68,12 +74,13 @@ def claim_run_dir(run_dir: str | Path, info: RunInfo) -> RunInfo:
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{{out}} {run_dir}: exists and is not a folder; choose another {{out}}")
     check_free_space(run_dir, MIN_FREE, f"a {info.kind} run's results and report")
+    remove_stale_temporaries(run_dir)  # half-written files of a run killed mid-write
     path = run_dir / RUN_FILE
     if not path.is_file():
-        info = replace(info, created=info.created or now())
-        write_json(path, info.as_dict())
-        return info
+        return _claim(run_dir, replace(info, created=info.created or now()))
     stored = read_run_info(run_dir)
+    if _failed_start(run_dir, stored):
+        return _claim(run_dir, replace(info, created=now()))
     for key, what in (("kind", "kind of run"), ("baseline", "baseline"), ("space", "search space")):
         if stored.get(key) != getattr(info, key):
             raise UserError(f"{{out}} {run_dir} holds a {stored.get('kind')} run of "
@@ -87,15 +94,27 @@ def claim_run_dir(run_dir: str | Path, info: RunInfo) -> RunInfo:
         raise UserError(f"{{out}} {run_dir} holds a {info.kind} with a different configuration "
                         f"({first}: {_short(old.get(first))} there, {_short(new.get(first))} now{more}); "
                         "rerun with the same options or choose another {out}")
-    info = replace(info, created=stored.get("created") or now(), finished=None)
-    write_json(path, info.as_dict())
+    return _claim(run_dir, replace(info, created=stored.get("created") or now(), finished=None))
+
+
+def _claim(run_dir: Path, info: RunInfo) -> RunInfo:
+    write_json(run_dir / RUN_FILE, info.as_dict())
+    hold_run(run_dir)
     return info
+
+
+def _failed_start(run_dir: Path, stored: dict[str, Any]) -> bool:
+    """Only an unfinished run.json in `run_dir` (temporary files aside): nothing to keep."""
+    if stored.get("finished") or run_is_live(run_dir):
+        return False
+    return all(p.name in (RUN_FILE, LOCK_FILE, CLAIMS) or ".tmp" in p.name for p in run_dir.iterdir())
 
 
 def finish_run(run_dir: str | Path, info: RunInfo) -> RunInfo:
     """Stamp run.json as finished (after the results are written)."""
     info = replace(info, finished=now())
     write_json(Path(run_dir) / RUN_FILE, info.as_dict())
+    release_run(run_dir)
     return info
 
 

@@ -1,15 +1,22 @@
 """A training's checkpoint: weights, optimizer, epoch, history, RNG states and the
-caller's extra record (the NetSpec, the data), written atomically after every epoch."""
+caller's extra record (the NetSpec, the data), written atomically after every epoch.
+
+A checkpoint holds tensors and plain data only (the extra record goes through JSON), and
+is read back with `weights_only=True`: a run directory may be shared or copied, and a
+file planted there must not run code as whoever resumes the run.  A file that does not
+load that way is refused in one line.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from scalesearch.errors import UserError
-from scalesearch.runs.files import check_free_space
+from scalesearch.runs.files import check_free_space, jsonable, temporary_sibling
 from scalesearch.training import distributed
 from scalesearch.training.budget import ProxyBudget
 
@@ -19,20 +26,15 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
                     extra: dict | None, torch_states: list[torch.Tensor]) -> None:
     """Write the run's state; `torch_states` holds each rank's global RNG state (one without --nproc)."""
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-             "history": history, "budget": budget.as_dict(), "extra": extra or {},
+             "history": history, "budget": budget.as_dict(), "extra": _plain(extra or {}),
              "processes": len(torch_states),
              "rng": {"batches": generator.get_state(), "torch": torch_states[0],
                      "torch_by_rank": torch_states}}
     path.parent.mkdir(parents=True, exist_ok=True)
     need = 2 * sum(t.numel() * t.element_size() for t in model.state_dict().values()) + 2**20
     check_free_space(path.parent, 2 * need, f"the checkpoint after epoch {epoch} (epoch {epoch - 1}'s is kept)")
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with temporary_sibling(path) as tmp:  # a run killed mid-save keeps the previous checkpoint
         torch.save(state, tmp)
-        tmp.replace(path)  # atomic: a run killed mid-save leaves the previous checkpoint intact
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -40,11 +42,12 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
                     extra: dict | None = None) -> tuple[int, list]:
     """Restore a run from `path`; refuse one made with another budget, network or data."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or "model" not in state:
             raise ValueError("not a scalesearch checkpoint")
-    except Exception as error:  # a truncated or foreign file is the user's input
-        raise UserError(f"{{resume}}: cannot read checkpoint {path}: {type(error).__name__}: {error}") from None
+    except Exception as error:  # a truncated, foreign or planted file is the user's input
+        raise UserError(f"{{resume}}: cannot read checkpoint {path}: {_why(error)}; "
+                        "it is not a checkpoint scalesearch wrote; use a new {out}") from None
     if state.get("budget") != budget.as_dict():
         changed = sorted(k for k, v in budget.as_dict().items() if state.get("budget", {}).get(k) != v)
         raise UserError(f"{{resume}}: checkpoint {path} was made with a different budget "
@@ -68,3 +71,16 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     else:  # resumed with more processes than it was saved with: a fresh stream for this rank
         torch.manual_seed(budget.seed + distributed.rank() + 7919 * int(state["epoch"]))
     return int(state["epoch"]), list(state["history"])
+
+
+def _plain(extra: dict) -> dict:
+    """The caller's record as JSON data (a NetSpec as its dict): loadable with weights_only."""
+    return json.loads(json.dumps(jsonable(extra)))
+
+
+def _why(error: Exception) -> str:
+    """One line: torch's refusal of a non-weights pickle spans a page; its first line says it."""
+    if "Weights only load failed" in str(error):
+        return "it holds more than tensors and plain data (refused, nothing in it was run)"
+    first = (str(error).strip().splitlines() or [""])[0]
+    return f"{type(error).__name__}: {first}"[:200]

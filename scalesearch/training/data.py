@@ -4,7 +4,9 @@ Sources (`load_data(name, data_dir)`):
 
 - `fashion-mnist` — the default. The four IDX gzip files of Debian's
   `dataset-fashion-mnist` package (/usr/share/datasets/fashion-mnist/) or of `data_dir`.
-- `cifar10` — the CIFAR-10 python pickle batches (data_batch_1..5, test_batch) in `data_dir`.
+- `cifar10` — the CIFAR-10 python pickle batches (data_batch_1..5, test_batch) in `data_dir`,
+  read by an unpickler that builds only arrays, lists, dicts and strings (`_CifarUnpickler`):
+  a planted batch file cannot run code.
 - `imagefolder` — `data_dir/train/CLASS/*.jpg|png` and `data_dir/val/CLASS/...`, decoded
   once with Pillow to `image_size` px (shorter side, centre crop) and cached on disk.
 - `synthetic` — a tiny generated set (class templates + noise) for tests where no real
@@ -30,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from scalesearch.errors import UserError
+from scalesearch.runs.files import temporary_sibling
 
 SOURCES = ("fashion-mnist", "cifar10", "imagefolder", "synthetic")
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -194,7 +197,7 @@ def _read_cifar10(folder: Path):
     for n in names:
         try:
             with open(folder / n, "rb") as handle:
-                batch = pickle.load(handle, encoding="bytes")
+                batch = _CifarUnpickler(handle, encoding="bytes").load()
             x = torch.tensor(bytearray(batch[b"data"]), dtype=torch.uint8).reshape(-1, 3, 32, 32)
             batches.append((x, torch.tensor(batch[b"labels"], dtype=torch.long)))
         except Exception as error:  # a corrupt or foreign file is the user's input
@@ -202,6 +205,20 @@ def _read_cifar10(folder: Path):
     train_x = torch.cat([b[0] for b in batches[:5]])
     train_y = torch.cat([b[1] for b in batches[:5]])
     return train_x, train_y, batches[5][0], batches[5][1], 10, True, f"cifar10 batches in {folder}"
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Builds the batches' numpy arrays and plain containers, nothing else: any other
+    global a pickle names (os.system, a class with side effects) is refused."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which a CIFAR-10 batch does not hold "
+                                         "(refused, nothing in it was run)")
+        return super().find_class(module, name)
 
 
 def _read_imagefolder(folder: Path, size: int):
@@ -262,9 +279,8 @@ def _imagefolder_cache_path(folder: Path, size: int, files: dict) -> Path:
 def _save_quietly(path: Path, tensors: dict) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(tensors, tmp)
-        tmp.replace(path)  # atomic: a second process never reads half a file
+        with temporary_sibling(path) as tmp:  # a second process never reads half a file
+            torch.save(tensors, tmp)
     except OSError:
         pass  # no cache is slower, not wrong
 

@@ -356,12 +356,11 @@ def _check_size(model: nn.Module, data: ImageData, resolution: int, budget: Prox
     spec = getattr(model, "spec", None)
     if spec is None or not hasattr(spec, "with_shape"):
         return
-    from scalesearch.measure.guard import check
-    from scalesearch.models.complexity import complexity
+    from scalesearch.measure.guard import check_spec
 
-    c = complexity(spec.with_shape(resolution=resolution, in_channels=data.in_channels,
-                                   num_classes=data.num_classes))
-    check(f"training {spec.name} at {resolution} px", c.params, c.activations, budget.batch_size, training=True)
+    check_spec(f"training {spec.name} at {resolution} px",
+               spec.with_shape(resolution=resolution, in_channels=data.in_channels, num_classes=data.num_classes),
+               budget.batch_size, training=True)
 
 
 def _layout(layout: str, model: nn.Module, data: ImageData, resolution: int, budget: ProxyBudget,
