@@ -36,22 +36,22 @@ DRAWS = 4000  # Monte Carlo draws per constant: a 90 % quantile to about +/- 0.0
 def studentized(fit: TwoWay, draws: int = DRAWS, seed: int = 0, columns=None) -> np.ndarray:
     """Draws of (e_i - e_j) / se_ij under the fit's model (draws x points x columns), where
     e are the means' errors and se_ij is what the fit would estimate from that draw's
-    variances; j runs over `columns` (indices; default every point), and i = j is -inf
-    (no comparison of a point with itself).  The draws do not depend on `columns`."""
+    variances; j runs over `columns` (indices; default every point), and i = j is 0.
+    The draws do not depend on `columns`."""
     rng = np.random.default_rng(seed)
     factors = fit.variance_factors(rng, draws)
-    errors = fit.errors(rng, fit.variances, draws)
-    estimated = fit.variances * factors
+    errors = fit.errors(rng, fit.variances, draws).astype(np.float32)
+    estimated = (fit.variances * factors).astype(np.float32)
     P = len(fit.points)
     js = np.arange(P) if columns is None else np.asarray(columns, dtype=int)
-    weights = fit.pair_weights[:, js, :].reshape(P * len(js), P)
-    # float32: a 4000 x 12 x 12 tensor per ranking, and racing ranks after every unit.
-    se = np.sqrt(estimated @ weights.T).reshape(draws, P, len(js)).astype(np.float32)
-    errors = errors.astype(np.float32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (errors[:, :, None] - errors[:, None, js]) / se
-    t[:, js, np.arange(len(js))] = -np.inf
-    return t
+    weights = fit.pair_weights[:, js, :].astype(np.float32)
+    # A point against itself: gap 0 over a unit se gives 0, which never moves a quantile at
+    # confidence >= 0.5 of a maximum over the others (that quantile is >= 0).
+    weights[js, np.arange(len(js)), :] = 1.0
+    # float32, and a product by 1/se: a 4000 x 12 x 12 tensor per ranking, and racing ranks
+    # after every unit.
+    inverse = 1.0 / np.sqrt(estimated @ weights.reshape(P * len(js), P).T).reshape(draws, P, len(js))
+    return (errors[:, :, None] - errors[:, None, js]) * inverse
 
 
 def mcb_constants(fit: TwoWay, confidence: float, draws: int = DRAWS, seed: int = 0, columns=None) -> np.ndarray:

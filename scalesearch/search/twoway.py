@@ -197,7 +197,8 @@ class TwoWay:
         through the fit."""
         unit_sd = np.sqrt(variances @ self._owner.T)
         if unit_sd.ndim == 1:
-            return rng.standard_normal((draws, len(unit_sd))) @ (self._unit_weights * unit_sd).T
+            normal = rng.standard_normal((draws, len(unit_sd)), dtype=np.float32)
+            return normal @ (self._unit_weights * unit_sd).T.astype(np.float32)
         return (unit_sd * rng.standard_normal(unit_sd.shape)) @ self._unit_weights.T
 
     def variance_factors(self, rng: np.random.Generator, draws: int) -> np.ndarray:
