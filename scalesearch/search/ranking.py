@@ -40,7 +40,7 @@ from typing import Any, Hashable, Mapping
 
 import numpy as np
 
-from scalesearch.search.simultaneous import DRAWS, contenders as mcb_contenders, dunnett_constant
+from scalesearch.search.simultaneous import DRAWS, ONCE_DRAWS, contenders as mcb_contenders, dunnett_constant
 from scalesearch.search.twoway import Noise, Observations, TwoWay, t_quantile
 
 MIN_DF = 4  # no decision on fewer residual degrees of freedom: at df 1-2 a lucky draw decides
@@ -207,7 +207,7 @@ def difference(fit: TwoWay, a: Hashable, b: Hashable, confidence: float = 0.9) -
     return Difference(mean, mean - half, mean + half, fit.noise.kind)
 
 
-def versus_control(fit: TwoWay, control: Hashable, confidence: float = 0.9, draws: int = DRAWS,
+def versus_control(fit: TwoWay, control: Hashable, confidence: float = 0.9, draws: int = ONCE_DRAWS,
                    seed: int = 0) -> dict[Hashable, Difference]:
     """control - other for every other point, as Dunnett's simultaneous intervals
     (search/simultaneous.py): with probability >= `confidence` every interval covers its

@@ -20,10 +20,13 @@ of freedom), d0 how far points' variances spread around the pool, estimated from
 s_p^2 by limma's method of moments and never below `PRIOR_DF` (a stated prior: with a few
 one-df variances the estimate itself is noise).  When the s_p^2 spread no more than
 sampling does, d0 is infinite and every point has the pooled variance (`pooled`).  A point
-with one seed has d_p = 0: the pooled value.
+with one seed has d_p = 0: the pooled value.  And no point's variance is taken below the
+pool's (`TwoWay.__init__` says why): the moderation widens the wide points, it does not
+narrow the steady ones.
 
-Each point's s~_p^2 then has d0 + d_p degrees of freedom (at most the pool's), independent
-across points under the model; a contrast's variance is sum_p w_p s~_p^2 (w_p: the squared
+Each point's s~_p^2 then has d0 + d_p degrees of freedom (at most the pool's); a
+simultaneous constant draws the estimate as it is built (`variance_factors`); a contrast's
+variance is sum_p w_p s~_p^2 (w_p: the squared
 weights of its units, the sandwich form of least squares with unequal noise), its degrees
 of freedom Welch-Satterthwaite's.  Pure: observations in, numbers out.
 """
@@ -130,8 +133,15 @@ class TwoWay:
             self.variance_df = np.full(P, float(self.df))
         else:
             has = own_df >= MIN_OWN_DF
+            self._pool_share = d0 / (d0 + np.where(has, own_df, 0.0))  # lambda_p: the pool's weight
+            self._own_df = np.where(has, own_df, 1.0)
+            self._pooled, self._own = pooled, np.where(has, own, pooled)
             shrunk = (d0 * pooled + own_df * np.where(has, own, 0.0)) / (d0 + np.where(has, own_df, 0.0))
-            self.variances = np.where(has, shrunk, pooled)
+            # Never below the pool: with d0 estimated from a few one-df variances, a point
+            # that drew a low one looked steadier than it was, and a homoscedastic 4-method
+            # compare gave false verdicts 17 % of the time where d0 came out finite.  Wide
+            # points, what the moderation is for, still get their larger variance.
+            self.variances = np.maximum(np.where(has, shrunk, pooled), pooled)
             self.variance_df = np.minimum(d0 + np.where(has, own_df, 0.0), self.df)
         self.noise = (Noise(math.sqrt(pooled), self.df, "seed-paired", d0) if self.df > 0
                       else Noise(math.nan, 0, "none"))
@@ -202,11 +212,16 @@ class TwoWay:
         return (unit_sd * rng.standard_normal(unit_sd.shape)) @ self._unit_weights.T
 
     def variance_factors(self, rng: np.random.Generator, draws: int) -> np.ndarray:
-        """Draws of s~_p^2 / sigma_p^2 (draws x points): one chi-square shared by every
-        point when the variance is pooled, independent ones otherwise (module docstring)."""
+        """Draws of s~_p^2 / sigma_p^2 (draws x points), as the estimate is built: the pool's
+        chi-square, shared by every point, with weight lambda_p = d0 / (d0 + d_p), and the
+        point's own with the rest, never below the pool's draw.  (Independent draws per point made the constants too
+        small where the pool dominates: a 4-method compare's false verdicts came to 12.5 %.)"""
+        shared = rng.chisquare(self.df, (draws, 1)) / self.df
         if self.pooled:
-            return np.repeat(rng.chisquare(self.df, (draws, 1)) / self.df, len(self.points), axis=1)
-        return rng.chisquare(self.variance_df, (draws, len(self.points))) / self.variance_df
+            return np.repeat(shared, len(self.points), axis=1)
+        own = self._own * rng.chisquare(self._own_df, (draws, len(self.points))) / self._own_df
+        pool = self._pooled * shared
+        return np.maximum(self._pool_share * pool + (1 - self._pool_share) * own, pool) / self.variances
 
     def shrunk_means(self) -> tuple[np.ndarray, np.ndarray]:
         """The means shrunk towards their average as far as their spread beyond their noise
