@@ -38,7 +38,7 @@ from scalesearch.measure.match import shortest, solve_knob
 from scalesearch.measure.meter import FLOPS, Meter
 from scalesearch.measure.variant import Variant
 from scalesearch.search.pool import ProcessPlan, plan_processes, run_pool
-from scalesearch.search.ranking import TwoWay, difference
+from scalesearch.search.ranking import TwoWay, versus_control
 from scalesearch.runs.files import jsonable
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.spaces import load_space
@@ -341,8 +341,11 @@ def summarise(plan: list[Planned], costs: list[dict], units: dict[str, dict], se
 
 
 def _against_compound(rows: list[dict], confidence: float) -> None:
-    """Each method's test accuracy minus compound's at one target: least squares over
-    methods x seeds (seed effects removed, noise pooled over the methods; ranking.py)."""
+    """Compound's test accuracy minus each method's at one target: least squares over
+    methods x seeds (seed effects removed, each method's noise moderated; ranking.py),
+    compound the control of Dunnett's many-to-one intervals, so every verdict at the
+    target holds at once at `confidence` (a false "beats" anywhere in the family at most
+    1 - confidence of the time)."""
     compound = next((r for r in rows if r["method"] == "compound"), None)
     for row in rows:
         row.update(vs_compound=None, vs_compound_low=None, vs_compound_high=None, verdict=None,
@@ -350,11 +353,11 @@ def _against_compound(rows: list[dict], confidence: float) -> None:
     observed = {r["method"]: r["test_by_seed"] for r in rows if r["test_by_seed"]}
     if compound is None or "compound" not in observed or len(observed) < 2:
         return
-    fit = TwoWay(observed)
+    against = versus_control(TwoWay(observed), "compound", confidence)
     for row in rows:
         if row["method"] == "compound" or row["method"] not in observed:
             continue
-        d = difference(fit, "compound", row["method"], confidence)
+        d = against[row["method"]]
         row.update(vs_compound=d.mean, vs_compound_low=d.low, vs_compound_high=d.high, noise=d.noise,
                    verdict=f"compound {d.verdict} {row['method']}" if d.verdict != "undecided" else
                    f"undecided against {row['method']} (one seed: no noise estimate)")

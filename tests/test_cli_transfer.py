@@ -66,7 +66,7 @@ def test_format_json_prints_one_document(cli, tmp_path, monkeypatch):
                  "figures/transfer-slope.png"):
         assert (out / name).is_file(), name
     table = cli("transfer", "--from", grid, "--phi", "2", "--top", "2", "--out", out, "--device", "cpu")
-    assert table.exit_code == 0 and "0 units to train (6 already done)" in table.stderr
+    assert table.exit_code == 0 and "0 units to train (12 already done)" in table.stderr  # 3 points x 4 seeds
     assert "the φ = 1 choice holds at φ = 2" in table.stdout and "rank φ=1" in table.stdout
 
 

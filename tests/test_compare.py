@@ -213,3 +213,23 @@ def test_verdicts_say_beats_ties_or_loses_beyond_noise(tmp_path, tiny, no_estima
     lines = verdicts(rows)
     assert any("compound beats width" in line and "beyond noise" in line for line in lines)
     assert any("compound ties resolution" in line and "within noise" in line for line in lines)
+
+
+def test_compare_verdicts_are_simultaneous_intervals_with_compound_the_control():
+    """Dunnett's many-to-one intervals, not one t-interval per method: with every method
+    equal, per-method intervals gave a false beats / loses to at 26-29 % of targets."""
+    import random
+
+    from scalesearch.search.ranking import TwoWay, difference
+
+    rng = random.Random(3)
+    by_seed = {m: {s: 0.75 + 0.01 * s + rng.gauss(0, 0.01) for s in range(3)}
+               for m in ("compound", "width", "depth", "resolution")}
+    rows = [{"method": m, "test_by_seed": v} for m, v in by_seed.items()]
+    compare._against_compound(rows, 0.9)
+    fit = TwoWay(by_seed)
+    for row in rows[1:]:
+        alone = difference(fit, "compound", row["method"], 0.9)
+        assert row["vs_compound"] == pytest.approx(alone.mean)
+        # 3 comparisons, two-sided 90 %: Dunnett's constant is >= 1.2x Student's at these df.
+        assert row["vs_compound_high"] - row["vs_compound_low"] > 1.2 * (alone.high - alone.low)

@@ -178,7 +178,7 @@ def _minutes(seconds: float) -> str:
 
 def candidates_table(rows: list[dict[str, Any]], live_info: dict[int, str]) -> Table:
     table = Table(title="phi = 1 points: cost at the deployment shape; val accuracy mean ± 90% interval over seeds")
-    for name in ("#", "α, β, γ", "cost ×", "seeds", "val acc", "p_best", "state"):
+    for name in ("#", "α, β, γ", "cost ×", "seeds", "val acc", "p_best (model)", "state"):
         table.add_column(name, justify="left" if name == "state" else "right", no_wrap=name != "state")
     for row in rows:
         state = live_info.get(row["index"], row["state"])
@@ -188,7 +188,7 @@ def candidates_table(rows: list[dict[str, Any]], live_info: dict[int, str]) -> T
         table.add_row("base" if row["role"] == "baseline" else str(row["index"]),
                       f"{row['alpha']:g}, {row['beta']:g}, {row['gamma']:g}", f"{row['measured_ratio']:.2f} {row['cost']}",
                       str(row["seeds"] or ""), _pct(row["mean"]) + half,
-                      "" if _missing(row.get("p_best")) or row["role"] == "baseline" else f"{row['p_best']:.2f}",
+                      "" if _missing(row.get("p_best_model")) or row["role"] == "baseline" else f"{row['p_best_model']:.2f}",
                       state)
     return table
 

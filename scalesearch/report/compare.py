@@ -37,8 +37,9 @@ def compare_report(run_dir: Path, info: dict[str, Any]) -> Report:
                  "deployment shape in brackets). Params, FLOPs (multiply-adds) and activations at the "
                  "deployment shape; FLOP ratio = FLOPs / the baseline's. Accuracy: mean ± std over seeds "
                  "at the proxy shape. compound − it: compound's test accuracy minus the row's at the same "
-                 f"target, with its {config.get('confidence', 0.9):.0%} interval (least squares over methods "
-                 "× seeds, seed effects removed); * marks a difference beyond noise.")
+                 f"target, with its {config.get('confidence', 0.9):.0%} simultaneous interval (Dunnett, compound "
+                 "the control: every interval at a target holds at once; least squares over methods × seeds, "
+                 "seed effects removed); * marks a difference beyond noise.")
     correlation = cost_correlations(rows)
     if correlation:
         report.paragraph(f"Latency: median ± interquartile spread of a forward pass at the deployment shape, "
@@ -108,7 +109,7 @@ def verdicts(rows: list[dict], confidence: float = 0.9) -> list[str]:
             word = row["verdict"].split(" ", 1)[1].rsplit(" ", 1)[0]  # beats | ties | loses to
             noise = "beyond noise" if word != "ties" else "within noise"
             lines.append(f"{target}: compound {word} {row['method']}: {gap:+.2f} points of test accuracy "
-                         f"({confidence:.0%} interval {low:+.2f} to {high:+.2f}; {noise}).")
+                         f"({confidence:.0%} simultaneous interval {low:+.2f} to {high:+.2f}; {noise}).")
     return lines
 
 

@@ -35,8 +35,12 @@ def grid_report(run_dir: Path, info: dict[str, Any]) -> Report:
                  f"{_latency_setting(config)}) of the trained network side by side. "
                  f"Accuracy: proxy validation accuracy, least-squares mean over seeds with its "
                  f"{best.get('confidence', 0.9):.0%} interval; Δ leader: the paired difference to the leader "
-                 "(seed effects removed) with its interval; p_best: the share of bootstrap resamples in which "
-                 "the point is best. Test accuracy (first seed) is reported only.")
+                 "(seed effects removed) ± its multiple-comparisons-with-the-best margin; contenders: the "
+                 f"{best.get('confidence', 0.9):.0%} confidence set for the best (Hsu's MCB: the truly best "
+                 "point is in it with that probability); p_best (model): a model probability — the share of "
+                 "posterior draws (noise from its posterior, means shrunk) in which the point is best, true "
+                 "if the model is; the contender set carries the guarantee. Test accuracy (first seed) is "
+                 "reported only.")
     trained = points[points["mean"].notna() & (points["role"] == "candidate")]
     if best.get("front"):
         report.heading("Accuracy vs cost: the Pareto front")
@@ -133,7 +137,7 @@ def _table(points: pd.DataFrame) -> pd.DataFrame:
                      "correction": "" if pd.isna(p.get("correction")) else p["correction"], "state": state,
                      "seeds": "" if not p.get("seeds") else int(p["seeds"]), "val acc": _cell(p.get("mean"), ".2%"),
                      "interval": interval, "Δ leader (points)": diff,
-                     "p_best": "" if p["role"] == "baseline" else _cell(p.get("p_best"), ".2f"),
+                     "p_best (model)": "" if p["role"] == "baseline" else _cell(p.get("p_best_model"), ".2f"),
                      "test acc": _cell(p.get("test_accuracy"), ".2%")})
     return pd.DataFrame(rows)
 

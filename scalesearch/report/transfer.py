@@ -33,8 +33,9 @@ def transfer_report(run_dir: Path, info: dict[str, Any]) -> Report:
     report.table(ranking_frame(document), "Validation accuracy at the proxy shape: least-squares mean over "
                  f"seeds (seed effects removed) ± half its {confidence:.0%} interval; ranks among the points "
                  f"below. φ = 1: the grid's own trainings; {at}: this run's. Δ leader: the difference to the "
-                 f"{at} leader with its {confidence:.0%} interval; contender: not separated from the leader "
-                 "(one-sided test at the same confidence). A point the grid never trained has no φ = 1 rank.")
+                 f"{at} leader, ± its multiple-comparisons-with-the-best margin; contender: in the {confidence:.0%} "
+                 "confidence set for the best (Hsu's MCB: the truly best point is in it with that probability). "
+                 "A point the grid never trained has no φ = 1 rank.")
     report.heading(f"Rank at φ = 1 → rank at {at}")
     report.figure("transfer-slope", slope_png(document["points"], document["winner"]["label"], at),
                   f"One line per point from its rank among these points at φ = 1 to its rank at {at}; red: "
@@ -70,18 +71,19 @@ def answer_lines(document: dict[str, Any]) -> list[str]:
         tie = {True: "among the contenders for best", False: "separated from the leader (worse beyond noise)",
                None: "not yet told apart from the others (no noise estimate)"}[w.get("best_or_tied")]
         lines.append(f"The φ = 1 winner {w['label']} ranks {w['rank_phi']} of {len(_ranked(document))} at {at} "
-                     f"(mean {w['mean_phi']:.2%}, p_best {w['p_best_phi']:.2f}); it is {tie}.")
+                     f"(mean {w['mean_phi']:.2%}, p_best {w['p_best_phi']:.2f}, a model probability); it is {tie}.")
     if not _finite(tau.get("tau")):
         lines.append("Kendall's τ: not defined yet (it needs two points ranked on both sides).")
     elif not (_finite(tau.get("low")) and _finite(tau.get("high"))):
-        lines.append(f"Kendall's τ between the two rankings: {tau['tau']:+.2f} over {tau['points']} points; its "
-                     "range is unknown (a side without a noise estimate: train more seeds).")
+        lines.append(f"Kendall's τ between the two rankings: {tau['tau']:+.2f} over {tau['points']} points; what "
+                     "perfect transfer would give is unknown (a side without a noise estimate: train more seeds).")
     else:
         lines.append(f"Kendall's τ between the two rankings: {tau['tau']:+.2f} over {tau['points']} points "
-                     f"(1 = the same order, −1 reversed). The seed noise of both sides moves it within "
-                     f"{tau['low']:+.2f} to {tau['high']:+.2f} ({tau['confidence']:.0%} of {tau['resamples']} "
-                     f"resamples; {tau['share_positive']:.0%} of them above 0). A range that reaches 0 means these "
-                     "seeds cannot tell agreement from chance; it says nothing about other baselines or budgets.")
+                     f"(1 = the same order, −1 reversed). Perfect transfer — the same true order at φ, at these "
+                     f"seeds' noise — would give {tau['low']:+.2f} to {tau['high']:+.2f} ({tau['confidence']:.0%} of "
+                     f"{tau['resamples']} simulations), and τ ≤ {tau['tau']:+.2f} in {tau['share_at_most']:.0%} of them: "
+                     "a reference for how much order noise alone scrambles, not a test; the verdict above is "
+                     "the statement with an error rate.")
     return lines
 
 

@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 from scalesearch.errors import UserError
 from scalesearch.runs.files import read_json, write_atomic, write_json
 from scalesearch.search.candidates import Candidate
-from scalesearch.search.ranking import Ranking, TwoWay, difference, rank
+from scalesearch.search.ranking import Difference, Ranking, TwoWay, rank, versus_control
 from scalesearch.search.study import SearchConfig
 from scalesearch.search.surface import fit_surface
 from scalesearch.search.worker import UnitStatus, unit_status, wanted_units
@@ -34,7 +34,7 @@ UNIT_COLUMNS = ["trial", "point", "seed", "role", "alpha", "beta", "gamma", "sta
 POINT_COLUMNS = ["index", "role", "alpha", "beta", "gamma", "target", "nominal_ratio", "cost", "raw_ratio", "measured_ratio",
                  "flops_ratio", "params_ratio", "activations_ratio", "latency_ratio", "latency_ms", "latency_spread",
                  "depth", "width", "resolution", "correction", "feasible", "state", "seeds", "mean", "std",
-                 "low", "high", "diff", "diff_low", "diff_high", "separated", "contender", "p_best",
+                 "low", "high", "diff", "diff_low", "diff_high", "separated", "contender", "p_best_model",
                  "test_accuracy", "note"]
 STATES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.RUNNING: "running",
           TrialState.FAIL: "failed", TrialState.WAITING: "waiting"}
@@ -112,7 +112,7 @@ def _point_row(c: Candidate, status: UnitStatus, ranking: Ranking) -> dict[str, 
         stats = ranking.get(c.index)
         row.update(mean=stats.mean, std=stats.std, low=stats.low, high=stats.high, diff=stats.diff,
                    diff_low=stats.diff_low, diff_high=stats.diff_high, separated=stats.separated,
-                   contender=c.index in ranking.contenders, p_best=stats.p_best)
+                   contender=c.index in ranking.contenders, p_best_model=stats.p_best)
     return {k: row.get(k) for k in POINT_COLUMNS}
 
 
@@ -131,7 +131,8 @@ def outcome(summary: dict[str, Any]) -> str:
     if summary.get("decided") and runner:
         half = (runner["diff_high"] - runner["diff_low"]) / 2
         return (f"{leader} is best, ahead of the next point {label(runner)} by "
-                f"{-runner['diff'] * 100:.1f} ± {half * 100:.1f} points ({summary['confidence']:.0%} interval).")
+                f"{-runner['diff'] * 100:.1f} ± {half * 100:.1f} points ({summary['confidence']:.0%} simultaneous "
+                "interval: multiple comparisons with the best).")
     if noise == "none":
         return (f"No decision: {leader} leads on one seed per point, and there is no noise estimate yet "
                 "to tell it apart from the others (train more seeds).")
@@ -169,7 +170,7 @@ def summarize(points: list[dict[str, Any]], ranking: Ranking, status: UnitStatus
     summary.update({
         "alpha": leader["alpha"], "beta": leader["beta"], "gamma": leader["gamma"],
         "val_accuracy": leader["mean"], "val_low": leader["low"], "val_high": leader["high"],
-        "test_accuracy": leader["test_accuracy"], "p_best": leader["p_best"],
+        "test_accuracy": leader["test_accuracy"], "p_best_model": leader["p_best_model"],
         "cost": leader["cost"], "cost_ratio": leader["measured_ratio"], "flops_ratio": leader["flops_ratio"],
         "params_ratio": leader["params_ratio"], "activations_ratio": leader["activations_ratio"],
         "latency_ratio": leader["latency_ratio"], "nominal_ratio": leader["nominal_ratio"],
@@ -206,7 +207,7 @@ def pareto_front(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _brief(p: dict[str, Any]) -> dict[str, Any]:
-    return {k: p[k] for k in ("index", "alpha", "beta", "gamma", "mean", "seeds", "p_best", "diff",
+    return {k: p[k] for k in ("index", "alpha", "beta", "gamma", "mean", "seeds", "p_best_model", "diff",
                               "diff_low", "diff_high")}
 
 
@@ -219,7 +220,11 @@ def _over_baseline(status: UnitStatus, candidates: list[Candidate], leader: int,
             values.setdefault(point, {})[seed] = value
     if 0 not in values or leader not in values:
         return None
-    d = difference(TwoWay(values), leader, 0, confidence)
+    # The leader was picked after looking: its gap to the baseline is read from Dunnett's
+    # intervals of every point against the baseline, which hold at once, the leader's too.
+    against = versus_control(TwoWay(values), 0, confidence)[leader]  # baseline - leader
+    d = Difference(None if against.mean is None else -against.mean, -against.high, -against.low, against.noise,
+                   against.simultaneous)
     return {"mean": d.mean, "low": d.low, "high": d.high, "verdict": d.verdict}
 
 
@@ -228,7 +233,8 @@ def _fit(points: list[dict[str, Any]], ranking: Ranking, config: SearchConfig) -
         return None
     rows = [(p["beta"], p["gamma"], p["mean"], p["seeds"]) for p in points
             if p["role"] == "candidate" and p["seeds"] and p["mean"] is not None]
-    fit = fit_surface(rows, config.grid.target, config.grid.high, ranking.noise.sd)
+    fit = fit_surface(rows, config.grid.target, config.grid.high, ranking.noise.sd,
+                      noise_df=ranking.noise.df or math.inf, confidence=config.confidence)
     return fit.as_dict() if fit else None
 
 

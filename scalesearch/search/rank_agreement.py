@@ -1,18 +1,21 @@
-"""Do two rankings of the same points agree, and how sure: Kendall's tau with its spread.
+"""Do two rankings of the same points agree: Kendall's tau beside what perfect transfer gives.
 
 `transfer` ranks the same coefficients twice, at phi = 1 (the grid) and at a larger phi.
 Kendall's tau-b counts, over every pair of points, whether the two rankings order the
 pair the same way (+1), the opposite way (-1) or tie it: tau = 1 is the same order,
 -1 the reverse, 0 no relation.
 
-Each ranking is a set of means over a few seeds, so tau itself is noisy.  Its spread
-comes from resampling both sides: each resample draws every point's mean from its
-least-squares fit (`TwoWay.draws`: the means' joint normal, seed effects and pooled
-noise included), pairs the i-th draw of one side with the i-th of the other, and
-computes tau.  The central `confidence` range of those taus says how far the seed noise
-alone moves tau.  It is not a test against other baselines, data or budgets, and it is
-centred on the resampled means, which noise pulls towards tau = 0: a wide range
-reaching 0 means the data cannot tell agreement from chance.
+Each ranking is a set of means over a few seeds, so tau-hat is noisy, and noisy downwards:
+points a fraction of a noise sd apart swap on either side even when the true order is the
+same.  A range of resampled taus around tau-hat (what this module reported before) was
+read as "the 90 % range of tau" and missed tau = 1 in two thirds of simulated perfect
+transfers.  So tau-hat is set beside what *perfect transfer* would give at this noise and
+size: both sides drawn around the same true means (phi = 1's, shrunk towards their
+average as far as their spread beyond noise says), each with its own fit's noise, and tau
+computed per draw.  Its central `confidence` range, and the share of those draws with a
+tau at most tau-hat (small: the order changed beyond what noise does; large: these seeds
+cannot tell a change from perfect transfer).  It is a reference, not a test; the verdict
+on the phi = 1 winner (transfer.py, Dunnett) is the statement with an error rate.
 
 Everything here is pure: numbers in, numbers out.
 """
@@ -51,15 +54,15 @@ def _taus(a, b):
 
 @dataclass(frozen=True)
 class RankAgreement:
-    """tau between two rankings of `points` shared points, and its resampled range."""
+    """tau-hat between two rankings of `points` shared points, and tau under perfect transfer."""
 
     tau: float  # from the means themselves
-    low: float  # central `confidence` range of tau over resamples; NaN without a noise estimate
+    low: float  # central `confidence` range of tau under perfect transfer; NaN without noise estimates
     high: float
     points: int
     resamples: int
     confidence: float
-    share_positive: float  # resamples with tau > 0 (NaN without a noise estimate)
+    share_at_most: float  # perfect-transfer draws with tau <= tau-hat (NaN without noise estimates)
 
     @property
     def known(self) -> bool:
@@ -69,23 +72,24 @@ class RankAgreement:
         return asdict(self)
 
 
-def rank_agreement(means_a: Sequence[float], means_b: Sequence[float], draws_a=None, draws_b=None,
-                   confidence: float = 0.9) -> RankAgreement:
-    """tau of the means and, given both sides' resampled means (resamples x points, the
-    columns in the means' order), the central `confidence` range of the resampled taus.
-    A side without a noise estimate passes None: the range is then unknown (NaN), since
-    resampling one side only would understate it."""
+def rank_agreement(means_a: Sequence[float], means_b: Sequence[float], truth: Sequence[float] | None = None,
+                   errors_a=None, errors_b=None, confidence: float = 0.9) -> RankAgreement:
+    """tau of the means and, given the true means perfect transfer would share (`truth`)
+    and each side's draws of its means' errors (resamples x points, columns in the means'
+    order), the range of tau under perfect transfer.  A side without a noise estimate
+    passes None: the range is then unknown (NaN)."""
     import numpy as np
 
     tau = kendall_tau(means_a, means_b)
-    if draws_a is None or draws_b is None or len(means_a) < 2:
+    if truth is None or errors_a is None or errors_b is None or len(means_a) < 2:
         return RankAgreement(tau, math.nan, math.nan, len(means_a), 0, confidence, math.nan)
-    resamples = min(len(draws_a), len(draws_b))
-    taus = _taus(np.asarray(draws_a)[:resamples], np.asarray(draws_b)[:resamples])
+    resamples = min(len(errors_a), len(errors_b))
+    centre = np.asarray(truth, dtype=float)
+    taus = _taus(centre + np.asarray(errors_a)[:resamples], centre + np.asarray(errors_b)[:resamples])
     taus = taus[np.isfinite(taus)]
     if not len(taus):
         return RankAgreement(tau, math.nan, math.nan, len(means_a), 0, confidence, math.nan)
     tail = (1 - confidence) / 2
     low, high = np.quantile(taus, [tail, 1 - tail])
-    return RankAgreement(tau, float(low), float(high), len(means_a), int(len(taus)), confidence,
-                         float((taus > 0).mean()))
+    at_most = float((taus <= tau + 1e-12).mean()) if math.isfinite(tau) else math.nan
+    return RankAgreement(tau, float(low), float(high), len(means_a), int(len(taus)), confidence, at_most)
