@@ -113,7 +113,7 @@ CASES = [
     (["grid", "-b", "resnet18", *TINY_GRID, "--target", "1"], "--target 1.0"),
     (["grid", "-b", "resnet18", *TINY_GRID, "--sampler", "bayes"], "--sampler must be one of"),
     (["grid", "-b", "resnet18", *TINY_GRID, "--workers", "99"], "--workers must be between"),
-    (["grid", "-b", "resnet18", *TINY_GRID, "--workers", "0"], "--workers must be between"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--workers", "-1"], "--workers must be between 0"),
     (["grid", "-b", "resnet18", *TINY_GRID, "--seeds", "0"], "--seeds must be a whole number"),
     (["grid", "-b", "resnet18", *TINY_GRID, "--max-seeds", "0"], "--max-seeds"),
     (["grid", "-b", "resnet18", *TINY_GRID, "--confidence", "1.5"], "--confidence"),
