@@ -30,7 +30,7 @@ from scalesearch.runs.compare_units import pending_units, read_units, train_unit
 from scalesearch.errors import UserError
 from scalesearch.runs.grid_tables import check_grid_baseline, read_grid_choice
 from scalesearch.spec.coefficients import COEFFICIENTS, choose_source, manual
-from scalesearch.spec.presets import fast_exponents
+from scalesearch.spec.presets import fast_exponents, parse_fast
 from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.machine import describe
@@ -51,7 +51,6 @@ from scalesearch.training.timing import estimate_seconds
 METHODS = ("width", "depth", "resolution", "compound", "fast")
 TOLERANCE = 0.05  # every solved variant's measured FLOPs within ±5% of its target
 
-FAST_EXPONENTS = fast_exponents()  # Dollár et al.'s a = 0.8 (spec/presets.py)
 
 # Tan & Le, "EfficientNet", ICML 2019, Table 3 ("Scaling up MobileNets and ResNet"):
 # the single-dimension settings and MobileNetV1's compound row, as (d, w, r).
@@ -88,10 +87,11 @@ def parse_methods(text: str) -> tuple[str, ...]:
     methods: list[str] = []
     for item in str(text).split(","):
         item = item.strip().lower()
-        fast = re.fullmatch(r"fast:(\d*\.?\d+)", item)
-        if fast and not 0 < float(fast.group(1)) <= 1:
-            raise CompareError(f"{{methods}}: {item!r}: a fast scaling's a must be in (0, 1]")
-        if item not in METHODS and not fast:
+        try:
+            fast = parse_fast(item)  # one reading of fast[:A] for compare and expand (spec/presets.py)
+        except ValueError as error:
+            raise CompareError(f"{{methods}}: {error}") from None
+        if item not in METHODS and fast is None:
             raise CompareError(f"{{methods}}: unknown method {item!r}; choose from {','.join(METHODS)} "
                                "or fast:A with A in (0, 1]")
         if item not in methods:
@@ -154,8 +154,8 @@ def method_setting(method: str, coefficients: Coefficients) -> Setting:
         return Setting(method, "r", 2.0, lambda r: (1.0, 1.0, r))
     if method == "compound":
         return Setting(method, "phi", math.log(coefficients.product), coefficients.multipliers, in_log=False)
-    if method == "fast" or method.startswith("fast:"):
-        e = fast_exponents(float(method.split(":")[1])) if ":" in method else FAST_EXPONENTS
+    if parse_fast(method) is not None:
+        e = fast_exponents(parse_fast(method))
         return Setting(method, "s'", 1.0, lambda s: (s ** e["depth"], s ** e["width"], s ** e["resolution"]))
     raise CompareError(f"unknown method {method!r}; choose from {','.join(METHODS)}")
 
