@@ -200,14 +200,8 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
     for warning in caught:
         events.note(str(warning.message))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if request.worker_only:  # the coordinating run owns the run directory, which may be on another host
-        study, candidates = open_study(storage, s.study_name, s.config, s.space,
-                                       lambda: build_candidates(s.space, s.config.grid, s.device))
-        rows = lambda: collect(study, candidates, s.config, s.study_name, s.storage_name).points  # noqa: E731
-        run_worker(study, candidates, s.space, s.config, data, device=s.device, threads=request.threads,
-                   on_event=lambda event: events.trial(event, rows))
-        return None
-    info = claim_run_dir(s.run_dir, RunInfo(
+    # A worker claims no run directory: the coordinating run owns it, maybe on another host.
+    info = None if request.worker_only else claim_run_dir(s.run_dir, RunInfo(
         kind="grid", baseline=s.space.name, space=s.space.identity, request=request.as_dict(),
         results="best.json", command=request.command,
         identity={"study": s.study_name, "storage": s.storage_name, **s.config.fingerprint(s.space)}))
@@ -215,17 +209,16 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
         study, candidates = open_study(storage, s.study_name, s.config, s.space,
                                        lambda: build_candidates(s.space, s.config.grid, s.device))
 
-    describe_study(study, request, s.space)
-
     def rows() -> list[dict[str, Any]]:
         return collect(study, candidates, s.config, s.study_name, s.storage_name).points
 
+    if request.worker_only:
+        run_worker(study, candidates, s.space, s.config, data, device=s.device, threads=request.threads,
+                   on_event=lambda event: events.trial(event, rows))
+        return None
+    describe_study(study, request, s.space)
     if request.workers == 0:  # set up for workers that join by URL: save what is there, train nothing
-        tables = collect(study, candidates, s.config, s.study_name, s.storage_name)
-        save_grid_tables(s.run_dir, tables)
-        if tables.summary["complete"]:
-            finish_run(s.run_dir, info)
-        return GridResult(tables, s.run_dir, prepared_only=True)
+        return _save_results(study, candidates, s, info, prepared_only=True)
     pending = wanted_units(candidates, unit_status(study), s.config)
     probe = Variant(s.space).at_proxy(s.config.base_resolution, data.in_channels, data.num_classes)
     cpu = s.device == "cpu"
@@ -256,11 +249,17 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
                          on_event=relay, on_tick=lambda: events.tick(rows))
     except KeyboardInterrupt:
         interrupted = True
+    return _save_results(study, candidates, s, info, interrupted=interrupted)
+
+
+def _save_results(study: optuna.Study, candidates: list[Candidate], s: _Setup, info: RunInfo,
+                  interrupted: bool = False, prepared_only: bool = False) -> GridResult:
+    """Collect the study's tables, save them (the run is finished once every unit is in)."""
     tables = collect(study, candidates, s.config, s.study_name, s.storage_name)
     save_grid_tables(s.run_dir, tables)
     if tables.summary["complete"]:
         finish_run(s.run_dir, info)
-    return GridResult(tables, s.run_dir, interrupted)
+    return GridResult(tables, s.run_dir, interrupted, prepared_only)
 
 
 def describe_study(study: optuna.Study, request: GridRequest, space: SearchSpace) -> None:
@@ -269,7 +268,7 @@ def describe_study(study: optuna.Study, request: GridRequest, space: SearchSpace
     stored = request.as_dict()
     if study.user_attrs.get("request") != stored:
         study.set_user_attr("request", stored)
-    if space.network is not None and not space.source.startswith("builtin:") and ":" not in space.source:
+    if space.network is not None and not space.source.startswith("builtin:"):  # a factory has no network
         text = Path(space.source).read_text()
         if study.user_attrs.get("space_text") != text:
             study.set_user_attr("space_text", text)

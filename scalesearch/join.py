@@ -81,5 +81,8 @@ class _Counter(GridEvents):
             self.trained += 1
         self.inner.trial(event, rows)
 
+    def measuring(self):
+        return self.inner.measuring()
+
     def note(self, text: str) -> None:
         self.inner.note(text)
