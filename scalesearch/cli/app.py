@@ -174,7 +174,17 @@ def print_json(payload: Any) -> None:
 
 
 def print_table(table: Table) -> None:
-    Console(highlight=False).print(table)
+    """Print a table whole: a file or pipe gets it at its natural width (logs of long runs
+    are read later, and a cut number "5,288…" is a lost number); a narrow terminal folds
+    cells onto more lines instead of cutting them."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        wide = Console(highlight=False, width=100_000)
+        console = Console(highlight=False, width=max(console.width, wide.measure(table).maximum))
+    for column in table.columns:
+        if column.overflow == "ellipsis":
+            column.overflow = "fold"
+    console.print(table)
 
 
 def emit(fmt: OutputFormat, payload: Any, table: Callable[[], Table]) -> None:
