@@ -10,6 +10,7 @@ what finished and says so in the result; the same request again resumes.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import warnings
 from dataclasses import asdict, dataclass, replace
@@ -22,12 +23,14 @@ from scalesearch.errors import UserError
 from scalesearch.measure.variant import Variant
 from scalesearch.processes import signals_as_interrupt
 from scalesearch.runs.files import jsonable
-from scalesearch.runs.grid_tables import GridTables, collect, save_grid_tables
+from scalesearch.measure.meter import Meter
+from scalesearch.runs.grid_tables import GridTables, add_recommendation, collect, save_grid_tables
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.search.candidates import Candidate, GridSpec, build_candidates
 from scalesearch.search.pool import ProcessPlan, plan_processes, run_pool
 from scalesearch.search.storage import TornRecordWarning, open_storage
 from scalesearch.search.study import SearchConfig, open_study
+from scalesearch.search.tie_break import check_tie_break
 from scalesearch.search.worker import Event, run_worker, unit_status, wanted_units
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.training.budget import ProxyBudget
@@ -76,6 +79,7 @@ class GridRequest:
     max_seeds: int = 3
     max_trainings: int | None = None
     confidence: float = 0.9
+    tie_break: str = "latency"  # which contender a tie recommends (search/tie_break.py)
     device: str = "auto"
     workers: int | None = None  # None: measured (one process with every core, or one per core)
     threads: int | None = None  # per worker
@@ -145,6 +149,7 @@ class _Setup:
     study_name: str
     storage_name: str
     device: str
+    tie_break: str = "latency"
 
 
 def prepare(request: GridRequest) -> _Setup:
@@ -171,10 +176,11 @@ def prepare(request: GridRequest) -> _Setup:
         raise UserError(f"{{workers}} must be between 0 (set the study up for `scalesearch worker`) and the "
                         f"{cores} cores here, got {request.workers}")
     check_threads(request.threads)
+    check_tie_break(request.tie_break)
     run_dir = Path(request.out or f"runs/grid-{space.name}")
     storage_name = request.storage or f"journal:{run_dir / 'study.journal'}"
     return _Setup(space, config, run_dir, request.study or f"grid-{space.name}", storage_name,
-                  str(resolve_device(request.device)))
+                  str(resolve_device(request.device)), request.tie_break)
 
 
 def _targets(request: GridRequest) -> tuple[float, ...]:
@@ -256,10 +262,31 @@ def _save_results(study: optuna.Study, candidates: list[Candidate], s: _Setup, i
                   interrupted: bool = False, prepared_only: bool = False) -> GridResult:
     """Collect the study's tables, save them (the run is finished once every unit is in)."""
     tables = collect(study, candidates, s.config, s.study_name, s.storage_name)
+    add_recommendation(tables, s.tie_break, _cost_ratio(candidates, s))
     save_grid_tables(s.run_dir, tables)
     if tables.summary["complete"]:
         finish_run(s.run_dir, info)
     return GridResult(tables, s.run_dir, interrupted, prepared_only)
+
+
+def _cost_ratio(candidates: list[Candidate], s: _Setup) -> Callable[[dict[str, Any]], float]:
+    """A contender's tie-break cost over the baseline's: from its row where it was measured,
+    timed here (batch-1 latency at the grid's latency settings) where it was not."""
+    by_index = {c.index: c for c in candidates}
+    grid = s.config.grid
+    meter = Meter("latency", grid.latency_device or s.device, grid.latency_threads, grid.latency_batch)
+    baseline: list[float] = []
+
+    def ratio(row: dict[str, Any]) -> float:
+        if s.tie_break != "latency":
+            return row[f"{s.tie_break}_ratio"]
+        if row.get("latency_ratio") is not None and not math.isnan(row["latency_ratio"]):
+            return row["latency_ratio"]
+        if not baseline:
+            baseline.append(meter(Variant(s.space)))
+        return meter(by_index[row["index"]].variant(s.space)) / baseline[0]
+
+    return ratio
 
 
 def describe_study(study: optuna.Study, request: GridRequest, space: SearchSpace) -> None:

@@ -35,6 +35,12 @@ def test_tiny_grid_end_to_end(cli, tmp_path):
                 "outcome", "noise"):
         assert key in best
     assert best["complete"] and abs(best["flops_ratio"] / 2 - 1) <= 0.02
+    recommended = best["recommended"]  # a tie recommends its fastest contender (timed here); a decision its winner
+    assert recommended["tie_break"] == "latency"
+    if best["decided"]:
+        assert (recommended["alpha"], recommended["beta"], recommended["gamma"]) == (best["alpha"], best["beta"], best["gamma"])
+    else:
+        assert recommended["cost_ratio"] == min(recommended["cost_ratios"].values()) > 0
     units = pd.read_csv(out / "trials.csv")
     points = pd.read_csv(out / "points.csv")
     assert len(points) == 4 and points.loc[0, "role"] == "baseline"

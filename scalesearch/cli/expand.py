@@ -29,7 +29,7 @@ def expand(
     beta: BetaOption = None,
     gamma: GammaOption = None,
     from_dir: Annotated[Optional[Path], typer.Option("--from", help="A `scalesearch grid` output directory: use its best.json.")] = None,
-    pick: Annotated[str, typer.Option(help="With --from: the grid's leader (best), its smooth fit (fit) where the grid's report recommends it, or the K-th point of its Pareto front, cheapest first (front:K).")] = "best",
+    pick: Annotated[str, typer.Option(help="With --from: the grid's leader (best), its smooth fit (fit) where the grid's report recommends it, the contender its tie-break recommends (recommended), or the K-th point of its Pareto front, cheapest first (front:K).")] = "best",
     force_coefficients: Annotated[bool, typer.Option(help="With --from: accept a grid made for another baseline.")] = False,
     land: Annotated[bool, typer.Option(help="Land member phi on growth^phi x the baseline's FLOPs (+-5%) by moving along (alpha, beta, gamma)^t; growth = the grid's target or the given coefficients' product. Presets stay as published.")] = True,
     exact_flops: Annotated[bool, typer.Option("--exact-flops/--no-exact-flops", "--exact-cost", help="Then move each member's resolution (then width) so its measured --cost is within 3% of the target (--exact-cost; --exact-flops with the default cost).")] = False,

@@ -60,6 +60,7 @@ def grid(
     max_seeds: Annotated[int, Opt(help="Racing: seeds per contender at most.")] = 3,
     max_trainings: Annotated[Optional[int], Opt(help="Racing: trainings in all, the baseline's included.")] = None,
     confidence: Annotated[float, Opt(help="Confidence of the separation test and of every interval.")] = 0.9,
+    tie_break: Annotated[str, Opt(help="When several points tie: which contender to recommend — latency (the fastest here, timed at batch 1), params, activations, flops, fit (nearest the smooth fit's maximum) or none.")] = "latency",
     device: DeviceOption = "auto",
     max_memory: MaxMemoryOption = None,
     workers: Annotated[Optional[int], Opt(help="Worker processes on this host sharing the study (default: measured — one process with every core, or one single-thread process per core, whichever trains faster here).")] = None,
@@ -82,7 +83,7 @@ def grid(
         prune=prune, prune_warmup=prune_warmup, data=data, data_dir=data_dir, epochs=epochs,
         train_images=train_images, val_images=val_images, test_images=test_images,
         resolution=resolution, batch_size=batch_size, lr=lr, seed=seed, seeds=seeds, max_seeds=max_seeds,
-        max_trainings=max_trainings, confidence=confidence, device=device,
+        max_trainings=max_trainings, confidence=confidence, tie_break=tie_break, device=device,
         workers=workers, threads=threads, worker_only=worker_only, command=command_line())
     display = LogDisplay() if worker_only or not stderr.is_terminal else LiveDisplay()
     try:
@@ -109,7 +110,14 @@ def grid(
         print(f"{'decided' if summary['decided'] else 'not decided'}: alpha={summary['alpha']:g} "
               f"beta={summary['beta']:g} gamma={summary['gamma']:g} val_accuracy={summary['val_accuracy']:.4f} "
               f"(seeds: {sum(summary['seeds'].values())} trainings over {len(summary['seeds'])} points)"
-              f"  ->  {result.run_dir / 'best.json'}, {result.run_dir / 'report.md'}")
+              f"{_recommended(summary)}  ->  {result.run_dir / 'best.json'}, {result.run_dir / 'report.md'}")
+
+
+def _recommended(summary: dict[str, Any]) -> str:
+    pick = summary.get("recommended")
+    if not pick or summary.get("decided"):
+        return ""
+    return f"; recommended ({pick['tie_break']}): alpha={pick['alpha']:g} beta={pick['beta']:g} gamma={pick['gamma']:g}"
 
 
 class LogDisplay(GridEvents):

@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 import pandas as pd
@@ -26,6 +26,7 @@ from scalesearch.search.candidates import Candidate
 from scalesearch.search.ranking import Difference, Ranking, TwoWay, rank, versus_control
 from scalesearch.search.study import SearchConfig
 from scalesearch.search.surface import fit_surface
+from scalesearch.search.tie_break import recommend, sentence as tie_sentence
 from scalesearch.search.worker import UnitStatus, unit_status, wanted_units
 from scalesearch.spec.scaling import Coefficients
 
@@ -138,7 +139,8 @@ def outcome(summary: dict[str, Any]) -> str:
                 "to tell it apart from the others (train more seeds).")
     means = [c["mean"] for c in contenders]
     return (f"No decision: {len(contenders)} points tie within {(max(means) - min(means)) * 100:.1f} points "
-            f"at {summary['confidence']:.0%} confidence; {leader} leads.")
+            f"at {summary['confidence']:.0%} confidence; {leader} leads."
+            + tie_sentence(summary.get("recommended"), len(contenders)))
 
 
 def summarize(points: list[dict[str, Any]], ranking: Ranking, status: UnitStatus, candidates: list[Candidate],
@@ -238,6 +240,16 @@ def _fit(points: list[dict[str, Any]], ranking: Ranking, config: SearchConfig) -
     return fit.as_dict() if fit else None
 
 
+def add_recommendation(tables: GridTables, tie_break: str,
+                       cost_ratio: Callable[[dict[str, Any]], float]) -> None:
+    """Name the contender a finished grid recommends (its tie-break) in the summary and its outcome."""
+    summary = tables.summary
+    if not summary.get("complete"):
+        return
+    summary["recommended"] = recommend(summary, tables.points, tie_break, cost_ratio)
+    summary["outcome"] = outcome(summary)
+
+
 def save_grid_tables(run_dir: Path, tables: GridTables) -> None:
     """trials.csv, points.csv and best.json, each written atomically."""
     write_atomic(run_dir / "trials.csv", pd.DataFrame(tables.units, columns=UNIT_COLUMNS).to_csv(index=False))
@@ -256,17 +268,18 @@ class GridChoice:
     pick: str = "best"
 
 
-PICKS = ("best", "fit", "front:K")
+PICKS = ("best", "fit", "recommended", "front:K")
 
 
 def read_grid_choice(run_dir: Path, pick: str = "best") -> GridChoice:
     """The choice in a grid run directory's best.json (`expand/compare --from`).
 
     `pick` "best" is the leader; "fit" the smooth fit's argmax, refused where the run's
-    report does not recommend it.
+    report does not recommend it; "recommended" the contender its tie-break chose
+    (search/tie_break.py).
     """
     front = re.fullmatch(r"front:(\d+)", str(pick))
-    if pick not in PICKS[:2] and not front:
+    if pick not in PICKS[:3] and not front:
         raise UserError(f"{{pick}} must be one of {', '.join(PICKS)}, got {pick!r}")
     path = Path(run_dir) / "best.json"
     if not path.is_file():
@@ -282,6 +295,11 @@ def read_grid_choice(run_dir: Path, pick: str = "best") -> GridChoice:
         if k >= len(points):
             raise UserError(f"{{pick}} {pick}: the front has {len(points)} points (front:0 .. front:{len(points) - 1})")
         source = points[k]
+    if pick == "recommended":
+        source = best.get("recommended") if isinstance(best, dict) else None
+        if not source:
+            raise UserError(f"{path}: no recommended point (the grid has not finished, or ran with "
+                            "{tie_break} none); use {pick} best")
     if pick == "fit":
         source = best.get("fit") if isinstance(best, dict) else None
         if not source:
