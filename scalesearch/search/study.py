@@ -22,7 +22,6 @@ from scalesearch.search.candidates import Candidate, GridSpec
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.training.budget import ProxyBudget
 
-SAMPLERS = ("grid", "tpe", "gp", "random")
 PRUNERS = ("none", "halving", "hyperband")
 OBJECTIVES = ("accuracy", "pareto")
 
@@ -128,17 +127,27 @@ def set_violation(trial: optuna.Trial, candidate: Candidate, grid: GridSpec) -> 
     return value
 
 
+def _gp(seed: int) -> optuna.samplers.BaseSampler:
+    if importlib.util.find_spec("scipy") is None:  # GPSampler's optimiser
+        raise UserError("{sampler} gp needs scipy: pip install 'scalesearch[gp]'")
+    return optuna.samplers.GPSampler(seed=seed, n_startup_trials=3)
+
+
+# Each sampler is one entry: its name (the CLI's --sampler) and how it is made from the seed.
+# "grid" enqueues every unit itself, so its sampler is never asked to propose: a random one
+# stands in only because a study must have one.  The others model the coefficients and avoid
+# infeasible points through each trial's constraint.
+SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
+    "grid": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed, n_startup_trials=3),
+    "gp": _gp,
+    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+}
+
+
 def make_sampler(config: SearchConfig) -> optuna.samplers.BaseSampler:
-    """Grid mode enqueues every unit itself (the sampler is never asked); the others model
-    the coefficients, and avoid infeasible points through each trial's constraint."""
-    seed = config.budget.seed
-    if config.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=3)
-    if config.sampler == "gp":
-        if importlib.util.find_spec("scipy") is None:  # GPSampler's optimiser
-            raise UserError("{sampler} gp needs scipy: pip install 'scalesearch[gp]'")
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=3)
-    return optuna.samplers.RandomSampler(seed=seed)
+    """The study's sampler, from the registry (an unknown name was refused by SearchConfig)."""
+    return SAMPLERS[config.sampler](config.budget.seed)
 
 
 def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
