@@ -182,8 +182,7 @@ def print_table(table: Table) -> None:
         wide = Console(highlight=False, width=100_000)
         console = Console(highlight=False, width=max(console.width, wide.measure(table).maximum))
     for column in table.columns:
-        if column.overflow == "ellipsis":
-            column.overflow = "fold"
+        column.no_wrap, column.overflow = False, "fold"
     console.print(table)
 
 

@@ -85,7 +85,7 @@ def grid(
         resolution=resolution, batch_size=batch_size, lr=lr, seed=seed, seeds=seeds, max_seeds=max_seeds,
         max_trainings=max_trainings, confidence=confidence, tie_break=tie_break, device=device,
         workers=workers, threads=threads, worker_only=worker_only, command=command_line())
-    display = LogDisplay() if worker_only or not stderr.is_terminal else LiveDisplay()
+    display = LogDisplay() if worker_only or not stderr.is_terminal else LiveDisplay(confidence)
     try:
         result = run_grid(request, display)
     finally:
@@ -104,7 +104,7 @@ def grid(
     if format is OutputFormat.json:
         print_json(summary)
         return
-    print_table(candidates_table(result.tables.points, {}))
+    print_table(candidates_table(result.tables.points, {}, summary["confidence"]))
     print(summary.get("outcome", "No candidate has finished yet."))
     if "alpha" in summary:
         print(f"{'decided' if summary['decided'] else 'not decided'}: alpha={summary['alpha']:g} "
@@ -146,17 +146,18 @@ class LogDisplay(GridEvents):
 class LiveDisplay(LogDisplay):
     """A terminal: the candidate table, redrawn as trials start, learn and end."""
 
-    def __init__(self) -> None:
+    def __init__(self, confidence: float = 0.9) -> None:
         self.live: Live | None = None
         self.info: dict[int, str] = {}
         self.epochs = 0
+        self.confidence = confidence
 
     def planned(self, plan: GridPlan) -> None:
         super().planned(plan)
         self.epochs = plan.epochs
 
     def _show(self, rows) -> None:
-        table = candidates_table(rows(), self.info)
+        table = candidates_table(rows(), self.info, self.confidence)
         if self.live is None:
             self.live = Live(table, console=stderr, refresh_per_second=2, transient=True)
             self.live.start()
@@ -184,8 +185,9 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def candidates_table(rows: list[dict[str, Any]], live_info: dict[int, str]) -> Table:
-    table = Table(title="phi = 1 points: cost at the deployment shape; val accuracy mean ± 90% interval over seeds")
+def candidates_table(rows: list[dict[str, Any]], live_info: dict[int, str], confidence: float) -> Table:
+    table = Table(title=f"phi = 1 points: cost at the deployment shape; val accuracy mean ± {confidence:.0%} "
+                        "interval over seeds")
     for name in ("#", "α, β, γ", "cost ×", "seeds", "val acc", "p_best (model)", "state"):
         table.add_column(name, justify="left" if name == "state" else "right", no_wrap=name != "state")
     for row in rows:
