@@ -335,7 +335,7 @@ def train_family(family: Family, *, data_name: str, data_dir: str | None = None,
     """
     from scalesearch.training.data import load_data
     from scalesearch.training.budget import ProxyBudget
-    from scalesearch.training.loop import train_model
+    from scalesearch.training.unit import train_unit
 
     base_resolution = family.space.proxy_resolution
     budget = ProxyBudget.for_space(family.space.proxy, **(budget_overrides or {}))
@@ -345,14 +345,16 @@ def train_family(family: Family, *, data_name: str, data_dir: str | None = None,
     state = read_state_dict(weights) if weights is not None else None
     fits = _weights_fit(variants, weights, state, budget.seed) if state is not None else {}
     for member, variant in zip(family.members, variants):
-        model = variant.build(budget.seed)
         loaded = {}
-        if weights is not None:
-            reason = fits[variant]
-            loaded = ({"weights": load_weights(model, weights, fit_shape=True, state=state).as_dict()} if reason is None
-                      else {"weights": None, "weights_note": reason})
-        result = train_model(model, data, variant.resolution, budget, device=device,
-                             validate_each_epoch=False)
+        if weights is not None and fits[variant] is not None:
+            loaded = {"weights": None, "weights_note": fits[variant]}
+
+        def start_from_weights(model) -> None:
+            loaded["weights"] = load_weights(model, weights, fit_shape=True, state=state).as_dict()
+
+        # Every member is one unit with the family's seed; the test split on each (it is reported).
+        result = train_unit(variant, budget, 0, data, device=device, evaluate_test=True,
+                            prepare=start_from_weights if weights is not None and fits[variant] is None else None)
         member.training = {**loaded, "proxy_resolution": variant.resolution, "val_accuracy": result.val_accuracy,
                            "test_accuracy": result.test_accuracy, "train_seconds": result.seconds,
                            "images_per_second": result.images_per_second, "train_status": result.status}

@@ -28,7 +28,8 @@ from scalesearch.training import distributed
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import load_data
 from scalesearch.training.device import available_cores, check_threads, resolve_device
-from scalesearch.training.loop import StepCallback, train_model
+from scalesearch.training import unit
+from scalesearch.training.loop import StepCallback
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
@@ -134,15 +135,19 @@ def train_rank(request: TrainRequest, on_step: StepCallback | None = None) -> di
         proxy = replace(proxy, resolution=request.pixels)
     if proxy.spec is not None:
         proxy.spec.validate()  # names the field when the resolution is too small for the strides
-    model = proxy.build(request.seed)
-    loaded = None
-    if request.weights is not None:  # the starting point; a resumed checkpoint then replaces it
-        loaded = load_weights(model, request.weights, fit_shape=True)
+    loaded = []
+
+    def start_from_weights(model) -> None:  # a resumed checkpoint then replaces them
+        loaded.append(load_weights(model, request.weights, fit_shape=True))
+
     extra = {"spec": proxy.spec.to_dict() if proxy.spec else None, "variant": proxy.describe(),
              "data": images.describe()}
-    result = train_model(model, images, proxy.resolution, budget, device=resolve_device(request.device),
-                         on_step=on_step, threads=request.threads, checkpoint=checkpoint,
-                         resume=request.resume, checkpoint_extra=extra)
+    # One unit, seed index 0 of base seed request.seed; validated every epoch for the progress line.
+    result = unit.train_unit(proxy, budget, 0, images, device=resolve_device(request.device), threads=request.threads,
+                             evaluate_test=True, validate_each_epoch=True,
+                             prepare=start_from_weights if request.weights is not None else None,
+                             on_step=on_step, checkpoint=checkpoint, resume=request.resume, checkpoint_extra=extra)
+    loaded = loaded[0] if loaded else None
     proxy_cost, deploy_cost = proxy.cost(), deployment.cost()
     metrics = {
         "baseline": space.name, "depth": request.depth, "width": request.width,

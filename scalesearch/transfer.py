@@ -53,7 +53,7 @@ from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import ImageData, load_data
 from scalesearch.training.device import check_threads, resolve_device
-from scalesearch.training.loop import train_model
+from scalesearch.training import unit
 from scalesearch.training.timing import estimate_seconds
 
 RESAMPLES = 4000  # draws for p_best and the perfect-transfer range of tau
@@ -222,22 +222,22 @@ class TransferSetup:
         return point.member.variant.at_proxy(self.source.base_resolution, self.data.in_channels,
                                              self.data.num_classes)
 
-    def data_for(self, seed: int) -> ImageData:
+    @property
+    def source_of_data(self) -> unit.DataSource:
         s = self.source
-        return load_data(s.data, s.data_dir, train_images=self.budget.train_images,
-                         val_images=self.budget.val_images, test_images=s.test_images, seed=seed)
+        return unit.DataSource(s.data, s.data_dir, train_images=self.budget.train_images,
+                          val_images=self.budget.val_images, test_images=s.test_images)
 
 
 def train_unit(setup: TransferSetup, point: TransferPoint, seed_index: int) -> dict:
     """Train one grown point once, as the grid trains its seed `seed_index` (test split on
     seed 0 only: it is reported, never ranked on); the record for units.jsonl."""
     proxy = setup.proxy(point)
-    seed = setup.budget.seed + seed_index
-    data = setup.data if seed_index == 0 else setup.data_for(seed)
-    result = train_model(proxy.build(seed), data, proxy.resolution, replace(setup.budget, seed=seed),
-                         device=setup.device, threads=setup.threads, evaluate_test=seed_index == 0)
+    data = setup.data if seed_index == 0 else setup.source_of_data
+    result = unit.train_unit(proxy, setup.budget, seed_index, data, device=setup.device, threads=setup.threads)
     return {"key": unit_key(point.key, seed_index), "label": point.chosen.label, "seed_index": seed_index,
-            "seed": seed, "proxy": proxy.describe(), "proxy_flops": proxy.macs(), **result.as_dict()}
+            "seed": unit.unit_seed(setup.budget, seed_index), "proxy": proxy.describe(), "proxy_flops": proxy.macs(),
+            **result.as_dict()}
 
 
 def estimates(setup: TransferSetup, todo: list[tuple[TransferPoint, int]]) -> dict[str, float]:

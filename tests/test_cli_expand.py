@@ -85,7 +85,7 @@ def test_train_flag_adds_accuracy_with_a_stub_trainer(cli, tmp_path, monkeypatch
         return train.TrainResult(val_accuracy=0.5 + 0.1 * len(calls), test_accuracy=0.4, images_per_second=100.0,
                                  epochs=budget.epochs, seconds=0.1)
 
-    monkeypatch.setattr(train, "train_model", fake_train_model)
+    monkeypatch.setattr("scalesearch.training.unit.train_model", fake_train_model)  # the one funnel
     payload, out = _expand(cli, tmp_path, "--baseline", "resnet18", "--phi", "0,1", "--preset", "paper",
                            "--train", "--data", "synthetic", "--epochs", "1", "--train-images", "64",
                            "--device", "cpu")

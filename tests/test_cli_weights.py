@@ -41,7 +41,7 @@ def test_expand_train_loads_weights_into_the_members_they_fit(cli, space, tmp_pa
         seen.append(model.stages[0][0].body[0][0].weight.detach().clone())
         return loop.TrainResult(val_accuracy=0.5, test_accuracy=0.4, images_per_second=1.0, epochs=1, seconds=0.1)
 
-    monkeypatch.setattr(loop, "train_model", fake_train_model)
+    monkeypatch.setattr("scalesearch.training.unit.train_model", fake_train_model)  # the one funnel
     reference = scalesearch.build_model(space, seed=9)
     torch.save(reference.state_dict(), tmp_path / "w.pt")
     result = cli("expand", "-b", space, "--phi", "0,1", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15",

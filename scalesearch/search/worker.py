@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import optuna
@@ -41,7 +41,8 @@ from scalesearch.search.storage import LeaseKeeper, owner_attrs, reap_stale_tria
 from scalesearch.search.study import SearchConfig, point_params, set_violation, suggest_params
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.training.data import ImageData, load_data
-from scalesearch.training.loop import TrainResult, train_model
+from scalesearch.training import unit
+from scalesearch.training.loop import TrainResult
 
 POLL_SECONDS = 2.0
 MAX_RETRIES = 3  # a unit whose trial failed this often (not by a dead worker) is given up
@@ -339,7 +340,6 @@ def train_candidate(candidate: Candidate, space: SearchSpace, config: SearchConf
     pruner needs them): what is only reported, or not read, is not computed.
     """
     variant = candidate.variant(space).at_proxy(config.base_resolution, data.in_channels, data.num_classes)
-    budget = replace(config.budget, seed=config.budget.seed + seed_index)
     prunable = (trial is not None and candidate.role != "baseline" and config.prune != "none"
                 and seed_index == 0)
 
@@ -351,9 +351,8 @@ def train_candidate(candidate: Candidate, space: SearchSpace, config: SearchConf
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-    return train_model(variant.build(budget.seed), data, variant.resolution, budget, device=device,
-                       on_epoch=report, threads=threads, evaluate_test=seed_index == 0,
-                       validate_each_epoch=prunable)
+    return unit.train_unit(variant, config.budget, seed_index, data, device=device, threads=threads,
+                           on_epoch=report, validate_each_epoch=prunable)
 
 
 def _result_attrs(result: TrainResult) -> dict[str, Any]:
