@@ -1,5 +1,14 @@
 """Weights by order: a state_dict from an independently written network loads and gives
-its outputs exactly; mismatches are refused naming the tensor; source presets are data."""
+its outputs exactly; mismatches are refused naming the tensor; source presets are data.
+
+torchvision's and timm's own models are checked two ways: against the libraries where
+they import (never here: no torchvision build matches torch 2.13 CPU), and always against
+fixtures made with them (tests/fixtures/weight_orders, by tests/fixtures/make_weight_orders.py):
+each holds a library model's state_dict layout and its logits for weights and an input that
+tests/fixtures/weight_fill.py rebuilds from numpy under any torch."""
+
+import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +19,9 @@ from scalesearch.errors import UserError
 from scalesearch.models.weights import load_weights, map_by_order
 from scalesearch.spec.spaces import load_space
 from scalesearch.spec.weight_sources import apply_weight_source
+from tests.fixtures.weight_fill import describe, fill_state, sample_input
+
+WEIGHT_ORDERS = Path(__file__).resolve().parent / "fixtures" / "weight_orders"
 
 
 class _Block(nn.Module):
@@ -134,7 +146,8 @@ def test_a_checkpoint_holding_a_state_dict_loads(tmp_path):
 
 def test_weight_sources_set_spec_fields_as_data():
     b0, v1 = load_space("efficientnet-b0").network, load_space("mobilenetv1").network
-    assert apply_weight_source(b0, "torchvision").bn_eps == 1e-3
+    assert b0.bn_eps == 1e-3  # ours
+    assert apply_weight_source(b0, "torchvision").bn_eps == 1e-5  # torchvision's B0..B4: BN defaults
     assert apply_weight_source(b0, "timm").bn_eps == 1e-5
     assert apply_weight_source(v1, "timm").activation == "relu6"
     with pytest.raises(UserError, match="padding"):
@@ -183,3 +196,40 @@ def test_timm_random_init_weights_give_timm_outputs(tmp_path, baseline, name):
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), reference(x), rtol=1e-4, atol=1e-4)
+
+
+def _counted(layout):
+    """(index, name, shape) of the tensors an order mapping pairs: BN counters left out."""
+    return [(i, name, tuple(shape)) for i, (name, shape, _) in enumerate(layout)
+            if not name.endswith("num_batches_tracked")]
+
+
+# The libraries' models that the importorskip tests above compare with (listed, not globbed:
+# a fixture gone missing fails instead of dropping out).
+@pytest.mark.parametrize("fixture", [f"{library}-{name}.json" for library, name in (
+    ("torchvision", "resnet50"), ("torchvision", "mobilenet_v2"), ("torchvision", "efficientnet_b0"),
+    ("timm", "resnet50"), ("timm", "mobilenetv2_100"), ("timm", "efficientnet_b0"))])
+def test_library_weights_from_a_fixture_load_by_order_and_give_its_logits(tmp_path, fixture):
+    """torchvision's / timm's state_dict layout and float64 logits, recorded by the generator,
+    against our baseline built with weights_from=library: same tensor order and shapes, and
+    the same logits for the same numpy-made weights and input."""
+    recorded = json.loads((WEIGHT_ORDERS / fixture).read_text())
+    layout = [(name, tuple(shape), dtype) for name, shape, dtype in recorded["tensors"]]
+    library, baseline = recorded["library"], recorded["baseline"]
+
+    torch.save(fill_state(layout), tmp_path / "w.pt")
+    model = scalesearch.build_model(baseline, weights=tmp_path / "w.pt", weights_from=library)
+
+    ours = describe(model.state_dict())
+    theirs_counted, ours_counted = _counted(layout), _counted(ours)
+    assert len(ours_counted) == len(theirs_counted), (len(ours_counted), len(theirs_counted))
+    for (i, name, shape), (j, key, mine) in zip(theirs_counted, ours_counted):
+        assert shape == mine, f"{library}'s tensor {i} {name} {shape} vs our {j} {key} {mine}"
+    assert [d for _, _, d in layout if d != "int64"] == [d for _, _, d in ours if d != "int64"]
+
+    model = model.double().eval()  # float32 weights as filled, computed in float64 as recorded
+    with torch.no_grad():
+        logits = model(sample_input().double())[0]
+    expected = torch.tensor(recorded["logits"], dtype=torch.float64)
+    torch.testing.assert_close(logits, expected, rtol=1e-7, atol=1e-8)
+    assert abs(float(logits.sum()) - recorded["logits_sum"]) < 1e-6

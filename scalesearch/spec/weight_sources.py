@@ -7,9 +7,10 @@ match too), which NetSpec fields to set so that a state_dict from that source gi
 reference's outputs.  `--weights-from SOURCE` applies it; nothing else branches on it.
 
 What each entry is read from:
-- torchvision: torchvision/models/efficientnet.py builds its BN with eps=1e-3
-  (momentum left at torch's 0.1); resnet.py and mobilenetv2.py use torch's defaults
-  (eps 1e-5, momentum 0.1).  torchvision has no MobileNetV1.
+- torchvision: efficientnet.py builds B0..B4 with torch's BN defaults (eps 1e-5,
+  momentum 0.1; only B5..B7 pass eps=1e-3, momentum=0.01, and EfficientNetV2 eps=1e-3:
+  read in torchvision 0.29.1, and checked against tests/fixtures/weight_orders);
+  resnet.py and mobilenetv2.py use torch's defaults too.  torchvision has no MobileNetV1.
 - timm: efficientnet_* and resnet* use torch's BN defaults (eps 1e-5); mobilenetv1_*
   (timm's MobileNetV1, from gen-efficientnet) runs ReLU6 where ours runs ReLU.
 - tf (TensorFlow checkpoints, timm's `tf_` models): BN eps 1e-3, momentum 0.01 (Keras'
@@ -41,7 +42,7 @@ class WeightSource:
 
 WEIGHT_SOURCES = {
     "torchvision": WeightSource("torchvision", {
-        "efficientnet": {"bn_eps": 1e-3, "bn_momentum": 0.1},
+        "efficientnet": {"bn_eps": 1e-5, "bn_momentum": 0.1},
         "resnet": {"bn_eps": 1e-5, "bn_momentum": 0.1},
         "mobilenetv2": {"bn_eps": 1e-5, "bn_momentum": 0.1, "activation": "relu6"},
     }),
