@@ -254,6 +254,8 @@ class GridChoice:
     target: float
     baseline: str
     pick: str = "best"
+    tolerance: float | None = None  # the grid's band, which its phi = 1 networks were landed in
+    cost: str = "flops"  # the cost they were landed on
 
 
 PICKS = ("best", "fit", "front:K")
@@ -293,7 +295,10 @@ def read_grid_choice(run_dir: Path, pick: str = "best") -> GridChoice:
         target = float(source.get("target") or best.get("target") or coefficients.product)
     except (KeyError, TypeError, ValueError, AttributeError):
         raise UserError(f"{path}: no numeric alpha, beta and gamma (has the grid finished a candidate?)") from None
-    return GridChoice(coefficients, target, str(best.get("baseline", "")), pick)
+    tolerance = best.get("tolerance")
+    return GridChoice(coefficients, target, str(best.get("baseline", "")), pick,
+                      float(tolerance) if isinstance(tolerance, (int, float)) else None,
+                      str(best.get("cost") or "flops"))
 
 
 def check_grid_baseline(choice: GridChoice, space, run_dir: Path, force: bool) -> None:
