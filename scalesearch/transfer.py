@@ -158,7 +158,8 @@ def phi_budget(budget: ProxyBudget, phi: float, scale: float) -> ProxyBudget:
 
 def is_single_dimension(c: Coefficients, step: float, tolerance: float) -> bool:
     """Two of alpha, beta, gamma at 1: within half a grid step of it, or twice the band's
-    tolerance (the 2-D grid bends alpha that far to keep rounding small: 1.02 -> 1.04)."""
+    tolerance (a 2-D grid's alpha = target / (beta^2 gamma^2) can sit that near 1 without
+    being set to 1, as in grids made before alpha was set to 1 within the law's band)."""
     near = max(step / 2, 2 * tolerance) + 1e-9
     return sum(abs(x - 1) <= near for x in (c.alpha, c.beta, c.gamma)) == 2
 
