@@ -3,6 +3,7 @@ phi = 1 cost — by training the family's own phi = 1 member (the one landing ru
 up or down."""
 
 import json
+import math
 
 import optuna
 import pytest
@@ -164,3 +165,17 @@ def test_bad_grid_settings(kwargs, fragment):
 def test_empty_grid_says_what_to_relax():
     with pytest.raises(UserError, match="relax tolerance"):
         build_candidates(load_space("resnet18"), GridSpec(shape="3d", step=0.3, tolerance=0.001))
+
+
+def test_a_down_scaling_grids_surface_fit_searches_its_own_range():
+    from scalesearch.search.surface import fit_surface
+
+    grid = GridSpec(target=0.5)
+    points = [c for c in build_candidates(load_space("resnet18"), grid)[1:]]
+
+    def truth(b, g):  # a quadratic in (log beta, log gamma) peaking inside the down grid's range
+        return 0.8 - 2 * math.log(b / 0.85) ** 2 - 2 * math.log(g / 0.9) ** 2
+
+    fit = fit_surface([(c.beta, c.gamma, truth(c.beta, c.gamma), 3) for c in points], 0.5, grid.low, noise_sd=0.003)
+    assert (fit.beta, fit.gamma) == pytest.approx((0.85, 0.9), abs=0.006) and fit.recommended, fit.reason
+    assert 0.5 <= fit.alpha <= 1

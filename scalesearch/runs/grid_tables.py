@@ -233,7 +233,8 @@ def _fit(points: list[dict[str, Any]], ranking: Ranking, config: SearchConfig) -
         return None
     rows = [(p["beta"], p["gamma"], p["mean"], p["seeds"]) for p in points
             if p["role"] == "candidate" and p["seeds"] and p["mean"] is not None]
-    fit = fit_surface(rows, config.grid.target, config.grid.high, ranking.noise.sd,
+    bound = config.grid.low if config.grid.down else config.grid.high  # beta, gamma run from 1 to it
+    fit = fit_surface(rows, config.grid.target, bound, ranking.noise.sd,
                       noise_df=ranking.noise.df or math.inf, confidence=config.confidence)
     return fit.as_dict() if fit else None
 
