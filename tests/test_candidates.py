@@ -179,3 +179,14 @@ def test_a_down_scaling_grids_surface_fit_searches_its_own_range():
     fit = fit_surface([(c.beta, c.gamma, truth(c.beta, c.gamma), 3) for c in points], 0.5, grid.low, noise_sd=0.003)
     assert (fit.beta, fit.gamma) == pytest.approx((0.85, 0.9), abs=0.006) and fit.recommended, fit.reason
     assert 0.5 <= fit.alpha <= 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--target", "0.5", "--high", "1.2"), "--high 1.2: a down-scaling grid"),
+    (("--target", "1"), "--target 1.0: the phi = 1 cost multiple must be above 1"),
+    (("--low", "0.8"), "--low 0.8: coefficients below 1 shrink the network"),
+])
+def test_grid_refuses_a_wrong_direction_in_one_line(cli, tmp_path, args, message):
+    result = cli("grid", "-b", "resnet18", *args, "--out", tmp_path / "run")
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output

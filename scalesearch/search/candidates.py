@@ -104,10 +104,10 @@ class GridSpec:
         if self.high < self.low:
             raise UserError(f"{{high}} {self.high} is below {{low}} {self.low}")
         if self.down and self.high > 1:
-            raise UserError(f"{{high}} {self.high}: a down-scaling grid ({{target}} {self.target} < 1) keeps "
+            raise UserError(f"{{high}} {self.high}: a down-scaling grid (cost multiple below 1) keeps "
                             "coefficients <= 1; use {high} <= 1")
         if self.down and self.low >= 1:
-            raise UserError(f"{{low}} {self.low}: a down-scaling grid ({{target}} {self.target} < 1) needs "
+            raise UserError(f"{{low}} {self.low}: a down-scaling grid (cost multiple below 1) needs "
                             "{low} below 1 (default 0.5)")
         if not self.down and self.low < 1:
             raise UserError(f"{{low}} {self.low}: coefficients below 1 shrink the network; use {{low}} >= 1 "
