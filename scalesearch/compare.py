@@ -34,6 +34,7 @@ from scalesearch.spec.presets import fast_exponents, parse_fast
 from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.machine import describe
+from scalesearch.measure.landing import land
 from scalesearch.measure.match import shortest, solve_knob
 from scalesearch.measure.meter import FLOPS, Meter
 from scalesearch.measure.variant import Variant
@@ -226,6 +227,11 @@ def plan_compare(space: SearchSpace, targets: tuple[float, ...], methods: tuple[
     for target in targets:
         for method in methods:
             setting = method_setting(method, coefficients)
+            if method == "compound":  # the family's own member: the one landing rule, as expand's
+                landing = land(base, coefficients, math.log(target) / math.log(coefficients.product), target,
+                               meter=meter, base=base_cost)
+                plan.append(planned(target, target_label(target), method, setting.knob, landing.t, landing.variant))
+                continue
             value, _ = solve(space, setting, target, base_cost, meter)
             plan.append(planned(target, target_label(target), method, setting.knob, value,
                                 variant_at(space, setting.multipliers(value))))

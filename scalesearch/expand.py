@@ -4,8 +4,11 @@ Step 2 of the method.  A *plan* says, per member, which multipliers to use (phi-
 from alpha, beta, gamma, or a published table); `expand_family` turns the plan into
 members at the deployment shape, each measured with fvcore next to its nominal FLOP
 multiple d*w^2*r^2 (= (alpha*beta^2*gamma^2)^phi for phi-based plans).  Rounding makes
-the two differ; `exact_flops=True` moves each member's resolution (then width) until
-measured FLOPs land within +-3% of baseline x nominal (measure/match.py).
+the two differ, so landed plans move each member along its coefficients,
+(alpha, beta, gamma)^t with t near phi, onto growth^phi x the baseline's cost — the one
+landing rule the grid, transfer and compare share (measure/landing.py).
+`exact_flops=True` then moves each member's resolution (then width) until measured cost
+lands within +-3% of baseline x target (measure/match.py).
 
 `run_expand(request, events)` is the whole command: plan, measure, optionally time and
 proxy-train, and save the run directory (runs/family_files.py).
@@ -13,7 +16,6 @@ proxy-train, and save the run directory (runs/family_files.py).
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -28,7 +30,8 @@ from scalesearch.measure.cost import Cost
 from scalesearch.measure.latency import Latency
 from scalesearch.measure.meter import FLOPS, Meter
 from scalesearch.machine import describe
-from scalesearch.measure.match import EXACT_TOLERANCE, match_cost, match_flops, shortest, solve_knob
+from scalesearch.measure.landing import LAND_TOLERANCE, land
+from scalesearch.measure.match import EXACT_TOLERANCE, match_cost
 from scalesearch.spec.phis import parse_phis, phi_label
 from scalesearch.spec.presets import EFFICIENTNET_OFFICIAL, fast_coefficients, parse_fast
 from scalesearch.spec.scaling import PAPER_B0, Coefficients, round_resolution
@@ -38,10 +41,8 @@ from scalesearch.models.weights import load_weights, map_by_order, read_state_di
 from scalesearch.spec.weight_sources import with_weight_source
 
 PRESETS = ("paper", "efficientnet-official")
-
-
-
-LAND_TOLERANCE = 0.05  # every landed member's measured cost within +-5% of growth^phi
+LANDING_COSTS = ("flops", "params", "activations")  # what a grid's members can be landed on here
+GROWTH_DECIMALS = 4  # given coefficients grow their family by their product, to 4 decimals
 
 
 class FamilyError(UserError):
@@ -69,6 +70,8 @@ class FamilyPlan:
     coefficients: Coefficients | None  # None for a published table
     members: tuple[MemberPlan, ...]
     growth: float | None = None  # cost multiple per phi each member is landed on; None = as published
+    tolerance: float = LAND_TOLERANCE  # the band members are landed in (a grid's own, from --from)
+    cost: str = "flops"  # the cost they are landed on (a grid's own, from --from)
 
     @property
     def landed(self) -> bool:
@@ -82,7 +85,10 @@ def plan_family(space: SearchSpace, phis: tuple[float, ...] | None, *, preset: s
     """Exactly one coefficient source -> the plan; phis None = the default 0..7.
 
     Coefficients from a grid (`from_dir`) or given as numbers are landed: member phi costs
-    growth^phi x the baseline (growth = the grid's target, or the numbers' own product).
+    growth^phi x the baseline (growth = the grid's target, or the numbers' own product),
+    by the one landing rule (measure/landing.py) — from a grid, in the grid's own band and
+    cost, so member phi = 1 is the network the grid trained for those coefficients.  A
+    down-scaling grid (target T < 1) gives members at T^phi: they shrink as phi grows.
     The presets are kept as published.  `land=False` keeps every member as it rounds.
     `pick` chooses the grid's leader ("best") or its smooth fit ("fit"); a grid made for
     another baseline is refused unless `force_coefficients`.
@@ -113,9 +119,15 @@ def plan_family(space: SearchSpace, phis: tuple[float, ...] | None, *, preset: s
         where = str(Path(from_dir) / "best.json") + (" (smooth fit)" if pick == "fit" else
                                                       f" ({pick})" if pick != "best" else "")
         coefficients, source, growth = choice.coefficients, where, choice.target
+        members = tuple(phi_member(space, coefficients, phi) for phi in phis)
+        return FamilyPlan(source=source, coefficients=coefficients, members=members,
+                          growth=growth if land else None, tolerance=choice.tolerance or LAND_TOLERANCE,
+                          cost=choice.cost if choice.cost in LANDING_COSTS else "flops")
     else:
         coefficients, source = manual(alpha, beta, gamma), "alpha/beta/gamma"
-        growth = coefficients.product
+        # To 4 decimals: coefficients copied from a grid's best.json (6 decimals) name its
+        # target (2.0, not 2.0000005), so member phi = 1 is the network the grid trained.
+        growth = round(coefficients.product, GROWTH_DECIMALS)
     members = tuple(phi_member(space, coefficients, phi) for phi in phis)
     return FamilyPlan(source=source, coefficients=coefficients, members=members,
                       growth=growth if land else None)
@@ -230,7 +242,7 @@ class Family:
             "coefficient_source": self.plan.source,
             "coefficients": self.plan.coefficients.as_dict() if self.plan.coefficients else None,
             "product": self.plan.coefficients.product if self.plan.coefficients else None,
-            "growth": self.plan.growth, "land_tolerance": LAND_TOLERANCE,
+            "growth": self.plan.growth, "land_tolerance": self.plan.tolerance, "land_cost": self.plan.cost,
             "exact_flops": self.exact_flops, "exact_cost": self.meter.cost if self.exact_flops else None,
             "exact_tolerance": self.exact_tolerance,
             "latency": None if self.latency_meter is None else {
@@ -249,6 +261,20 @@ def _nominal_pixels(space: SearchSpace, resolution_mult: float) -> int:
     return round_resolution(space.resolution * resolution_mult, divisor)
 
 
+def place_member(space: SearchSpace, plan: FamilyPlan,
+                 item: MemberPlan) -> tuple[Variant, float, float | None, dict[str, Any]]:
+    """(network, target cost multiple, t, fallback record) of one planned member.
+
+    Landed plans go through the one landing rule (measure/landing.py) onto growth^phi in
+    the plan's cost and band; others keep their rounded multipliers (t None)."""
+    variant = Variant(space, item.depth, item.width, item.resolution_mult, dropout=item.dropout)
+    if not plan.landed or item.phi == 0:
+        return variant, _nominal(item), None, {}
+    target = plan.growth ** item.phi
+    landing = land(variant, plan.coefficients, item.phi, target, meter=Meter(plan.cost), tolerance=plan.tolerance)
+    return landing.variant, target, landing.t, landing.adjustment
+
+
 def _nominal(item: MemberPlan) -> float:
     return item.depth * item.width**2 * item.resolution_mult**2
 
@@ -265,14 +291,11 @@ def expand_family(space: SearchSpace, plan: FamilyPlan, *, exact_flops: bool = F
     base_cost = meter(Variant(space))
     members = []
     for item in plan.members:
-        variant = Variant(space, item.depth, item.width, item.resolution_mult, dropout=item.dropout)
-        target, t, adjustment = _nominal(item), None, {}
-        if plan.landed and item.phi != 0:
-            target = plan.growth ** item.phi
-            variant, t, adjustment = land_member(variant, plan.coefficients, item.phi, target)
-        if exact_flops:
-            variant, adjustment = match_cost(variant, base_cost * target, tolerance,
-                                             None if meter.cost == "flops" else meter)
+        variant, target, t, adjustment = place_member(space, plan, item)
+        if exact_flops:  # a landing's own fallback record stays unless this moves it again
+            variant, exact = match_cost(variant, base_cost * target, tolerance,
+                                        None if meter.cost == "flops" else meter)
+            adjustment = exact or adjustment
         # The name is not part of the network, so the baseline-named spec shares fvcore's
         # cache with the baseline measurement (phi = 0 costs nothing extra).
         member = Member(plan=item, variant=variant, cost=variant.cost(), base_flops=base_flops,
@@ -284,35 +307,6 @@ def expand_family(space: SearchSpace, plan: FamilyPlan, *, exact_flops: bool = F
             on_member(member)
     return Family(space=space, plan=plan, members=members, exact_flops=exact_flops, meter=meter,
                   latency_meter=latency, exact_tolerance=tolerance)
-
-
-def land_member(variant: Variant, coefficients: Coefficients, phi: float,
-                target: float) -> tuple[Variant, float, dict[str, Any]]:
-    """Move along the coefficients' own direction, (d, w, r) = (alpha, beta, gamma)^t with t
-    near phi, until the member's measured cost is `target` x the baseline's (+-LAND_TOLERANCE).
-
-    Rounding makes cost a staircase in t; where a step jumps over the band (a block added
-    to every stage at once), the member's resolution, then width, fills the gap.  The
-    compound character is kept: t moves all three together.
-    """
-    base = Variant(variant.space).macs()
-    product = coefficients.product
-    if abs(math.log(product)) < 1e-9:  # (1, 1, 1): nothing to move along
-        return variant, phi, {}
-
-    def moved(t: float) -> Variant:
-        d, w, r = coefficients.multipliers(t)
-        return replace(variant, depth=d, width=w, resolution_mult=r, resolution=0)
-
-    def cost(t: float) -> float:
-        return moved(t).macs() / base
-
-    t, _ = solve_knob(cost, target, phi, math.log(product), tolerance=LAND_TOLERANCE / 2)
-    t, ratio = shortest(t, cost, target, LAND_TOLERANCE / 2)
-    landed, adjustment = moved(t), {}
-    if abs(ratio / target - 1) > LAND_TOLERANCE:
-        landed, adjustment = match_flops(landed, target * base, LAND_TOLERANCE)
-    return landed, t, adjustment
 
 
 # -- proxy training --------------------------------------------------------------------

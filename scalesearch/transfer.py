@@ -12,8 +12,9 @@ checks the assumption for one grid run:
    1.92 is outside the default band) has no phi = 1 rank: it is ranked at phi only.
 2. **Grown to phi.**  Each point's family member phi, (alpha, beta, gamma)^t with t near
    phi, landed on the grid's target^phi x the baseline's measured cost within the grid's
-   own tolerance (`expand.expand_family` with exact FLOPs: `land_member`, then
-   `match_flops`), so every point is compared at the same cost, as at phi = 1.
+   own tolerance and cost by the one landing rule (`measure.landing.land`, through
+   `expand.expand_family`), so every point is compared at the same cost, as at phi = 1,
+   and transfer --phi 1 trains exactly the grid's own phi = 1 networks.
 3. **Trained** with the grid's proxy budget, its epochs x F^phi for `budget_scale` F, at
    the proxy shape (the grid's base px x the grown network's r), `seeds` seeds each: one
    unit per (point, seed) in units.jsonl (runs/compare_units.py), so a rerun trains only
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from scalesearch.errors import UserError
-from scalesearch.expand import FamilyPlan, Member, expand_family, phi_member
+from scalesearch.expand import LANDING_COSTS, FamilyPlan, Member, expand_family, phi_member
 from scalesearch.measure.variant import Variant
 from scalesearch.runs.compare_units import pending_units, read_units, train_units, unit_key
 from scalesearch.runs.files import jsonable
@@ -120,6 +121,7 @@ class GridSource:
     target: float
     tolerance: float
     step: float
+    cost: str = "flops"  # what the grid landed its networks on (and transfer lands its members on)
 
     @classmethod
     def read(cls, run_dir: Path) -> "GridSource":
@@ -136,7 +138,8 @@ class GridSource:
             band = identity["grid"]
             return cls(grid, space, ProxyBudget.for_space(identity["budget"]), identity["data"],
                        request.get("data_dir"), identity.get("test_images"), int(identity["base_resolution"]),
-                       float(band["target"]), float(band["tolerance"]), float(band["step"]))
+                       float(band["target"]), float(band["tolerance"]), float(band["step"]),
+                       str(band.get("cost") or "flops"))
         except (KeyError, TypeError, ValueError):
             raise TransferError(f"{{from}} {run_dir}: run.json has no budget, data or grid band in its "
                                 "identity (made by another version?); rerun the grid") from None
@@ -155,7 +158,8 @@ def phi_budget(budget: ProxyBudget, phi: float, scale: float) -> ProxyBudget:
 
 def is_single_dimension(c: Coefficients, step: float, tolerance: float) -> bool:
     """Two of alpha, beta, gamma at 1: within half a grid step of it, or twice the band's
-    tolerance (the 2-D grid bends alpha that far to keep rounding small: 1.02 -> 1.04)."""
+    tolerance (a 2-D grid's alpha = target / (beta^2 gamma^2) can sit that near 1 without
+    being set to 1, as in grids made before alpha was set to 1 within the law's band)."""
     near = max(step / 2, 2 * tolerance) + 1e-9
     return sum(abs(x - 1) <= near for x in (c.alpha, c.beta, c.gamma)) == 2
 
@@ -201,8 +205,9 @@ class TransferPoint:
 def grow(source: GridSource, chosen: Chosen, phi: float) -> TransferPoint:
     """Member phi of the point's family on target^phi x the baseline's cost (the grid's band)."""
     plan = FamilyPlan(source=f"transfer {chosen.label}", coefficients=chosen.coefficients,
-                      members=(phi_member(source.space, chosen.coefficients, phi),), growth=source.target)
-    member = expand_family(source.space, plan, exact_flops=True, tolerance=source.tolerance).members[0]
+                      members=(phi_member(source.space, chosen.coefficients, phi),), growth=source.target,
+                      tolerance=source.tolerance, cost=source.cost if source.cost in LANDING_COSTS else "flops")
+    member = expand_family(source.space, plan).members[0]
     return TransferPoint(chosen, member, source.tolerance)
 
 

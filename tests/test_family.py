@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from scalesearch.errors import UserError
-from scalesearch.expand import (EXACT_TOLERANCE, grown_dropout, match_flops, parse_phis, phi_label,
-                                plan_family)
+from scalesearch.expand import EXACT_TOLERANCE, grown_dropout, parse_phis, phi_label, plan_family
+from scalesearch.measure.match import match_flops
 from scalesearch.models import build_model
 from scalesearch.spec.spaces import load_space
 from scalesearch.measure.variant import Variant
@@ -162,3 +162,33 @@ def test_a_fast_family_lands_on_twice_the_cost_per_phi(cli, tmp_path):
     members = json.loads(result.stdout)["members"]
     for m in members:
         assert m["flops_ratio"] == pytest.approx(2 ** m["phi"], rel=0.05)
+
+
+def _fake_unit(candidate, space, config, data, *, seed_index=0, **kwargs):
+    """A proxy training that costs nothing: depth alone leads (a known leader)."""
+    from scalesearch.training.loop import TrainResult
+
+    accuracy = 0.5 + 0.1 * candidate.beta * candidate.gamma - 0.05 * candidate.alpha - 0.01 * seed_index
+    return TrainResult(val_accuracy=accuracy, test_accuracy=accuracy, images_per_second=1.0, epochs=1, seconds=0.0)
+
+
+def test_expand_from_a_down_scaling_grid_shrinks_by_its_target_per_phi(cli, tmp_path, monkeypatch):
+    from scalesearch.search import worker
+
+    monkeypatch.setattr(worker, "train_candidate", _fake_unit)
+    grid_dir = tmp_path / "grid"
+    result = cli("grid", "-b", "resnet18", "--target", "0.5", "--step", "0.2", "--seeds", "1", "--workers", "1",
+                 "--threads", "1", "--data", "synthetic", "--epochs", "1", "--train-images", "64",
+                 "--val-images", "64", "--test-images", "64", "--device", "cpu", "--out", grid_dir,
+                 "--format", "json")
+    assert result.exit_code == 0, result.output
+    best = json.loads(result.stdout)
+    assert (best["target"], best["alpha"], best["beta"], best["gamma"]) == (0.5, 0.5, 1.0, 1.0)
+    result = cli("expand", "-b", "resnet18", "--from", grid_dir, "--phi", "0..3", "--out", tmp_path / "family",
+                 "--format", "json")
+    assert result.exit_code == 0, result.output
+    members = json.loads(result.stdout)["members"]
+    for m in members:  # member phi costs 0.5^phi x the baseline: it shrinks as phi grows
+        assert m["target_ratio"] == 0.5 ** m["phi"] and m["flops_ratio"] == pytest.approx(0.5 ** m["phi"], rel=0.05)
+    one = members[1]  # the network the grid trained for its leader
+    assert best["phi1_network"] == {"depth": one["depth"], "width": one["width"], "resolution": one["resolution"]}

@@ -91,6 +91,25 @@ def test_paper_style_3d_grid_counts_boundary_points_exactly():
     assert Coefficients(1.2, 1.1, 1.15) in points
 
 
-def test_grids_refuse_ranges_below_one():
-    with pytest.raises(ScalingError, match=">= 1"):
-        grid_3d(low=0.5)
+def test_down_scaling_grids_step_down_from_one():
+    points = grid_2d(0.1, 0.5, 0.5, band=0.02)  # target 0.5, coefficients down to 0.5
+    triples = {(p.alpha, p.beta, p.gamma) for p in points}
+    assert (0.5, 1.0, 1.0) in triples and (1.0, 0.7, 1.0) in triples and (1.0, 1.0, 0.7) in triples
+    assert all(0.5 <= min(p.alpha, p.beta, p.gamma) and max(p.alpha, p.beta, p.gamma) <= 1 for p in points)
+    assert all(abs(p.product / 0.5 - 1) <= 0.02 + 1e-9 for p in points) and len(points) == 10
+    assert {(p.alpha, p.beta, p.gamma) for p in grid_2d(0.1, 0.5, 0.5)} == triples - {(1.0, 0.7, 1.0),
+                                                                                   (1.0, 1.0, 0.7)}
+    down_3d = grid_3d(low=0.5, high=1.0, step=0.1, target=0.5, tolerance=0.01)
+    assert Coefficients(0.5, 1.0, 1.0) in down_3d and all(p.product <= 0.51 + 1e-9 for p in down_3d)
+
+
+def test_alpha_is_one_where_that_keeps_the_law_within_its_band():
+    # alpha 2 / 1.96 = 1.02 would add a block to every one-block stage at any t > 0.
+    assert Coefficients(1.0, 1.0, 1.4) in grid_2d(band=0.02) and Coefficients(1.0, 1.0, 1.4) not in grid_2d()
+
+
+def test_grids_refuse_empty_or_non_positive_ranges():
+    with pytest.raises(ScalingError, match="above 0"):
+        grid_3d(low=0.0)
+    with pytest.raises(ScalingError, match="empty"):
+        grid_3d(low=1.5, high=1.0)

@@ -285,7 +285,7 @@ def test_members_land_on_the_grids_band_and_the_files_are_written(tmp_path, grid
 def test_grown_members_of_a_real_baseline_land_within_the_grids_band():
     from scalesearch.transfer import Chosen, grow
 
-    source = type("Source", (), {"space": load_space("mobilenetv2"), "target": 2.0, "tolerance": 0.02})()
+    source = type("Source", (), {"space": load_space("mobilenetv2"), "target": 2.0, "tolerance": 0.02, "cost": "flops"})()
     for c in [(1.0, 1.0, 1.4), (1.2, 1.1, 1.15), (2.0, 1.0, 1.0), (1.0, 1.4, 1.0)]:
         point = grow(source, Chosen(str(c), Coefficients(*c), ()), 2.0)
         assert point.within_tolerance and abs(point.member.flops_ratio / 4.0 - 1) <= 0.02, c

@@ -19,13 +19,18 @@ EXACT_TOLERANCE = 0.03  # the +-3% band of `expand --exact-flops`
 
 def solve_knob(cost: Callable[[float], float], target: float, guess: float, slope: float, *,
                tolerance: float = 0.01, iterations: int = 40) -> tuple[float, float]:
-    """(x, cost(x)) with cost(x) as close to `target` as found; cost non-decreasing in x.
+    """(x, cost(x)) with cost(x) as close to `target` as found; cost monotonic in x.
 
     `slope` is the nominal d(log cost)/dx.  Newton steps in log-cost space with that slope
     land within a percent or two in a few counts; rounding makes cost a staircase, across
     whose steps Newton can oscillate, so after a few steps it bisects the bracket it has
-    seen.  Stops once within `tolerance`.
+    seen.  Stops once within `tolerance`.  A negative slope (cost falling as x grows, as
+    along coefficients below 1) is solved in -x.
     """
+    if slope < 0:
+        x, value = solve_knob(lambda y: cost(-y), target, -guess, -slope, tolerance=tolerance,
+                              iterations=iterations)
+        return -x, value
     x, best_x, best_err = guess, guess, math.inf
     low = high = None  # x with cost below / at-or-above the target
     for step in range(iterations):

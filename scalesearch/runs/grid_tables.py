@@ -235,7 +235,8 @@ def _fit(points: list[dict[str, Any]], ranking: Ranking, config: SearchConfig) -
         return None
     rows = [(p["beta"], p["gamma"], p["mean"], p["seeds"]) for p in points
             if p["role"] == "candidate" and p["seeds"] and p["mean"] is not None]
-    fit = fit_surface(rows, config.grid.target, config.grid.high, ranking.noise.sd,
+    bound = config.grid.low if config.grid.down else config.grid.high  # beta, gamma run from 1 to it
+    fit = fit_surface(rows, config.grid.target, bound, ranking.noise.sd,
                       noise_df=ranking.noise.df or math.inf, confidence=config.confidence)
     return fit.as_dict() if fit else None
 
@@ -266,6 +267,8 @@ class GridChoice:
     target: float
     baseline: str
     pick: str = "best"
+    tolerance: float | None = None  # the grid's band, which its phi = 1 networks were landed in
+    cost: str = "flops"  # the cost they were landed on
 
 
 PICKS = ("best", "fit", "recommended", "front:K")
@@ -311,7 +314,10 @@ def read_grid_choice(run_dir: Path, pick: str = "best") -> GridChoice:
         target = float(source.get("target") or best.get("target") or coefficients.product)
     except (KeyError, TypeError, ValueError, AttributeError):
         raise UserError(f"{path}: no numeric alpha, beta and gamma (has the grid finished a candidate?)") from None
-    return GridChoice(coefficients, target, str(best.get("baseline", "")), pick)
+    tolerance = best.get("tolerance")
+    return GridChoice(coefficients, target, str(best.get("baseline", "")), pick,
+                      float(tolerance) if isinstance(tolerance, (int, float)) else None,
+                      str(best.get("cost") or "flops"))
 
 
 def check_grid_baseline(choice: GridChoice, space, run_dir: Path, force: bool) -> None:

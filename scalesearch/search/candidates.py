@@ -5,27 +5,26 @@ Two promises, for every candidate:
 - **The law.**  Its coefficients satisfy alpha * beta^2 * gamma^2 = target within
   `tolerance` (2% by default), so the family it grows, d, w, r = (alpha, beta, gamma)^phi,
   costs about target^phi x the baseline at every phi.
-- **A fair comparison.**  It is trained at phi = 1 as a network whose *measured*
-  multiply-adds are target x the baseline's, within the same tolerance, so accuracies
-  compare like with like.
+- **A fair comparison.**  It is trained at phi = 1 as a network whose *measured* cost
+  (multiply-adds by default) is target x the baseline's, within the same tolerance, so
+  accuracies compare like with like.
 
 Rounding breaks the second when only the first is kept: with ceil-per-stage depth, any
-alpha > 1 adds a block to every one-block stage, so a nominal alpha of 1.02 can cost 1.5x
-at phi = 1.  Bending alpha until the measured ratio is 2 breaks the first instead (a
-product of 1.6 grows the family 1.6x per phi).  So the rounding is corrected on the
-built phi = 1 network, not in the coefficients: after rounding, its resolution (then,
-where a resolution step is too coarse, its width) moves until the measured cost lands
-(`measure.match.match_flops`); the correction is recorded with the candidate.  Two grid
-shapes:
+alpha > 1 adds a block to every one-block stage.  Bending alpha until the measured ratio
+is the target breaks the first instead.  So every point's phi = 1 network is landed by the
+one landing rule (`measure.landing.land`): moved along its own coefficients,
+(alpha, beta, gamma)^t, to the t whose measured cost is on target, with resolution (then
+width) filling a gap no t reaches.  It is exactly the phi = 1 member `expand` emits for
+the same coefficients and target, so a grid accuracy is the accuracy of the family's own
+member; its d, w, r and t are recorded with the candidate.  Two grid shapes:
 
-- `2d` (default): beta, gamma on a grid from 1; alpha = target / (beta^2 gamma^2).  Within
-  the law's band alpha may take the 0.01 step whose rounded network is closest to the
-  target before any correction (alpha 1.0 instead of 1.02 keeps one-block stages at one
-  block), so corrections stay small.
+- `2d` (default): beta, gamma on a grid from 1 (upward for a target above 1, downward to
+  `low` for a target below 1, a down-scaling search); alpha = target / (beta^2 gamma^2),
+  kept where it is on the same side of 1 (and, scaling down, not below `low`).
 - `3d`: the paper-style grid over alpha, beta, gamma in [low, high] with the nominal
   product within the band.
 
-A candidate whose corrected network still misses the band is infeasible: recorded with
+A candidate whose landed network still misses the band is infeasible: recorded with
 both ratios, never trained.
 """
 
@@ -36,13 +35,13 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from scalesearch.errors import UserError
-from scalesearch.measure.match import match_cost
+from scalesearch.measure.landing import land
 from scalesearch.measure.meter import Meter
 from scalesearch.measure.variant import Variant
 from scalesearch.spec.scaling import Coefficients, grid_2d, grid_3d
 from scalesearch.spec.spaces import SearchSpace
 
-ALPHA_STEP = 0.01
+DOWN_LOW = 0.5  # a down-scaling grid's default floor: coefficients in [0.5, 1]
 MAX_POINTS = 2000  # a grid this large is a typo (step 1e-9), not a search
 
 
@@ -52,9 +51,9 @@ class GridSpec:
 
     shape: str = "2d"
     step: float = 0.1
-    low: float = 1.0
-    high: float = 2.0
-    target: float = 2.0
+    low: float | None = None  # None: 1 scaling up, DOWN_LOW scaling down
+    high: float | None = None  # None: 2 scaling up, 1 scaling down
+    target: float = 2.0  # above 1 scales up; below 1 (coefficients <= 1) scales down
     tolerance: float = 0.02  # relative: the law and the measured phi = 1 cost within +-2%
     cost: str = "flops"  # what the phi = 1 network is landed on: flops | params | activations | latency
     latency_threads: int = 1
@@ -65,27 +64,54 @@ class GridSpec:
     def __post_init__(self) -> None:
         if self.shape not in ("2d", "3d"):
             raise UserError(f"{{grid_shape}} must be 2d or 3d, got {self.shape!r}")
-        for name in ("step", "low", "high", "target", "tolerance"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise UserError(f"{{{name}}} must be a positive number, got {value!r}")
-        if self.low < 1:
-            raise UserError(f"{{low}} {self.low}: coefficients below 1 shrink the network; use {{low}} >= 1")
-        if self.high < self.low:
-            raise UserError(f"{{high}} {self.high} is below {{low}} {self.low}")
-        if self.target <= 1:
-            raise UserError(f"{{target}} {self.target}: the phi = 1 cost multiple must be > 1")
+        for name in ("step", "target", "tolerance"):
+            _check_positive(name, getattr(self, name))
         object.__setattr__(self, "targets", tuple(float(t) for t in self.targets))
-        if any(not math.isfinite(t) or t <= 1 for t in self.targets):
-            raise UserError(f"{{targets}} {','.join(map(str, self.targets))}: every cost multiple must be > 1")
+        self._check_targets()
+        down = self.down
+        object.__setattr__(self, "low", float((DOWN_LOW if down else 1.0) if self.low is None else self.low))
+        object.__setattr__(self, "high", float((1.0 if down else 2.0) if self.high is None else self.high))
+        for name in ("low", "high"):
+            _check_positive(name, getattr(self, name))
+        self._check_range()
         Meter(self.cost, threads=self.latency_threads, batch=self.latency_batch)  # validates
         if self.tolerance >= 0.5:
             raise UserError(f"{{tolerance}} {self.tolerance} is relative (0.02 = +-2%); use a value below 0.5")
-        per_axis = (self.high - self.low) / self.step + 1
+        per_axis = ((1.0 - self.low if down else self.high - 1.0) if self.shape == "2d"
+                    else self.high - self.low) / self.step + 1
         points = per_axis ** (2 if self.shape == "2d" else 3) * max(1, len(self.targets))
         if points > MAX_POINTS:
             raise UserError(f"the grid would have about {points:,.0f} points (more than {MAX_POINTS:,}); "
                             "use a coarser {step} or a narrower {low}..{high}")
+
+    @property
+    def down(self) -> bool:
+        """A down-scaling search: cost multiples below 1, coefficients <= 1."""
+        return (self.targets[0] if self.targets else self.target) < 1
+
+    def _check_targets(self) -> None:
+        if self.target == 1:
+            raise UserError(f"{{target}} {self.target}: the phi = 1 cost multiple must be above 1 "
+                            "(scale up) or below 1 (scale down, e.g. 0.5)")
+        if not self.targets:
+            return
+        if any(not math.isfinite(t) or t <= 0 or t == 1 for t in self.targets) or \
+                len({t > 1 for t in self.targets}) > 1:
+            raise UserError(f"{{targets}} {','.join(map(str, self.targets))}: every cost multiple must be "
+                            "above 1 (or every one below 1, scaling down)")
+
+    def _check_range(self) -> None:
+        if self.high < self.low:
+            raise UserError(f"{{high}} {self.high} is below {{low}} {self.low}")
+        if self.down and self.high > 1:
+            raise UserError(f"{{high}} {self.high}: a down-scaling grid (cost multiple below 1) keeps "
+                            "coefficients <= 1; use {high} <= 1")
+        if self.down and self.low >= 1:
+            raise UserError(f"{{low}} {self.low}: a down-scaling grid (cost multiple below 1) needs "
+                            "{low} below 1 (default 0.5)")
+        if not self.down and self.low < 1:
+            raise UserError(f"{{low}} {self.low}: coefficients below 1 shrink the network; use {{low}} >= 1 "
+                            "(or a {target} below 1 to scale down)")
 
     @classmethod
     def from_space(cls, space: SearchSpace, **overrides: Any) -> "GridSpec":
@@ -113,11 +139,11 @@ class Candidate:
     measured_ratio: float  # the chosen cost of the trained phi = 1 network / the baseline's (deployment shape)
     flops: int
     feasible: bool
-    depth: float = 1.0  # the trained phi = 1 network: d, w, r (r from its corrected pixels)
+    depth: float = 1.0  # the trained phi = 1 network: d, w, r (r from its landed pixels)
     width: float = 1.0
     resolution_mult: float = 1.0
     resolution: int = 0  # its pixels at the deployment shape
-    correction: str = ""  # what moved to land on the cost ("" = nothing)
+    correction: str = ""  # how it landed: "t = 0.71" (and any fallback); "" = at t = 1 as rounded
     note: str = ""
     cost: str = "flops"  # the cost `raw_ratio` and `measured_ratio` are in
     flops_ratio: float = 1.0  # every cost of the trained network / the baseline's, side by side
@@ -127,6 +153,7 @@ class Candidate:
     latency_ms: float | None = None
     latency_spread: float | None = None
     target: float = 2.0  # the cost multiple this point's phi = 1 network lands on
+    t: float = 1.0  # the exponent it was landed at: (d, w, r) = (alpha, beta, gamma)^t before any fallback
 
     @property
     def coefficients(self) -> Coefficients:
@@ -141,7 +168,7 @@ class Candidate:
 
 
 def build_candidates(space: SearchSpace, grid: GridSpec, device: str = "cpu") -> list[Candidate]:
-    """The baseline reference first, then every grid point with its corrected phi = 1 network."""
+    """The baseline reference first, then every grid point with its landed phi = 1 network."""
     baseline = Variant(space)
     base = baseline.macs()
     meter = grid.meter(device)
@@ -151,34 +178,18 @@ def build_candidates(space: SearchSpace, grid: GridSpec, device: str = "cpu") ->
                      target=1.0, **reference.ratios(baseline))]
     for target in grid.targets or (grid.target,):
         at = replace(grid, target=target, targets=())
-        if at.shape == "2d":
-            for point in grid_2d(at.step, at.target, at.high):
-                alpha = _least_rounded_alpha(space, base, point, at)
-                out.append(_candidate(space, reference, Coefficients(alpha, point.beta, point.gamma), at, len(out)))
-        else:
-            for point in grid_3d(at.low, at.high, at.step, at.target, at.tolerance * at.target):
-                out.append(_candidate(space, reference, point, at, len(out)))
+        for point in grid_points(at):
+            out.append(_candidate(space, reference, point, at, len(out)))
     if not any(c.feasible for c in out[1:]):
         raise UserError(_empty_message(grid, out[1:]))
     return out
 
 
-def _least_rounded_alpha(space: SearchSpace, base: int, point: Coefficients, grid: GridSpec) -> float:
-    """alpha within the law's band whose rounded phi = 1 network is closest to the target.
-
-    Ties (and the exact value's own distance) favour the exact alpha: it is only moved
-    when that makes the rounding distortion smaller.
-    """
-    exact = point.alpha
-    low, high = max(1.0, exact * (1 - grid.tolerance)), exact * (1 + grid.tolerance)
-    steps = range(math.ceil((low - 1.0) / ALPHA_STEP - 1e-9), math.floor((high - 1.0) / ALPHA_STEP + 1e-9) + 1)
-    options = [exact] + [round(1.0 + k * ALPHA_STEP, 6) for k in steps]
-
-    def distortion(alpha: float) -> tuple[float, float]:
-        ratio = Variant(space, alpha, point.beta, point.gamma).macs() / base
-        return abs(ratio / grid.target - 1), abs(alpha - exact)
-
-    return min(dict.fromkeys(options), key=distortion)
+def grid_points(grid: GridSpec) -> list[Coefficients]:
+    """The grid's coefficients for its one target (spec/scaling.py's grids)."""
+    if grid.shape == "2d":
+        return grid_2d(grid.step, grid.target, grid.low if grid.down else grid.high, band=grid.tolerance)
+    return grid_3d(grid.low, grid.high, grid.step, grid.target, grid.tolerance * grid.target)
 
 
 class _Reference:
@@ -204,9 +215,11 @@ class _Reference:
 def _candidate(space: SearchSpace, reference: _Reference, c: Coefficients, grid: GridSpec,
                index: int) -> Candidate:
     meter = reference.meter
-    rounded = Variant(space, c.alpha, c.beta, c.gamma)
-    raw = meter(rounded)
-    trained, adjustment = match_cost(rounded, grid.target * reference.chosen, grid.tolerance, meter)
+    raw = meter(Variant(space, c.alpha, c.beta, c.gamma))
+    # The family's own phi = 1 member: what `expand --from` this grid emits for c.
+    landing = land(Variant(space), c, 1.0, grid.target, meter=meter, tolerance=grid.tolerance,
+                   base=reference.chosen)
+    trained = landing.variant
     ratio = meter(trained) / reference.chosen
     # A timed cost is only known to within its spread: the band is at least that wide.
     spread = meter.spread(trained) + reference.spread
@@ -214,23 +227,29 @@ def _candidate(space: SearchSpace, reference: _Reference, c: Coefficients, grid:
     feasible = grid.within(c.product) and grid.within(ratio, tolerance)
     note = "" if feasible else (
         "nominal product outside tolerance" if not grid.within(c.product)
-        else "no correction lands within tolerance")
+        else "no landing within tolerance (along t, then resolution and width)")
     if feasible and spread and not grid.within(ratio * (1 + spread), grid.tolerance) or \
             feasible and spread and not grid.within(ratio * (1 - spread), grid.tolerance):
         note = f"its latency interval (±{spread:.1%}) straddles the ±{grid.tolerance:.0%} band"
+    moved = landing.t != 1.0 or landing.adjustment
     return Candidate(index, "candidate", c.alpha, c.beta, c.gamma, c.product, raw / reference.chosen, ratio,
                      trained.macs(), feasible, depth=trained.depth, width=trained.width,
                      resolution_mult=trained.resolution / space.resolution, resolution=trained.resolution,
-                     correction=adjustment.get("summary", ""), note=note, cost=grid.cost, target=grid.target,
-                     **reference.ratios(trained))
+                     correction=landing.summary if moved else "", note=note, cost=grid.cost,
+                     target=grid.target, t=landing.t, **reference.ratios(trained))
 
 
 def _empty_message(grid: GridSpec, points: list[Candidate]) -> str:
     if not points:
         return (f"the grid is empty: no point in [{grid.low}, {grid.high}] step {grid.step} "
                 f"has a nominal product within {grid.tolerance:.0%} of {grid.target}; "
-                "relax {tolerance} or widen {high}")
+                "relax {tolerance} or widen " + ("{low}" if grid.down else "{high}"))
     closest = min(points, key=lambda c: abs(c.measured_ratio - grid.target))
     return (f"no candidate is feasible: the closest measured cost ratio is "
             f"{closest.measured_ratio:.3f} (target {grid.target} +/- {grid.tolerance:.0%}); "
             "relax {tolerance} or use a finer {step}")
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise UserError(f"{{{name}}} must be a positive number, got {value!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
@@ -109,11 +110,22 @@ def point_params(candidate: Candidate, grid: GridSpec) -> dict[str, float]:
 
 
 def suggest_params(trial: optuna.Trial, grid: GridSpec) -> dict[str, float]:
-    """The trial's coefficients on the grid's lattice (what a sampler models)."""
+    """The trial's coefficients on the grid's lattice (what a sampler models).
+
+    2-D: beta, gamma step from 1 — up to `high`, or down to `low` for a down-scaling grid
+    (the lattice 1 - k step, so a proposal names a candidate exactly); 3-D: low..high."""
+    low, high = suggest_range(grid)
+    return {name: round(trial.suggest_float(name, low, high, step=grid.step), 6) for name in param_names(grid)}
+
+
+def suggest_range(grid: GridSpec) -> tuple[float, float]:
+    """(low, high) of the lattice a sampler draws from: both on the grid's steps."""
+    if grid.shape == "2d" and grid.down:
+        steps = int(math.floor((1.0 - grid.low) / grid.step + 1e-9))
+        return round(1.0 - steps * grid.step, 6), 1.0
     low = 1.0 if grid.shape == "2d" else grid.low
-    steps = int(round((grid.high - low) / grid.step))
-    return {name: round(trial.suggest_float(name, low, low + steps * grid.step, step=grid.step), 6)
-            for name in param_names(grid)}
+    steps = int(math.floor((grid.high - low) / grid.step + 1e-9))
+    return low, round(low + steps * grid.step, 6)
 
 
 def set_violation(trial: optuna.Trial, candidate: Candidate, grid: GridSpec) -> float:

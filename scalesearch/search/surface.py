@@ -65,11 +65,22 @@ def _design(beta, gamma) -> np.ndarray:
 
 
 def _domain(target: float, high: float, step: float) -> np.ndarray:
-    """Every (beta, gamma) on a `step` grid in [1, high]^2 with alpha >= 1 on the law."""
-    count = int(round((high - 1.0) / step))
-    b, g = np.meshgrid(1.0 + step * np.arange(count + 1), 1.0 + step * np.arange(count + 1), indexing="ij")
-    keep = target / (b * b * g * g) >= 1 - 1e-9
+    """Every (beta, gamma) on a `step` grid from 1 to `high` (below 1 for a down-scaling
+    grid, whose bound is its low) with alpha on the law's side of 1 (>= 1 up, in [high, 1] down)."""
+    count = int(round(abs(high - 1.0) / step))
+    values = 1.0 + math.copysign(step, high - 1.0) * np.arange(count + 1)
+    b, g = np.meshgrid(values, values, indexing="ij")
+    alpha = target / (b * b * g * g)
+    keep = (alpha >= 1 - 1e-9) if high >= 1 else ((alpha <= 1 + 1e-9) & (alpha >= high - 1e-9))
     return np.stack([b[keep], g[keep]], axis=1)
+
+
+def _in_range(beta: float, gamma: float, target: float, high: float) -> bool:
+    """(beta, gamma) inside the grid's range with alpha on the law's side of 1."""
+    low, top = sorted((1.0, high))
+    alpha = target / (beta * beta * gamma * gamma)
+    return (low <= beta <= top and low <= gamma <= top
+            and (alpha >= 1 if high >= 1 else low <= alpha <= 1))
 
 
 def _stationary(coef: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -133,7 +144,7 @@ def fit_surface(points: list[tuple[float, float, float, int]], target: float, hi
     gamma_range = tuple(round(float(v), 4) for v in np.quantile(peaks[:, 1], [tail, 1 - tail]))
     centre, _ = _stationary(coef)
     cb, cg = np.exp(centre) if np.all(np.isfinite(centre)) else (math.nan, math.nan)
-    inside = (math.isfinite(cb) and 1 <= cb <= high and 1 <= cg <= high and target / (cb * cb * cg * cg) >= 1)
+    inside = math.isfinite(cb) and _in_range(cb, cg, target, high)
     alpha_level = 1 - confidence
     if lack_p < alpha_level:
         ok, reason = False, (f"its leave-one-out error is {ratio:.1f}x what an exact quadratic would give at "

@@ -283,7 +283,9 @@ def _proposed_coefficients(values: dict[str, float], grid) -> dict[str, float]:
 
 
 def _outside_why(c: dict[str, float], grid) -> str:
-    if c["alpha"] < 1:
+    if grid.down and c["alpha"] > 1:
+        return f"outside the grid's feasible region: the law gives alpha {c['alpha']:.3g} > 1 (a deeper network, scaling down)"
+    if not grid.down and c["alpha"] < 1:
         return f"outside the grid's feasible region: the law gives alpha {c['alpha']:.3g} < 1 (a shallower network)"
     return "outside the grid's feasible region: not a point of the grid (off its step or range, or its product)"
 

@@ -116,18 +116,30 @@ class Coefficients:
 PAPER_B0 = Coefficients(1.2, 1.1, 1.15)  # Tan & Le 2019, section 4 (product 1.92)
 
 
-def grid_2d(step: float = 0.1, target: float = 2.0, max_value: float = 2.0) -> list[Coefficients]:
-    """beta, gamma on a grid from 1; alpha = target / (beta^2 gamma^2), kept where alpha >= 1.
+def grid_2d(step: float = 0.1, target: float = 2.0, bound: float = 2.0,
+            band: float = 0.0) -> list[Coefficients]:
+    """beta, gamma on a grid from 1 towards `bound`; alpha = target / (beta^2 gamma^2).
 
-    The nominal product is then exactly `target`; alpha = target (beta = gamma = 1) and
-    the near-single-dimension extremes are included as references.
+    Scaling up (target > 1) beta, gamma step up from 1 to `bound` and alpha is kept where
+    it is >= 1; scaling down (target < 1) they step down from 1 to `bound` and alpha is
+    kept in [bound, 1].  The nominal product is then exactly `target`; alpha = target
+    (beta = gamma = 1) and the near-single-dimension extremes are included as references.
+    Where alpha = 1 keeps the product within `band` (relative) of the target, alpha is 1:
+    alpha 1.02 would add a block to every one-block stage at any t > 0, so the width- or
+    resolution-only reference (1, 1, 1.4), product 1.96, would not be one; and scaling
+    down to 0.5 at step 0.1, width alone (1, 0.7, 1) has product 0.49.
     """
-    values = _steps(1.0, max_value, step)
+    down = target < 1
     points = []
-    for beta, gamma in itertools.product(values, values):
+    for beta, gamma in itertools.product(*[_steps_from_one(bound, step)] * 2):
         alpha = target / (beta**2 * gamma**2)
-        if alpha >= 1 - 1e-9:
-            points.append(Coefficients(round(max(alpha, 1.0), 6), beta, gamma))
+        if abs(beta**2 * gamma**2 / target - 1) <= band + 1e-12:
+            alpha = 1.0
+        if (alpha > 1 + 1e-9) if down else (alpha < 1 - 1e-9):
+            continue
+        if down and alpha < bound - 1e-9:
+            continue
+        points.append(Coefficients(round(min(alpha, 1.0) if down else max(alpha, 1.0), 6), beta, gamma))
     return points
 
 
@@ -142,9 +154,19 @@ def grid_3d(low: float = 1.0, high: float = 2.0, step: float = 0.05, target: flo
 def _steps(low: float, high: float, step: float) -> list[float]:
     if step <= 0 or not math.isfinite(step):
         raise ScalingError(f"grid step must be positive, got {step}")
-    if low < 1:
-        raise ScalingError(f"grid ranges must start at >= 1 (got {low}): coefficients below 1 shrink the net")
+    if low <= 0:
+        raise ScalingError(f"grid ranges must start above 0 (got {low}): a coefficient is a multiplier")
     if high < low:
         raise ScalingError(f"grid range [{low}, {high}] is empty")
     count = int(math.floor((high - low) / step + 1e-9)) + 1
     return [round(low + i * step, 6) for i in range(count)]
+
+
+def _steps_from_one(bound: float, step: float) -> list[float]:
+    """1, 1 +- step, ... towards `bound` (up when bound > 1, down when below), bound included
+    when on the lattice."""
+    if bound >= 1:
+        return _steps(1.0, bound, step)
+    _steps(bound, 1.0, step)  # validates
+    count = int(math.floor((1.0 - bound) / step + 1e-9)) + 1
+    return [round(1.0 - i * step, 6) for i in range(count)]
