@@ -13,7 +13,7 @@ checks the assumption for one grid run:
 2. **Grown to phi.**  Each point's family member phi, (alpha, beta, gamma)^t with t near
    phi, landed on the grid's target^phi x the baseline's measured cost within the grid's
    own tolerance and cost by the one landing rule (`measure.landing.land`, through
-   `expand.expand_family`), so every point is compared at the same cost, as at phi = 1,
+   `family.expand_family`), so every point is compared at the same cost, as at phi = 1,
    and transfer --phi 1 trains exactly the grid's own phi = 1 networks.
 3. **Trained** with the grid's proxy budget, its epochs x F^phi for `budget_scale` F, at
    the proxy shape (the grid's base px x the grown network's r), `seeds` seeds each: one
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from scalesearch.errors import UserError
-from scalesearch.expand import LANDING_COSTS, FamilyPlan, Member, expand_family, phi_member
+from scalesearch.family import LANDING_COSTS, FamilyPlan, Member, expand_family, phi_member
 from scalesearch.measure.variant import Variant
 from scalesearch.runs.compare_units import pending_units, read_units, train_units, unit_key
 from scalesearch.runs.files import jsonable

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from scalesearch.errors import UserError
-from scalesearch.expand import place_member, plan_family
+from scalesearch.family import place_member, plan_family
 from scalesearch.measure.variant import Variant
 from scalesearch.search.candidates import GridSpec, build_candidates
 from scalesearch.search.study import suggest_params

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from scalesearch.expand import EXACT_TOLERANCE
+from scalesearch.family import EXACT_TOLERANCE
 from scalesearch.spec.scaling import PAPER_B0
 from tests.test_family import OFFICIAL_PARAMS
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from scalesearch.errors import UserError
-from scalesearch.expand import EXACT_TOLERANCE, grown_dropout, parse_phis, phi_label, plan_family
+from scalesearch.family import EXACT_TOLERANCE, grown_dropout, plan_family
+from scalesearch.spec.phis import parse_phis, phi_label
 from scalesearch.measure.match import match_flops
 from scalesearch.models import build_model
 from scalesearch.spec.spaces import load_space

@@ -27,7 +27,7 @@ def member_file(phi: float) -> str:
 
 
 def save_family(family: Any, out_dir: str | Path) -> dict[str, Any]:
-    """Write every result file of `family` (an expand.Family), not the report; returns
+    """Write every result file of `family` (a family.Family), not the report; returns
     family.json's dict."""
     out = Path(out_dir)
     payload = family.as_dict()
