@@ -21,7 +21,7 @@ import json
 
 from scalesearch.compare import method_setting, solve, variant_at
 from scalesearch.machine import describe
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.variant import Variant
 from scalesearch.search.candidates import GridSpec, build_candidates
 from scalesearch.search.ranking import spearman
 from scalesearch.spec.scaling import PAPER_B0

@@ -42,7 +42,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # train_throughput's plain loop
 
 from scalesearch.machine import cpu_identity, gpu_identity  # noqa: E402
-from scalesearch.measure.variant import Variant  # noqa: E402
+from scalesearch.costs.variant import Variant  # noqa: E402
 from scalesearch.spec.spaces import load_space  # noqa: E402
 from scalesearch.training.budget import ProxyBudget  # noqa: E402
 from scalesearch.training.data import load_data  # noqa: E402

@@ -34,13 +34,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.variant import Variant
 from scalesearch.models import blocks
 from scalesearch.spec.spaces import load_space
 from scalesearch.training.batches import augment, draw_augmentation, normalize, resized
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import load_data
-from scalesearch.training.device import available_cores
+from scalesearch.device import available_cores
 from scalesearch.training.loop import train_model
 from scalesearch.machine import cpu_identity
 

@@ -17,10 +17,6 @@ __all__ = ["Cost", "LoadedWeights", "NetSpec", "RunResults", "SearchSpace", "Use
 
 
 def __getattr__(name: str):
-    if name == "measure":  # the subpackage, which is callable (see scalesearch/measure/__init__.py)
-        import importlib
-
-        return importlib.import_module("scalesearch.measure")
     if name in __all__:
         from scalesearch import api
 

@@ -25,10 +25,10 @@ from typing import Any
 from torch import nn
 
 from scalesearch.errors import UserError
-from scalesearch.measure.cost import Cost
-from scalesearch.measure.of import measure
-from scalesearch.measure.profile import resolve_multipliers
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.cost import Cost
+from scalesearch.costs.of import measure
+from scalesearch.costs.profile import resolve_multipliers
+from scalesearch.costs.variant import Variant
 from scalesearch.models.weights import LoadedWeights, load_weights
 from scalesearch.runs.results import RunResults, read_compare, read_family, read_grid
 from scalesearch.spec.netspec import NetSpec

@@ -34,18 +34,18 @@ from scalesearch.spec.presets import fast_exponents, parse_fast
 from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.machine import describe
-from scalesearch.measure.landing import land
-from scalesearch.measure.match import shortest, solve_knob
-from scalesearch.measure.meter import FLOPS, Meter
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.landing import land
+from scalesearch.costs.match import shortest, solve_knob
+from scalesearch.costs.meter import FLOPS, Meter
+from scalesearch.costs.variant import Variant
 from scalesearch.search.pool import ProcessPlan, plan_processes, run_pool
 from scalesearch.search.ranking import TwoWay, versus_control
-from scalesearch.runs.files import jsonable
+from scalesearch.files import jsonable
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.spaces import load_space
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import ImageData, load_data
-from scalesearch.training.device import available_cores, resolve_device
+from scalesearch.device import available_cores, resolve_device
 from scalesearch.training.loop import train_model
 from scalesearch.training.timing import estimate_seconds
 

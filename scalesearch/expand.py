@@ -14,10 +14,10 @@ from typing import Any, Callable, Mapping
 
 from scalesearch.errors import UserError
 from scalesearch.family import Family, FamilyPlan, Member, expand_family, plan_family, proxy_variant
-from scalesearch.measure.meter import Meter
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.meter import Meter
+from scalesearch.costs.variant import Variant
 from scalesearch.models.weights import load_weights, map_by_order, read_state_dict
-from scalesearch.runs.files import jsonable
+from scalesearch.files import jsonable
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.phis import parse_phis
 from scalesearch.spec.spaces import SearchSpace, load_space
@@ -142,7 +142,7 @@ def default_out(space: SearchSpace) -> Path:
 def run_expand(request: ExpandRequest, events: ExpandEvents | None = None) -> dict[str, Any]:
     """Measure (and optionally train) the family; write its run directory; return family.json's dict."""
     from scalesearch.runs.family_files import save_family
-    from scalesearch.training.device import resolve_device
+    from scalesearch.device import resolve_device
 
     events = events or ExpandEvents()
     space = load_space(request.baseline)

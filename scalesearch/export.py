@@ -29,11 +29,11 @@ import torch
 from torch import nn
 
 from scalesearch.errors import UserError
-from scalesearch.measure.guard import check_spec
+from scalesearch.costs.guard import check_spec
 from scalesearch.models import build_model
 from scalesearch.models.weights import load_weights
 from scalesearch.runs.export_files import EXPORTS_FILE, check_export_folder, export_targets, write_exports
-from scalesearch.runs.files import remove_stale_temporaries, temporary_sibling, write_atomic
+from scalesearch.files import remove_stale_temporaries, temporary_sibling, write_atomic
 from scalesearch.spec.netspec import NetSpec, load_spec_yaml
 
 FORMATS = ("pt2", "onnx", "state-dict")

@@ -5,9 +5,9 @@ published table); `expand_family` turns the plan into members at the deployment 
 measured with fvcore next to its nominal FLOP multiple d*w^2*r^2 (= (alpha*beta^2*gamma^2)^phi
 for phi-based plans).  Rounding makes the two differ, so landed plans move each member along
 its coefficients, (alpha, beta, gamma)^t with t near phi, onto growth^phi x the baseline's
-cost — the one landing rule the grid, transfer and compare share (measure/landing.py).
+cost — the one landing rule the grid, transfer and compare share (costs/landing.py).
 `exact_flops=True` then moves each member's resolution (then width) until measured cost lands
-within +-3% of baseline x target (measure/match.py).
+within +-3% of baseline x target (costs/match.py).
 
 Used by `expand` (which saves, times and trains the family) and `transfer` (which grows a
 grid's points to phi): a command never imports another.
@@ -22,17 +22,17 @@ from typing import Any, Callable
 from scalesearch.errors import UserError
 from scalesearch.runs.grid_tables import check_grid_baseline, read_grid_choice
 from scalesearch.spec.coefficients import COEFFICIENTS, choose_source, manual
-from scalesearch.measure.cost import Cost
-from scalesearch.measure.latency import Latency
-from scalesearch.measure.meter import FLOPS, Meter
+from scalesearch.costs.cost import Cost
+from scalesearch.costs.latency import Latency
+from scalesearch.costs.meter import FLOPS, Meter
 from scalesearch.machine import describe
-from scalesearch.measure.landing import LAND_TOLERANCE, land
-from scalesearch.measure.match import EXACT_TOLERANCE, match_cost
+from scalesearch.costs.landing import LAND_TOLERANCE, land
+from scalesearch.costs.match import EXACT_TOLERANCE, match_cost
 from scalesearch.spec.phis import parse_phis, phi_label
 from scalesearch.spec.presets import EFFICIENTNET_OFFICIAL, fast_coefficients, parse_fast
 from scalesearch.spec.scaling import PAPER_B0, Coefficients, round_resolution
 from scalesearch.spec.spaces import SearchSpace, load_space
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.variant import Variant
 
 PRESETS = ("paper", "efficientnet-official")
 LANDING_COSTS = ("flops", "params", "activations")  # what a grid's members can be landed on here
@@ -80,7 +80,7 @@ def plan_family(space: SearchSpace, phis: tuple[float, ...] | None, *, preset: s
 
     Coefficients from a grid (`from_dir`) or given as numbers are landed: member phi costs
     growth^phi x the baseline (growth = the grid's target, or the numbers' own product),
-    by the one landing rule (measure/landing.py) — from a grid, in the grid's own band and
+    by the one landing rule (costs/landing.py) — from a grid, in the grid's own band and
     cost, so member phi = 1 is the network the grid trained for those coefficients.  A
     down-scaling grid (target T < 1) gives members at T^phi: they shrink as phi grows.
     The presets are kept as published.  `land=False` keeps every member as it rounds.
@@ -259,7 +259,7 @@ def place_member(space: SearchSpace, plan: FamilyPlan,
                  item: MemberPlan) -> tuple[Variant, float, float | None, dict[str, Any]]:
     """(network, target cost multiple, t, fallback record) of one planned member.
 
-    Landed plans go through the one landing rule (measure/landing.py) onto growth^phi in
+    Landed plans go through the one landing rule (costs/landing.py) onto growth^phi in
     the plan's cost and band; others keep their rounded multipliers (t None)."""
     variant = Variant(space, item.depth, item.width, item.resolution_mult, dropout=item.dropout)
     if not plan.landed or item.phi == 0:

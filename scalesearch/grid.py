@@ -20,10 +20,10 @@ from typing import Any, Callable, ContextManager
 import optuna
 
 from scalesearch.errors import UserError
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.variant import Variant
 from scalesearch.processes import signals_as_interrupt
-from scalesearch.runs.files import jsonable
-from scalesearch.measure.meter import Meter
+from scalesearch.files import jsonable
+from scalesearch.costs.meter import Meter
 from scalesearch.runs.grid_tables import GridTables, add_recommendation, collect, save_grid_tables
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.search.candidates import Candidate, GridSpec, build_candidates
@@ -35,7 +35,7 @@ from scalesearch.search.worker import Event, run_worker, unit_status, wanted_uni
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import load_data
-from scalesearch.training.device import available_cores, check_threads, resolve_device
+from scalesearch.device import available_cores, check_threads, resolve_device
 from scalesearch.training.timing import estimate_seconds
 
 Rows = Callable[[], list[dict[str, Any]]]

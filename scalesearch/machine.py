@@ -86,7 +86,7 @@ def read_cache() -> dict[str, Any]:
 
 
 def write_cache(key: str, value: Any) -> None:
-    from scalesearch.runs.files import write_json
+    from scalesearch.files import write_json
 
     data = read_cache()
     data[key] = value

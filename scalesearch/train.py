@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from scalesearch.errors import UserError
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.variant import Variant
 from scalesearch.models.weights import load_weights, map_by_order, read_state_dict
 from scalesearch.spec.weight_sources import with_weight_source
-from scalesearch.runs.files import jsonable, write_json
+from scalesearch.files import jsonable, write_json
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.training import distributed
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import load_data
-from scalesearch.training.device import available_cores, check_threads, resolve_device
+from scalesearch.device import available_cores, check_threads, resolve_device
 from scalesearch.training import unit
 from scalesearch.training.loop import StepCallback
 

@@ -40,9 +40,9 @@ from typing import Any, Callable
 
 from scalesearch.errors import UserError
 from scalesearch.family import LANDING_COSTS, FamilyPlan, Member, expand_family, phi_member
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.variant import Variant
 from scalesearch.runs.compare_units import pending_units, read_units, train_units, unit_key
-from scalesearch.runs.files import jsonable
+from scalesearch.files import jsonable
 from scalesearch.runs.grid_tables import FinishedGrid, label, read_finished_grid
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.runs.transfer_files import RESULTS, write_transfer
@@ -53,7 +53,7 @@ from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import ImageData, load_data
-from scalesearch.training.device import check_threads, resolve_device
+from scalesearch.device import check_threads, resolve_device
 from scalesearch.training import unit
 from scalesearch.training.timing import estimate_seconds
 

@@ -34,7 +34,8 @@ def test_import_is_cheap_and_says_its_version():
 def test_every_name_in_all_resolves():
     for name in scalesearch.__all__:
         assert getattr(scalesearch, name) is not None, name
-    assert callable(scalesearch.measure) and scalesearch.measure.cost.Cost is scalesearch.Cost
+    assert callable(scalesearch.measure) and scalesearch.costs.cost.Cost is scalesearch.Cost
+    assert scalesearch.measure is scalesearch.costs.of.measure  # a plain function: no module made callable
     with pytest.raises(AttributeError):
         scalesearch.no_such_thing
 
@@ -87,7 +88,7 @@ def test_bad_arguments_are_user_errors():
 
 
 def test_read_grid_and_read_compare_return_their_tables(tmp_path):
-    from scalesearch.runs.files import write_atomic, write_json
+    from scalesearch.files import write_atomic, write_json
 
     grid, compare = tmp_path / "grid", tmp_path / "compare"
     write_json(grid / "run.json", {"kind": "grid", "baseline": "resnet18"})
@@ -110,7 +111,7 @@ def test_run_loaders_refuse_the_wrong_kind(cli, tmp_path):
         scalesearch.read_compare(tmp_path)
 
 
-@pytest.mark.parametrize("module", ["scalesearch.api", "scalesearch.measure.of"])
+@pytest.mark.parametrize("module", ["scalesearch.api", "scalesearch.costs.of"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib

@@ -10,7 +10,7 @@ import pytest
 
 from scalesearch.errors import UserError
 from scalesearch.family import place_member, plan_family
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.variant import Variant
 from scalesearch.search.candidates import GridSpec, build_candidates
 from scalesearch.search.study import suggest_params
 from scalesearch.spec.scaling import Coefficients

@@ -118,7 +118,7 @@ def test_exact_flops_lands_every_member_within_three_percent(cli, tmp_path, base
 
 @pytest.mark.slow  # fvcore on eight members up to 128x MobileNetV2
 def test_a_grid_result_grows_twofold_per_phi_measured(cli, tmp_path):
-    from scalesearch.runs.files import write_json
+    from scalesearch.files import write_json
     from scalesearch.search.candidates import GridSpec, build_candidates
     from scalesearch.spec.spaces import load_space
 

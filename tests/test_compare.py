@@ -14,7 +14,7 @@ from scalesearch.errors import UserError
 from scalesearch.report.registry import rebuild
 from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import load_space
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.variant import Variant
 from tests.tiny import write_space
 
 

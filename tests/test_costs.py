@@ -7,9 +7,9 @@ import pytest
 
 from scalesearch import compare
 from scalesearch.errors import UserError
-from scalesearch.measure.match import match_cost
-from scalesearch.measure.meter import Meter
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.match import match_cost
+from scalesearch.costs.meter import Meter
+from scalesearch.costs.variant import Variant
 from scalesearch.search.candidates import GridSpec, build_candidates
 from scalesearch.search.ranking import spearman
 from scalesearch.spec.presets import fast_exponents

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from scalesearch.measure.latency import measure_latency
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.latency import measure_latency
+from scalesearch.costs.variant import Variant
 from scalesearch.spec.spaces import load_space
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import load_data

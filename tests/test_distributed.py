@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from scalesearch.training import distributed
-from scalesearch.training.device import available_cores
+from scalesearch.device import available_cores
 from tests.tiny import DATA, write_space
 
 TINY_SPACE = """

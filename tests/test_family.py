@@ -8,10 +8,10 @@ import torch
 from scalesearch.errors import UserError
 from scalesearch.family import EXACT_TOLERANCE, grown_dropout, plan_family
 from scalesearch.spec.phis import parse_phis, phi_label
-from scalesearch.measure.match import match_flops
+from scalesearch.costs.match import match_flops
 from scalesearch.models import build_model
 from scalesearch.spec.spaces import load_space
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.variant import Variant
 
 # Parameter counts of the published EfficientNet B0..B7 at ImageNet shape.  B0 and B7 are
 # reference.md's golden numbers; B1..B6 are the common reference implementation's counts

@@ -180,7 +180,7 @@ def test_train_resume_refuses_other_data_and_zero_test_images_say_so(cli, tmp_pa
 
 def test_a_bug_is_one_line_with_a_saved_traceback_and_exit_2(cli, monkeypatch, tmp_path):
     monkeypatch.setenv("SCALESEARCH_CACHE", str(tmp_path))
-    import scalesearch.measure.profile as profile
+    import scalesearch.costs.profile as profile
 
     monkeypatch.setattr(profile, "macs_by_part", lambda spec: 1 / 0)
     result = cli("profile", "-b", "resnet18", "--per-stage")
@@ -279,7 +279,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(cli, tmp_path):
 def test_a_disk_that_fills_up_mid_write_is_one_line_and_leaves_no_temporary_file(cli, tmp_path, monkeypatch):
     import errno
 
-    import scalesearch.runs.files as files
+    import scalesearch.files as files
 
     real = files.os.fdopen
 

@@ -73,3 +73,52 @@ def test_every_module_says_what_it_owns():
     missing = [name for name, path in MODULES.items()
                if path.read_text().strip() and ast.get_docstring(ast.parse(path.read_text())) is None]
     assert not missing, f"modules without a docstring: {missing}"
+
+
+# The full order, bottom first: each unit (a top-level module or subpackage of scalesearch)
+# imports only units of lower layers, and its own modules.  Commands share a layer, so no
+# command imports another; what two commands share lives below them.
+LAYERS = [
+    {"errors"},
+    {"compat", "files"},  # optional libraries; atomic files and records
+    {"machine", "device", "processes"},  # this host: identity, devices and threads, child processes
+    {"spec"},  # what a network is
+    {"models"},  # what it is built of
+    {"costs"},  # what it costs, and landing on a cost
+    {"training"},  # proxy training
+    {"search"},  # the study, its units and the statistics that rank them
+    {"runs"},  # what lands in a run directory
+    {"family"},  # a family planned, landed and measured (from a grid's run directory too)
+    {"grid", "expand", "compare", "transfer", "train", "export", "dashboard"},  # the commands
+    {"join"},  # a worker joining a grid's study by URL
+    {"launch"},  # workers on Slurm / Kubernetes
+    {"api"},  # the public Python API
+    {"report"},
+    {"cli"},
+    {"__main__"},  # python -m scalesearch
+]
+LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
+
+
+def unit(name: str) -> str:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_every_unit_has_a_layer():
+    assert not {unit(n) for n in MODULES} - set(LAYER) - {"scalesearch"}, "place the new unit in LAYERS"
+
+
+def test_each_unit_imports_only_units_below_it():
+    upward = sorted(f"{name} -> {dep}" for name, deps in GRAPH.items() for dep in deps
+                    if "scalesearch" not in (unit(name), unit(dep))  # the root: lazy API facade, __version__
+                    and unit(dep) != unit(name)
+                    and LAYER[unit(dep)] >= LAYER[unit(name)])
+    assert not upward, "imports that run upward or across a layer:\n" + "\n".join(upward)
+
+
+def test_the_package_root_is_imported_for_its_version_only():
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "scalesearch" and name != "scalesearch":
+                assert [a.name for a in node.names] == ["__version__"], name

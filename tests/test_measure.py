@@ -7,10 +7,10 @@ import pytest
 from torch import nn
 
 from scalesearch.models import build_model
-from scalesearch.measure.cost import analytic_cost, count_macs, measure_model, measure_spec
+from scalesearch.costs.cost import analytic_cost, count_macs, measure_model, measure_spec
 from scalesearch.models.complexity import macs_by_part
 from scalesearch.spec.spaces import builtin_names, load_space
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.variant import Variant
 
 
 def test_fvcore_counts_match_hand_derived_formula():

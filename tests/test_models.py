@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from scalesearch.spec.spaces import builtin_names, load_space
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.variant import Variant
 
 SCALES = [(1.0, 1.0, 1.0), (1.4, 1.2, 1.3), (0.5, 0.5, 1.0)]
 

@@ -8,7 +8,7 @@ import pytest
 from scalesearch.errors import UserError
 from scalesearch.report import plots, registry
 from scalesearch.report.document import Report
-from scalesearch.runs.files import write_atomic, write_json
+from scalesearch.files import write_atomic, write_json
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, read_run_info
 from scalesearch.report.html import render_html
 from scalesearch.report.markdown import render_markdown
@@ -84,7 +84,7 @@ def _family_json(trained: bool) -> dict:
 
 @pytest.mark.parametrize("trained", [False, True])
 def test_expand_report_rebuilds_from_saved_files_only(tmp_path, monkeypatch, trained):
-    import scalesearch.measure.cost as measure
+    import scalesearch.costs.cost as measure
 
     def forbidden(*args, **kwargs):
         raise AssertionError("the report must not measure anything")

@@ -13,7 +13,7 @@ from scalesearch import transfer
 from scalesearch.errors import UserError
 from scalesearch.report.registry import rebuild
 from scalesearch.runs.compare_units import unit_key
-from scalesearch.runs.files import write_atomic, write_json
+from scalesearch.files import write_atomic, write_json
 from scalesearch.runs.grid_tables import UNIT_COLUMNS
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.search.candidates import GridSpec

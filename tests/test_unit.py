@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.variant import Variant
 from scalesearch.spec.spaces import load_space
 from scalesearch.training import unit
 from scalesearch.training.budget import ProxyBudget

@@ -6,7 +6,7 @@ code 1; a disk that is full or a folder that cannot be written is a user error t
 (one line naming the path); anything else is a bug: one line saying so, the traceback
 saved to a file whose path the line gives, and exit code 2.  Ctrl-C, SIGTERM (what a
 scheduler sends) and SIGHUP end every command alike: the write in progress is finished
-or dropped (runs/files.py writes via a temporary sibling), and the command exits 130
+or dropped (files.py writes via a temporary sibling), and the command exits 130
 with one line saying how to resume.
 """
 
@@ -33,10 +33,10 @@ from rich.table import Table
 from rich.text import Text
 
 from scalesearch.errors import UserError
-from scalesearch.measure import guard
+from scalesearch.costs import guard
 from scalesearch.processes import signals_as_interrupt
 from scalesearch.cli.options import flag
-from scalesearch.runs.files import jsonable
+from scalesearch.files import jsonable
 from scalesearch.runs.locks import release_runs
 
 app = typer.Typer(

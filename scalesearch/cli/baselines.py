@@ -6,7 +6,7 @@ from rich.table import Table
 
 from scalesearch.cli.app import FormatOption, OutputFormat, command, emit
 from scalesearch.spec.spaces import builtin_names, load_space
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.variant import Variant
 
 
 def list_baselines() -> list[dict]:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from scalesearch.cli.app import OutputFormat, command, emit, stderr
 from scalesearch.cli.options import MaxMemoryOption
-from scalesearch.measure.guard import set_memory_budget
+from scalesearch.costs.guard import set_memory_budget
 from scalesearch.export import ExportEvents, ExportRequest, run_export
 
 

@@ -12,7 +12,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from scalesearch.measure.guard import set_memory_budget
+from scalesearch.costs.guard import set_memory_budget
 from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, command, command_line,
                                  print_json, print_table, stderr)
 from scalesearch.cli.options import (MaxMemoryOption, BatchSizeOption, DataDirOption, DataOption, DeviceOption, EpochsOption,

@@ -7,11 +7,11 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from scalesearch.measure.guard import set_memory_budget
+from scalesearch.costs.guard import set_memory_budget
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, emit
 from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BetaOption, DepthOption, DeviceOption, GammaOption,
                                      PhiOption, WidthOption)
-from scalesearch.measure.profile import profile_variant, resolve_multipliers
+from scalesearch.costs.profile import profile_variant, resolve_multipliers
 from scalesearch.spec.spaces import load_space
 
 

@@ -10,14 +10,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from scalesearch.measure.guard import set_memory_budget
+from scalesearch.costs.guard import set_memory_budget
 from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, command, command_line, emit,
                                  fail, stderr)
 from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DepthOption, DeviceOption, EpochsOption, GammaOption, LrOption,
                                      PhiOption, TestImagesOption, TrainImagesOption, ValImagesOption,
                                      WeightsFromOption, WeightsOption, WidthOption)
-from scalesearch.measure.profile import resolve_multipliers
+from scalesearch.costs.profile import resolve_multipliers
 from scalesearch.train import CHECKPOINT, METRICS, TrainEvents, TrainRequest, run_train
 
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from scalesearch.cli.app import FormatOption, OutputFormat, command, command_line, print_json, print_table, stderr
 from scalesearch.cli.options import DeviceOption, MaxMemoryOption
 from scalesearch.cli.progress import UnitProgress, duration
-from scalesearch.measure.guard import set_memory_budget
+from scalesearch.costs.guard import set_memory_budget
 from scalesearch.report.registry import rebuild
 from scalesearch.report.transfer import ranking_frame
 from scalesearch.transfer import TransferEvents, TransferPoint, TransferRequest, run_transfer

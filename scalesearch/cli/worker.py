@@ -10,7 +10,7 @@ from scalesearch.cli.app import FormatOption, OutputFormat, command, print_json,
 from scalesearch.cli.grid import LogDisplay
 from scalesearch.cli.options import DataDirOption, DeviceOption, MaxMemoryOption
 from scalesearch.join import JoinRequest, run_join
-from scalesearch.measure.guard import set_memory_budget
+from scalesearch.costs.guard import set_memory_budget
 
 
 @command("worker", "scalesearch worker --storage postgresql://user@db-host/scalesearch --study grid-resnet50")

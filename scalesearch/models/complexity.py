@@ -1,6 +1,6 @@
 """Analytic complexity of a NetSpec, part by part, without building a model.
 
-The fast twin of fvcore (measure/cost.py) for solvers and guards that look at many
+The fast twin of fvcore (costs/cost.py) for solvers and guards that look at many
 candidates: microseconds per spec instead of a trace.  It mirrors `models/blocks.py`
 layer by layer and counts, per part (stem, each stage, head, classifier):
 

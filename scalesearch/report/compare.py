@@ -17,7 +17,7 @@ import pandas as pd
 from scalesearch.report import plots
 from scalesearch.report.costs import cost_correlations
 from scalesearch.report.document import Report
-from scalesearch.runs.files import read_json
+from scalesearch.files import read_json
 
 KIND = "compare"
 SINGLE = ("width", "depth", "resolution")

@@ -10,7 +10,7 @@ import pandas as pd
 from scalesearch.report import plots
 from scalesearch.report.document import Report
 from scalesearch.report.costs import cost_correlations
-from scalesearch.runs.files import read_json
+from scalesearch.files import read_json
 
 
 

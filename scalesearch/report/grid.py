@@ -13,7 +13,7 @@ import pandas as pd
 
 from scalesearch.report.document import Report
 from scalesearch.report.plots import plt, to_png
-from scalesearch.runs.files import read_json
+from scalesearch.files import read_json
 
 
 def grid_report(run_dir: Path, info: dict[str, Any]) -> Report:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from scalesearch.errors import UserError
 from scalesearch.report.document import Report
-from scalesearch.runs.files import write_atomic
+from scalesearch.files import write_atomic
 from scalesearch.runs.run_dir import read_run_info
 
 Builder = Callable[[Path, dict[str, Any]], Report]

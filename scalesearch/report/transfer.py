@@ -14,7 +14,7 @@ import pandas as pd
 
 from scalesearch.report import plots
 from scalesearch.report.document import Report
-from scalesearch.runs.files import read_json
+from scalesearch.files import read_json
 from scalesearch.runs.transfer_files import RESULTS
 
 

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Protocol, TypeVar
 
-from scalesearch.runs.files import append_line, write_atomic, write_json
+from scalesearch.files import append_line, write_atomic, write_json
 from scalesearch.runs.locks import claim_unit
 
 UNITS_FILE = "units.jsonl"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from scalesearch.errors import UserError
-from scalesearch.runs.files import read_json, write_json
+from scalesearch.files import read_json, write_json
 
 EXPORTS_FILE = "exports.json"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from scalesearch.runs.files import write_atomic, write_json
+from scalesearch.files import write_atomic, write_json
 from scalesearch.spec.phis import phi_label
 
 _CSV_SKIP = ("stages",)

@@ -21,7 +21,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from scalesearch.errors import UserError
-from scalesearch.runs.files import read_json, write_atomic, write_json
+from scalesearch.files import read_json, write_atomic, write_json
 from scalesearch.search.candidates import Candidate
 from scalesearch.search.ranking import Difference, Ranking, TwoWay, rank, versus_control
 from scalesearch.search.study import SearchConfig

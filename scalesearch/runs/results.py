@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from scalesearch.errors import UserError
-from scalesearch.runs.files import read_json
+from scalesearch.files import read_json
 from scalesearch.runs.run_dir import read_run_info
 
 

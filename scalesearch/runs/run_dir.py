@@ -30,7 +30,7 @@ from typing import Any
 
 from scalesearch import __version__
 from scalesearch.errors import UserError
-from scalesearch.runs.files import check_free_space, jsonable, read_json, remove_stale_temporaries, write_json
+from scalesearch.files import check_free_space, jsonable, read_json, remove_stale_temporaries, write_json
 from scalesearch.runs.locks import CLAIMS, LOCK_FILE, hold_run, release_run, run_is_live
 
 RUN_FILE = "run.json"

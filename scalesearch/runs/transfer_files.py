@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from scalesearch.runs.files import read_json, write_atomic, write_json
+from scalesearch.files import read_json, write_atomic, write_json
 
 RESULTS = "transfer.json"
 

@@ -35,9 +35,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from scalesearch.errors import UserError
-from scalesearch.measure.landing import land
-from scalesearch.measure.meter import Meter
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.landing import land
+from scalesearch.costs.meter import Meter
+from scalesearch.costs.variant import Variant
 from scalesearch.spec.scaling import Coefficients, grid_2d, grid_3d
 from scalesearch.spec.spaces import SearchSpace
 

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from scalesearch.errors import UserError
 from scalesearch.processes import die_with_parent, exit_code, signals_as_interrupt, stop
-from scalesearch.training.device import available_cores
+from scalesearch.device import available_cores
 from scalesearch.training.tuning import choose_workers
 
 TICK_SECONDS = 2.0

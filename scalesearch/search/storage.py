@@ -30,7 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch.compat import heartbeat_thread, study_storage, trial_id
 from scalesearch.errors import UserError
-from scalesearch.runs.files import repair_torn_tail
+from scalesearch.files import repair_torn_tail
 
 LEASE_SECONDS = 120.0  # a worker renews its lease every LEASE_SECONDS / 4
 SETUP_ATTEMPTS = 6

@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 from scalesearch.errors import UserError
-from scalesearch.runs.files import read_text
+from scalesearch.files import read_text
 
 BLOCK_KINDS = ("mb", "ir", "ds", "basic", "bottleneck")
 ACTIVATIONS = ("relu", "relu6", "silu")

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import yaml
 
 from scalesearch.errors import UserError
-from scalesearch.runs.files import read_text
+from scalesearch.files import read_text
 from scalesearch.spec.netspec import NetSpec, SpecError
 
 _BUILTIN_PACKAGE = "scalesearch.builtin_spaces"

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from scalesearch.errors import UserError
-from scalesearch.runs.files import check_free_space, jsonable, temporary_sibling
+from scalesearch.files import check_free_space, jsonable, temporary_sibling
 from scalesearch.training import distributed
 from scalesearch.training.budget import ProxyBudget
 

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from scalesearch.errors import UserError
-from scalesearch.runs.files import temporary_sibling
+from scalesearch.files import temporary_sibling
 
 SOURCES = ("fashion-mnist", "cifar10", "imagefolder", "synthetic")
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")

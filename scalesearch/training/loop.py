@@ -44,7 +44,7 @@ from scalesearch.training.batches import ResizedData, augment, draw_augmentation
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.checkpoint import load_checkpoint, save_checkpoint
 from scalesearch.training.data import ImageData
-from scalesearch.training.device import autocast, thread_count
+from scalesearch.device import autocast, thread_count
 from scalesearch.training.step import EagerStep, make_step
 from scalesearch.training.tuning import FORMATS, Layout, choose_layout
 
@@ -352,11 +352,11 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
 
 
 def _check_size(model: nn.Module, data: ImageData, resolution: int, budget: ProxyBudget) -> None:
-    """A built-in network is refused before training when its batch would not fit (measure/guard.py)."""
+    """A built-in network is refused before training when its batch would not fit (costs/guard.py)."""
     spec = getattr(model, "spec", None)
     if spec is None or not hasattr(spec, "with_shape"):
         return
-    from scalesearch.measure.guard import check_spec
+    from scalesearch.costs.guard import check_spec
 
     check_spec(f"training {spec.name} at {resolution} px",
                spec.with_shape(resolution=resolution, in_channels=data.in_channels, num_classes=data.num_classes),

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scalesearch.training.device import autocast
+from scalesearch.device import autocast
 
 WARMUP_STEPS = 3
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalesearch.training.budget import ProxyBudget
-from scalesearch.training.device import thread_count
+from scalesearch.device import thread_count
 
 
 def seconds_per_image(model: nn.Module, in_channels: int, resolution: int, num_classes: int,

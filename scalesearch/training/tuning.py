@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from scalesearch.machine import cached
-from scalesearch.training.device import thread_count
+from scalesearch.device import thread_count
 from scalesearch.training.step import WARMUP_STEPS, make_step
 
 FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}

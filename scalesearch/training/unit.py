@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.variant import Variant
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import ImageData, load_data
 from scalesearch.training.loop import TrainResult, train_model

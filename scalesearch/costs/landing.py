@@ -21,9 +21,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from scalesearch.measure.match import match_cost, shortest, solve_knob
-from scalesearch.measure.meter import FLOPS, Meter
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.match import match_cost, shortest, solve_knob
+from scalesearch.costs.meter import FLOPS, Meter
+from scalesearch.costs.variant import Variant
 from scalesearch.spec.scaling import Coefficients
 
 LAND_TOLERANCE = 0.02  # the grid's default band: a landed member costs target x +-2%

@@ -8,12 +8,12 @@ import torch
 
 from scalesearch.errors import UserError
 from scalesearch.models.complexity import macs_by_part
-from scalesearch.measure.latency import measure_latency
+from scalesearch.costs.latency import measure_latency
 from scalesearch.spec.coefficients import COEFFICIENTS, choose_source, together
-from scalesearch.training.device import resolve_device
+from scalesearch.device import resolve_device
 from scalesearch.spec.scaling import Coefficients
 from scalesearch.spec.spaces import SearchSpace
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.variant import Variant
 
 
 def resolve_multipliers(depth: float | None, width: float | None, resolution: int | None,

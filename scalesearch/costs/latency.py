@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from scalesearch.machine import cached, describe
-from scalesearch.training.device import thread_count
+from scalesearch.device import thread_count
 
 FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 SPREAD = 0.05  # stop once (p75 - p25) / median is within this

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from scalesearch.measure.cost import Cost, analytic_cost, count_macs, measure_model, measure_spec
-from scalesearch.measure.guard import check_spec
+from scalesearch.costs.cost import Cost, analytic_cost, count_macs, measure_model, measure_spec
+from scalesearch.costs.guard import check_spec
 from scalesearch.spec.scaling import check_multiplier, round_resolution, scale_spec
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.spec.netspec import NetSpec
 
 if TYPE_CHECKING:
-    from scalesearch.measure.latency import Latency
+    from scalesearch.costs.latency import Latency
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class Variant:
             return self._build()
 
     def check_size(self, batch: int = 1, training: bool = False) -> None:
-        """Refuse a network this machine cannot hold, before it is built (measure/guard.py)."""
+        """Refuse a network this machine cannot hold, before it is built (costs/guard.py)."""
         if self.spec is not None:
             check_spec(f"{self.space.name} at d={self.depth:.3g}, w={self.width:.3g}, {self.resolution} px",
                        self.spec, batch, training)
@@ -103,8 +103,8 @@ class Variant:
         return analytic_cost(self.spec) if self.spec is not None else self.cost()
 
     def latency(self, device: str = "cpu", threads: int = 1, batch: int = 1) -> "Latency":
-        """Forward-pass latency at this shape (measure/latency.py; cached per machine)."""
-        from scalesearch.measure.latency import measure_latency
+        """Forward-pass latency at this shape (costs/latency.py; cached per machine)."""
+        from scalesearch.costs.latency import measure_latency
 
         self.check_size(batch)  # build() checks batch 1; timing runs `batch` images at once
         key = self.spec.spec_hash() if self.spec is not None else f"{self.space.source}:{self.depth}:{self.width}"

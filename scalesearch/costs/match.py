@@ -12,7 +12,7 @@ import math
 from dataclasses import replace
 from typing import Any, Callable
 
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.variant import Variant
 
 EXACT_TOLERANCE = 0.03  # the +-3% band of `expand --exact-flops`
 

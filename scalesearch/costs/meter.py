@@ -5,8 +5,8 @@ squeeze-excitation are memory-bound, so a network can be slow at few FLOPs, and
 activations predict run time on memory-bound hardware better (Dollár et al., CVPR 2021).
 A `Meter` measures a variant's chosen cost at the deployment shape — analytically for
 FLOPs, params and activations (equal to fvcore's), by timing for latency
-(measure/latency.py) — so the grid's phi = 1 correction, compare's per-method solve and
-`expand --exact-cost` can land on any of them with the same code (measure/match.py).
+(costs/latency.py) — so the grid's phi = 1 correction, compare's per-method solve and
+`expand --exact-cost` can land on any of them with the same code (costs/match.py).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scalesearch.errors import UserError
-from scalesearch.measure.latency import Latency
-from scalesearch.measure.variant import Variant
+from scalesearch.costs.latency import Latency
+from scalesearch.costs.variant import Variant
 
 COSTS = ("flops", "params", "activations", "latency")
 

@@ -1,8 +1,7 @@
 """measure(model_or_spec): the public one-call cost of a NetSpec or a built model.
 
-Behind `scalesearch.measure(...)` (the `measure` package is callable, see its
-`__init__`): a NetSpec is measured at its own shape or another resolution, a model from
-`scalesearch.build_model` at the resolution it carries.
+Behind `scalesearch.measure(...)`: a NetSpec is measured at its own shape or another
+resolution, a model from `scalesearch.build_model` at the resolution it carries.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from scalesearch.errors import UserError
-from scalesearch.measure.cost import Cost, measure_model, measure_spec
+from scalesearch.costs.cost import Cost, measure_model, measure_spec
 from scalesearch.spec.netspec import NetSpec
 
 
