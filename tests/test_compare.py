@@ -307,7 +307,8 @@ def test_paper_table3_renders_beside_a_fake_run(tmp_path, no_estimate):
     assert "## Beside the paper (Tan & Le 2019, Table 3)" in report
     assert "MobileNetV2: agrees with the paper: compound beats width, depth and resolution beyond noise" in report
     assert "| compound | 1.4, 1.2, 1.3 | 4.33× |" in report and "| +5.4 |" in report  # the paper's
-    assert "Tan & Le" in report and "the space's proxy budget (1 epochs)" in report
+    assert "Tan & Le" in report and "the proxy budget, 1 epoch(s) (budget scale 1)" in report
+    assert "our compound row costs 4.79× the baseline's FLOPs against 3.78–4.05×" in report
 
 
 def test_agreement_sentences():

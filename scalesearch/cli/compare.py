@@ -117,8 +117,9 @@ def with_paper(table: Table, rows: list[dict], request: CompareRequest) -> Table
         paper.add_row(*map(str, values))
     sentence = compare_paper.agreement(rows, request.baseline, request.confidence)
     epochs = rows[0].get("epochs")
-    return Group(table, paper, Text(f"{sentence} Trained for {epochs} epochs "
-                                    f"(budget scale {request.budget_scale:g})."))
+    note = compare_paper.flops_note(rows)
+    return Group(table, paper, Text(f"{sentence} Trained for {epochs} epochs (budget scale "
+                                    f"{request.budget_scale:g}).{' ' + note if note else ''}"))
 
 
 def accuracy(row: dict, split: str) -> str:

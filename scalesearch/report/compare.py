@@ -131,8 +131,9 @@ def beside_paper(report: Report, rows: list[dict], config: dict) -> None:
         return
     confidence = config.get("confidence", 0.9)
     report.heading("Beside the paper (Tan & Le 2019, Table 3)")
-    report.paragraph(compare_paper.agreement(rows, config["baseline"], confidence) +
-                     f" Trained at {compare_paper.budget_words(config)}.")
+    report.paragraph(" ".join(filter(None, [compare_paper.agreement(rows, config["baseline"], confidence),
+                                            f"Trained at {compare_paper.budget_words(config)}.",
+                                            compare_paper.flops_note(rows)])))
     report.table(compare_paper.paper_frame(at),
                  "Paper: its settings, FLOP ratio (its printed FLOPs / the baseline's), ImageNet top-1 (%) and "
                  "gain over the baseline (points); compound − it: the paper's compound top-1 minus the row's. "
@@ -152,8 +153,7 @@ def setup_lines(document: dict) -> list[str]:
         f"Compound coefficients: alpha={coefficients['alpha']:g}, beta={coefficients['beta']:g}, "
         f"gamma={coefficients['gamma']:g} ({c['coefficients_source']}); fast: d=s^0.1, w=s^0.4, r=s^0.05 "
         "(Dollár et al., CVPR 2021).",
-        f"Proxy training: {c['data']}, {c['train_images']} training images, {c['epochs']} epochs "
-        f"({compare_paper.budget_words(c)}), "
+        f"Proxy training: {c['data']}, {c['train_images']} training images, {compare_paper.budget_words(c)}, "
         f"batch {c['batch_size']}, lr {c['lr']:g}, base {c['proxy_resolution']} px x r; "
         f"{c['seeds']} seed(s) per variant (mean ± std).",
         "Params, FLOPs (multiply-adds) and activations are at the deployment shape (the baseline's own "

@@ -77,8 +77,27 @@ def budget_words(config: dict) -> str:
     scale = config.get("budget_scale", 1)
     proxy = config.get("proxy_epochs", config.get("epochs"))
     if scale == 1:
-        return f"the space's proxy budget ({config.get('epochs')} epochs)"
+        return f"the proxy budget, {config.get('epochs')} epoch(s) (budget scale 1)"
     return f"{scale:g}× the proxy budget ({proxy} × {scale:g} → {config.get('epochs')} epochs)"
+
+
+def flops_note(rows: list[dict]) -> str:
+    """Where the paper's settings land our rows at unequal FLOPs, say so: a method with
+    more FLOPs has a head start that is not the method's."""
+    at = [r for r in rows if r["target"] == "table3" and r["method"] in (*SINGLE, "compound")]
+    compound = next((r for r in at if r["method"] == "compound"), None)
+    single = [r for r in at if r["method"] in SINGLE]
+    if compound is None or not single:
+        return ""
+    low, high = min(r["flops_ratio"] for r in single), max(r["flops_ratio"] for r in single)
+    if compound["flops_ratio"] <= high * 1.05:
+        return ""
+    paper = [r.get("paper_flops_ratio") for r in single if r.get("paper_flops_ratio")]
+    theirs = (f" (the paper's: {compound['paper_flops_ratio']:.2f}× against {min(paper):.2f}–{max(paper):.2f}×)"
+              if paper and compound.get("paper_flops_ratio") else "")
+    return (f"At the paper's settings our compound row costs {compound['flops_ratio']:.2f}× the baseline's FLOPs "
+            f"against {low:.2f}–{high:.2f}× for the single-dimension rows{theirs}: part of its lead may be "
+            "FLOPs; a `--target` run compares them at equal FLOPs.")
 
 
 def source_line() -> str:
