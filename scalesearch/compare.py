@@ -339,6 +339,8 @@ def summarise(plan: list[Planned], costs: list[dict], units: dict[str, dict], se
             "train_seconds": _mean([u["seconds"] for u in done]),
         })
     base = next((r for r in rows if r["method"] == "baseline"), None)
+    for row in rows:
+        row.update(gain=None, gain_low=None, gain_high=None)
     for target in dict.fromkeys(r["target"] for r in rows):
         _against_compound([r for r in rows if r["target"] == target], confidence)
         _over_baseline([r for r in rows if r["target"] == target and r is not base], base, confidence)
@@ -374,8 +376,6 @@ def _over_baseline(rows: list[dict], base: dict | None, confidence: float) -> No
     """Each method's test accuracy minus the baseline's at one target (its gain), paired by
     seed, the baseline the control of Dunnett's intervals: every gain at the target holds at
     once at `confidence`.  NaN bounds with one seed (no noise estimate)."""
-    for row in rows:
-        row.update(gain=None, gain_low=None, gain_high=None)
     observed = {r["method"]: r["test_by_seed"] for r in rows if r["test_by_seed"]}
     if not observed or base is None or not base["test_by_seed"]:
         return
