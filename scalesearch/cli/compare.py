@@ -103,6 +103,12 @@ def rows_table(rows: list[dict], baseline: str) -> Table:
     return table
 
 
+# The report's column names, shortened to fit a terminal.
+SHORT = {"FLOP ratio: paper": "paper ×", "FLOP ratio: ours": "ours ×", "top-1: paper": "paper top-1",
+         "gain: paper": "paper gain", "test acc: ours": "ours test acc", "gain: ours": "ours gain",
+         "compound − it: paper": "paper c − it", "compound − it: ours": "ours c − it"}
+
+
 def with_paper(table: Table, rows: list[dict], request: CompareRequest) -> Table | Group:
     """Under --preset paper-table3: the paper's Table 3 beside ours, and a sentence on agreement."""
     at = compare_paper.paper_rows(rows)
@@ -112,7 +118,7 @@ def with_paper(table: Table, rows: list[dict], request: CompareRequest) -> Table
     paper = Table(title="beside the paper (Tan & Le 2019, Table 3; gains in points, ours with their "
                         f"{request.confidence:.0%} simultaneous intervals)")
     for column in frame.columns:
-        paper.add_column(column, justify="left" if column == "method" else "right")
+        paper.add_column(SHORT.get(column, column), justify="left" if column == "method" else "right", no_wrap=True)
     for values in frame.itertuples(index=False):
         paper.add_row(*map(str, values))
     sentence = compare_paper.agreement(rows, request.baseline, request.confidence)
