@@ -323,8 +323,11 @@ def test_agreement_sentences():
         "ResNet-50: agrees with the paper: compound beats width and depth beyond noise (by 2.0 points or more).")
     assert "agrees in direction, within noise" in agreement(rows(width=(0.01, -0.01, 0.03)), "mobilenetv1")
     assert agreement(rows(width=(-0.012, -0.02, -0.004), depth=(0.01, 0, 0.02)), "mobilenetv2").startswith(
-        "MobileNetV2: disagrees: width beats compound by 1.2 points (90% simultaneous interval +0.4 to +2.0; "
-        "beyond noise)")
+        "MobileNetV2: disagrees: width beats compound by 1.2 points (90% simultaneous interval +0.4 to +2.0), "
+        "beyond noise.")
+    assert agreement(rows(resolution=(-0.033, -0.116, 0.051), width=(0.08, 0, 0.16)), "mobilenetv2") == (
+        "MobileNetV2: disagrees in direction, within noise: resolution is 3.3 points above compound "
+        "(90% simultaneous interval -5.1 to +11.6).")
     assert "undecided" in agreement(rows(width=(0.01, math.nan, math.nan)), "mobilenetv2")
     assert "not run" in agreement([{"target": "1x", "method": "baseline"}], "mobilenetv2")
 

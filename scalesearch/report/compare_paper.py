@@ -62,9 +62,12 @@ def agreement(rows: list[dict], network: str, confidence: float = 0.9) -> str:
     level = f"{confidence:.0%} simultaneous interval"
     if best["vs_compound"] < 0:
         gap, low, high = -best["vs_compound"] * 100, -best["vs_compound_high"] * 100, -best["vs_compound_low"] * 100
-        noise = "beyond noise" if best["vs_compound_high"] < 0 else "within noise"
-        return (f"{network}: disagrees: {best['method']} beats compound by {gap:.1f} points "
-                f"({level} {low:+.1f} to {high:+.1f}; {noise}).")
+        interval = f"({level} {low:+.1f} to {high:+.1f})"
+        if best["vs_compound_high"] < 0:
+            return (f"{network}: disagrees: {best['method']} beats compound by {gap:.1f} points {interval}, "
+                    "beyond noise.")
+        return (f"{network}: disagrees in direction, within noise: {best['method']} is {gap:.1f} points above "
+                f"compound {interval}.")
     ties = [m for m, r in at.items() if r["vs_compound_low"] <= 0]
     if not ties:
         return (f"{network}: agrees with the paper: compound beats {_listed(at)} beyond noise "
@@ -96,8 +99,8 @@ def flops_note(rows: list[dict]) -> str:
     theirs = (f" (the paper's: {compound['paper_flops_ratio']:.2f}× against {min(paper):.2f}–{max(paper):.2f}×)"
               if paper and compound.get("paper_flops_ratio") else "")
     return (f"At the paper's settings our compound row costs {compound['flops_ratio']:.2f}× the baseline's FLOPs "
-            f"against {low:.2f}–{high:.2f}× for the single-dimension rows{theirs}: part of its lead may be "
-            "FLOPs; a `--target` run compares them at equal FLOPs.")
+            f"against {low:.2f}–{high:.2f}× for the single-dimension rows{theirs}: not equal FLOPs, in "
+            "compound's favour; a `--target` run compares the methods at equal FLOPs.")
 
 
 def source_line() -> str:
