@@ -15,6 +15,11 @@ confirms the result.  Every planned variant is then trained with one proxy budge
 *proxy* shape (the data's channels and classes at a small base resolution x r), once per
 seed; `runs/compare_units.py` keeps that work resumable (units.jsonl) and writes the
 rows (compare.csv, compare.json).
+
+`--preset paper-table3` trains the paper's own Table 3 settings instead (w = 2, d = 4,
+r = 2, compound d = 1.4, w = 1.2, r = 1.3: spec/paper_table3.yaml), reports their measured
+FLOP ratios beside the paper's and the paper's accuracies beside ours (`beside_paper`).
+`budget_scale` F trains every variant, the baseline included, for F x the proxy epochs.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from scalesearch.runs.compare_units import pending_units, read_units, train_unit
 from scalesearch.errors import UserError
 from scalesearch.runs.grid_tables import check_grid_baseline, read_grid_choice
 from scalesearch.spec.coefficients import COEFFICIENTS, choose_source, manual
-from scalesearch.spec.presets import fast_exponents, parse_fast
+from scalesearch.spec.presets import fast_exponents, paper_table3, parse_fast
 from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.machine import describe
@@ -46,7 +51,7 @@ from scalesearch.spec.spaces import load_space
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import ImageData, load_data
 from scalesearch.device import available_cores, resolve_device
-from scalesearch.training.loop import train_model
+from scalesearch.training import unit
 from scalesearch.training.timing import estimate_seconds
 
 METHODS = ("width", "depth", "resolution", "compound", "fast")
@@ -54,9 +59,9 @@ TOLERANCE = 0.05  # every solved variant's measured FLOPs within ±5% of its tar
 
 
 # Tan & Le, "EfficientNet", ICML 2019, Table 3 ("Scaling up MobileNets and ResNet"):
-# the single-dimension settings and MobileNetV1's compound row, as (d, w, r).
-PAPER_TABLE3 = {"width": (1.0, 2.0, 1.0), "depth": (4.0, 1.0, 1.0),
-                "resolution": (1.0, 1.0, 2.0), "compound": (1.4, 1.2, 1.3)}
+# every method's setting as (d, w, r), from spec/paper_table3.yaml with its source.
+PAPER_TABLE3 = paper_table3().settings
+PAPER_TABLE3_METHODS = ("width", "depth", "resolution", "compound")  # the default under the preset
 # Under that preset `fast` has no published row: it is solved at the multiple the
 # single-dimension rows nominally reach (w = 2, r = 2, d = 4 all give 4x).
 PAPER_TABLE3_FAST_TARGET = 4.0
@@ -203,7 +208,8 @@ def solve(space: SearchSpace, setting: Setting, target: float, base_cost: float,
 
 def plan_compare(space: SearchSpace, targets: tuple[float, ...], methods: tuple[str, ...],
                  coefficients: Coefficients, preset: str | None = None, meter: Meter = FLOPS) -> list[Planned]:
-    """The baseline row, then every (target, method) variant, solved on `meter` or from Table 3."""
+    """The baseline row, every (target, method) variant solved on `meter`, then (paper-table3)
+    every method at the paper's own Table 3 setting, labelled "table3"."""
     base = Variant(space)
     base_cost, base_spread = meter(base), meter.spread(base)
 
@@ -212,18 +218,6 @@ def plan_compare(space: SearchSpace, targets: tuple[float, ...], methods: tuple[
                        meter.spread(variant) + base_spread)
 
     plan = [planned(None, "1x", "baseline", "-", 1.0, base)]
-    if preset == "paper-table3":
-        for method in methods:
-            setting = method_setting(method, coefficients)
-            if method.startswith("fast"):
-                value, _ = solve(space, setting, PAPER_TABLE3_FAST_TARGET, base_cost, meter)
-                plan.append(planned(PAPER_TABLE3_FAST_TARGET, "table3", method, setting.knob, value,
-                                    variant_at(space, setting.multipliers(value))))
-                continue
-            multipliers = PAPER_TABLE3[method]
-            knob_value = 1.0 if method == "compound" else max(multipliers)
-            plan.append(planned(None, "table3", method, setting.knob, knob_value, variant_at(space, multipliers)))
-        return plan
     for target in targets:
         for method in methods:
             setting = method_setting(method, coefficients)
@@ -235,6 +229,17 @@ def plan_compare(space: SearchSpace, targets: tuple[float, ...], methods: tuple[
             value, _ = solve(space, setting, target, base_cost, meter)
             plan.append(planned(target, target_label(target), method, setting.knob, value,
                                 variant_at(space, setting.multipliers(value))))
+    if preset == "paper-table3":
+        for method in methods:
+            setting = method_setting(method, coefficients)
+            if method.startswith("fast"):
+                value, _ = solve(space, setting, PAPER_TABLE3_FAST_TARGET, base_cost, meter)
+                plan.append(planned(PAPER_TABLE3_FAST_TARGET, "table3", method, setting.knob, value,
+                                    variant_at(space, setting.multipliers(value))))
+                continue
+            multipliers = PAPER_TABLE3[method]
+            knob_value = 1.0 if method == "compound" else max(multipliers)
+            plan.append(planned(None, "table3", method, setting.knob, knob_value, variant_at(space, multipliers)))
     return plan
 
 
@@ -277,10 +282,11 @@ class ProxySetup:
     def proxy(self, item: Planned) -> Variant:
         return item.variant.at_proxy(self.resolution, self.data.in_channels, self.data.num_classes)
 
-    def data_for(self, seed: int) -> ImageData:
+    @property
+    def source_of_data(self) -> unit.DataSource:
         r = self.request
-        return load_data(r.data, r.data_dir, train_images=self.budget.train_images, val_images=r.val_images,
-                         test_images=r.test_images, seed=seed)
+        return unit.DataSource(r.data, r.data_dir, train_images=self.budget.train_images, val_images=r.val_images,
+                               test_images=r.test_images)
 
 
 def train_unit(setup: ProxySetup, item: Planned, seed_index: int) -> dict:
@@ -289,13 +295,12 @@ def train_unit(setup: ProxySetup, item: Planned, seed_index: int) -> dict:
     Seed k is the base seed + k for everything: the weights, the validation split and the
     training subset, the order, the crops — shared by every method (common random numbers)."""
     proxy = setup.proxy(item)
-    seed = setup.budget.seed + seed_index
-    budget = replace(setup.budget, seed=seed)
-    data = setup.data if seed_index == 0 else setup.data_for(seed)
-    result = train_model(proxy.build(seed), data, proxy.resolution, budget, device=setup.device,
-                         threads=setup.threads, validate_each_epoch=False)
+    data = setup.data if seed_index == 0 else setup.source_of_data
+    # compare reports test accuracy per seed: every unit evaluates the test split
+    result = unit.train_unit(proxy, setup.budget, seed_index, data, device=setup.device, threads=setup.threads,
+                             evaluate_test=True)
     return {"key": unit_key(item.key, seed_index), "label": item.label, "method": item.method,
-            "seed_index": seed_index, "seed": seed, "proxy": proxy.describe(),
+            "seed_index": seed_index, "seed": unit.unit_seed(setup.budget, seed_index), "proxy": proxy.describe(),
             "proxy_flops": proxy.macs(), **result.as_dict()}
 
 
@@ -339,8 +344,12 @@ def summarise(plan: list[Planned], costs: list[dict], units: dict[str, dict], se
             "images_per_second": _mean([u["images_per_second"] for u in ok]),
             "train_seconds": _mean([u["seconds"] for u in done]),
         })
+    base = next((r for r in rows if r["method"] == "baseline"), None)
+    for row in rows:
+        row.update(gain=None, gain_low=None, gain_high=None)
     for target in dict.fromkeys(r["target"] for r in rows):
         _against_compound([r for r in rows if r["target"] == target], confidence)
+        _over_baseline([r for r in rows if r["target"] == target and r is not base], base, confidence)
     for row in rows:
         del row["test_by_seed"]
     return rows
@@ -369,6 +378,33 @@ def _against_compound(rows: list[dict], confidence: float) -> None:
                    f"undecided against {row['method']} (one seed: no noise estimate)")
 
 
+def _over_baseline(rows: list[dict], base: dict | None, confidence: float) -> None:
+    """Each method's test accuracy minus the baseline's at one target (its gain), paired by
+    seed, the baseline the control of Dunnett's intervals: every gain at the target holds at
+    once at `confidence`.  NaN bounds with one seed (no noise estimate)."""
+    observed = {r["method"]: r["test_by_seed"] for r in rows if r["test_by_seed"]}
+    if not observed or base is None or not base["test_by_seed"]:
+        return
+    below = versus_control(TwoWay({"baseline": base["test_by_seed"], **observed}), "baseline", confidence)
+    for row in rows:
+        if row["method"] in observed:
+            d = below[row["method"]]  # baseline - method
+            row.update(gain=-d.mean, gain_low=-d.high, gain_high=-d.low)
+
+
+def beside_paper(rows: list[dict], network: str) -> list[dict]:
+    """The paper's Table 3 cell beside each of our "table3" rows and the baseline: its
+    FLOPs, FLOP ratio, top-1 and gain over the baseline (points); None where the paper
+    has no cell (MobileNetV1 by depth, fast, a network it did not scale)."""
+    table = paper_table3()
+    out = []
+    for row in rows:
+        cell = table.cell(network, row["method"]) if row["target"] in ("1x", "table3") else None
+        out.append({**row, "paper_gflops": cell and cell.gflops, "paper_flops_ratio": cell and cell.flops_ratio,
+                    "paper_top1": cell and cell.top1, "paper_gain": cell and cell.gain})
+    return out
+
+
 def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
@@ -389,8 +425,8 @@ class CompareRequest:
 
     baseline: str
     out: Path
-    targets: str | None = None  # "2x,4x" (default 2x); paper-table3 fixes its own
-    methods: str = ",".join(METHODS)
+    targets: str | None = None  # "2x,4x" (default 2x; none under paper-table3, whose rows are its own)
+    methods: str | None = None  # default: every METHODS entry; the paper's four under paper-table3
     from_dir: str | None = None
     force_coefficients: bool = False
     alpha: float | None = None
@@ -408,6 +444,7 @@ class CompareRequest:
     proxy_resolution: int | None = None
     seeds: int = 3
     seed: int = 0
+    budget_scale: float = 1.0  # every variant, the baseline included, trains epochs x budget_scale
     confidence: float = 0.9
     workers: int | None = None  # None: measured (search/pool.plan_processes)
     threads: int | None = None  # per worker
@@ -426,9 +463,10 @@ class CompareRequest:
             raise CompareError(f"{{confidence}} must be in [0.5, 1), got {self.confidence}")
         if self.proxy_resolution is not None and self.proxy_resolution < 8:
             raise CompareError(f"{{resolution}} must be >= 8 px, got {self.proxy_resolution}")
-        if self.preset == "paper-table3" and self.targets is not None:
-            raise CompareError("{preset} paper-table3 fixes every setting (w=2, r=2, d=4, compound "
-                               "1.4/1.2/1.3); drop {target}")
+        scale = self.budget_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+            raise CompareError(f"{{budget_scale}} must be a positive number (1 = the space's proxy epochs, "
+                               f"2 = twice as many), got {scale!r}")
 
     def as_dict(self) -> dict:
         return jsonable(asdict(self))
@@ -451,8 +489,11 @@ class Comparison:
         coefficients, source = coefficients_from(request.from_dir, request.alpha, request.beta,
                                                  request.gamma, request.preset, space,
                                                  request.force_coefficients)
-        return cls(request, space, parse_targets(request.targets or "2x"),
-                   parse_methods(request.methods), coefficients, source)
+        table3 = request.preset == "paper-table3"
+        targets = request.targets if request.targets is not None else (None if table3 else "2x")
+        methods = request.methods or ",".join(PAPER_TABLE3_METHODS if table3 else METHODS)
+        return cls(request, space, parse_targets(targets) if targets is not None else (),
+                   parse_methods(methods), coefficients, source)
 
     @property
     def meter(self) -> Meter:
@@ -465,10 +506,15 @@ class Comparison:
         r = self.request
         return replace(self.meter, cost="latency") if (r.latency or r.cost == "latency") else None
 
-    def budget(self) -> ProxyBudget:
+    def proxy_budget(self) -> ProxyBudget:
+        """The space's proxy budget with the user's settings: what `budget_scale` multiplies."""
         r = self.request
         return ProxyBudget.for_space(self.space.proxy, epochs=r.epochs, train_images=r.train_images,
                                      batch_size=r.batch_size, lr=r.lr, seed=r.seed, val_images=r.val_images)
+
+    def budget(self) -> ProxyBudget:
+        """What every unit trains with: the proxy budget's epochs x budget_scale."""
+        return scaled_budget(self.proxy_budget(), self.request.budget_scale)
 
     @property
     def resolution(self) -> int:
@@ -480,12 +526,19 @@ class Comparison:
         r, network = self.request, self.space.network
         return {"baseline": self.space.name, "baseline_source": self.space.source,
                 "spec_hash": network.spec_hash() if network is not None else None,
-                "targets": [target_label(t) for t in self.targets] if r.preset != "paper-table3" else ["table3"],
+                "targets": [target_label(t) for t in self.targets] + (["table3"] if r.preset == "paper-table3" else []),
                 "methods": list(self.methods), "preset": r.preset,
                 "coefficients": self.coefficients.as_dict(), "coefficients_source": self.coefficients_source,
                 "data": r.data, "data_dir": r.data_dir, "test_images": r.test_images,
                 "proxy_resolution": self.resolution, "cost": r.cost,
-                "latency_threads": r.latency_threads, "latency_batch": r.latency_batch, **self.budget().as_dict()}
+                "latency_threads": r.latency_threads, "latency_batch": r.latency_batch,
+                "budget_scale": r.budget_scale, "proxy_epochs": self.proxy_budget().epochs, **self.budget().as_dict()}
+
+
+def scaled_budget(budget: ProxyBudget, scale: float) -> ProxyBudget:
+    """`budget` with epochs x scale, rounded to whole epochs (at least one), as transfer's
+    budget_scale does: the same schedule, stretched, so a longer training reads the same way."""
+    return replace(budget, epochs=max(1, round(budget.epochs * scale)))
 
 
 class CompareEvents:
@@ -533,6 +586,9 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
         run_pool(compare_worker, shares, processes.workers,
                  on_event=lambda name, args: getattr(events, name)(*args))
     rows = summarise(plan, costs, read_units(request.out), request.seeds, setup.proxy, request.confidence)
+    rows = [{**row, "epochs": setup.budget.epochs, "budget_scale": request.budget_scale} for row in rows]
+    if request.preset == "paper-table3":
+        rows = beside_paper(rows, c.space.name)
     write_results(request.out, {**config, "seeds": request.seeds, "confidence": request.confidence,
                                 "machine": describe(c.latency_meter.device) if c.latency_meter else None}, rows)
     finish_run(request.out, info)

@@ -21,7 +21,10 @@ def test_help_has_an_example(cli):
     (("--target", "2y"), "--target: cannot read '2y'"),
     (("--target", "1x"), "above 1"),
     (("--methods", "width,heigth"), "unknown method 'heigth'"),
-    (("--preset", "paper-table3", "--target", "4x"), "drop --target"),
+    (("--preset", "paper-table3", "--target", "1x"), "above 1"),
+    (("--budget-scale", "0"), "--budget-scale must be a positive number"),
+    (("--budget-scale", "-1"), "--budget-scale must be a positive number"),
+    (("--budget-scale", "nan"), "--budget-scale must be a positive number"),
     (("--alpha", "1.2"), "go together"),
     (("--seeds", "0"), "--seeds must be >= 1"),
 ])
@@ -78,3 +81,20 @@ def test_tiny_real_compare_end_to_end_and_resume(cli, tmp_path):
     assert "0 units to train (3 already done)" in second.stderr
     assert json.loads(second.stdout) == rows
     assert len((tmp_path / "units.jsonl").read_text().splitlines()) == 3
+
+
+def test_paper_table3_prints_the_papers_numbers_beside_ours(cli, tmp_path, monkeypatch):
+    """--preset paper-table3 on MobileNetV2 with a fake trainer: the paper's FLOP ratios,
+    top-1 and gains print beside ours, with a sentence on agreement and the budget used."""
+    from tests.test_compare import paper_trainer
+
+    monkeypatch.setattr(compare, "train_unit", paper_trainer({"compound": 0.84}))
+    monkeypatch.setattr(compare, "estimates", lambda setup, todo: {})
+    result = cli("compare", "-b", "mobilenetv2", "--preset", "paper-table3", "--methods", "width,compound",
+                 "--data", "synthetic",
+                 "--train-images", "256", "--val-images", "200", "--epochs", "1", "--budget-scale", "3",
+                 "--out", tmp_path, "--device", "cpu", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.stdout.split())
+    assert "beside the paper" in out and "4.33×" in out and "77.4" in out and "+5.4" in out
+    assert "MobileNetV2: agrees with the paper" in out and "Trained for 3 epochs (budget scale 3)" in out

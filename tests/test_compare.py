@@ -16,6 +16,7 @@ from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import load_space
 from scalesearch.costs.variant import Variant
 from tests.tiny import write_space
+from scalesearch.spec.presets import paper_table3
 
 
 # -- parsing ---------------------------------------------------------------------------
@@ -233,3 +234,108 @@ def test_compare_verdicts_are_simultaneous_intervals_with_compound_the_control()
         assert row["vs_compound"] == pytest.approx(alone.mean)
         # 3 comparisons, two-sided 90 %: Dunnett's constant is >= 1.2x Student's at these df.
         assert row["vs_compound_high"] - row["vs_compound_low"] > 1.2 * (alone.high - alone.low)
+
+
+# -- the paper's Table 3 and longer budgets ----------------------------------------------
+
+def test_paper_table3_numbers_load_from_data_with_their_source():
+    table = paper_table3()
+    assert "Tan & Le" in table.source and "Table 3" in table.source
+    assert table.settings == {"depth": (4.0, 1.0, 1.0), "width": (1.0, 2.0, 1.0),
+                              "resolution": (1.0, 1.0, 2.0), "compound": (1.4, 1.2, 1.3)}
+    assert PAPER_TABLE3 == table.settings
+    r50 = table.cell("resnet50", "compound")
+    assert (r50.gflops, r50.top1, r50.baseline_gflops, r50.baseline_top1) == (16.7, 78.8, 4.1, 76.0)
+    assert r50.gain == pytest.approx(2.8) and r50.flops_ratio == pytest.approx(16.7 / 4.1)
+    assert table.cell("mobilenetv2", "width").top1 == 76.4 and table.cell("mobilenetv1", "resolution").gflops == 2.2
+    assert table.cell("mobilenetv1", "depth") is None and table.cell("mobilenetv2", "fast") is None
+    assert table.methods("mobilenetv1") == ["width", "resolution", "compound"]
+
+
+def paper_trainer(means: dict[str, float], epochs: list | None = None):
+    """Accuracy = the method's mean (0.80 unless given) + a seed effect shared by every
+    method + a little noise of its own; records the epochs each training was given."""
+    import random
+
+    def train(setup, item, seed_index):
+        if epochs is not None:
+            epochs.append(setup.budget.epochs)
+        shared = random.Random(f"seed{seed_index}").gauss(0, 0.01)
+        own = random.Random(f"{item.key}/{seed_index}").gauss(0, 0.002)
+        accuracy = means.get(item.method, 0.80) + shared + own
+        return {"key": compare.unit_key(item.key, seed_index), "label": item.label, "method": item.method,
+                "seed_index": seed_index, "status": "ok", "val_accuracy": accuracy, "test_accuracy": accuracy,
+                "images_per_second": 1.0, "seconds": 0.1}
+    return train
+
+
+def test_budget_scale_reaches_every_training_and_the_run_records_it(tmp_path, tiny, no_estimate):
+    epochs: list[int] = []
+    rows = run_compare(request(tmp_path, tiny, epochs=2, budget_scale=1.5), train_one=paper_trainer({}, epochs))
+    assert epochs == [3] * 6  # baseline + 2 methods, 2 seeds: every one at 2 x 1.5 epochs
+    assert all(r["epochs"] == 3 and r["budget_scale"] == 1.5 for r in rows)
+    saved = json.loads((tmp_path / "run" / "compare.json").read_text())
+    assert (saved["config"]["budget_scale"], saved["config"]["proxy_epochs"], saved["config"]["epochs"]) == (1.5, 2, 3)
+    assert "budget_scale" in (tmp_path / "run" / "compare.csv").read_text().splitlines()[0]
+    rebuild(tmp_path / "run")
+    assert "1.5× the proxy budget (2 × 1.5 → 3 epochs)" in (tmp_path / "run" / "report.md").read_text()
+    with pytest.raises(UserError, match="budget_scale: 1.5 there, 1.0 now"):
+        run_compare(request(tmp_path, tiny, epochs=2), train_one=paper_trainer({}))
+
+
+@pytest.mark.parametrize("scale", [0, -1, math.nan, math.inf, True])
+def test_budget_scale_must_be_a_positive_number(tmp_path, tiny, scale):
+    with pytest.raises(CompareError, match="budget_scale must be a positive number"):
+        request(tmp_path, tiny, budget_scale=scale)
+
+
+def test_paper_table3_renders_beside_a_fake_run(tmp_path, no_estimate):
+    space = load_space("mobilenetv2")
+    means = {"baseline": 0.70, "width": 0.76, "depth": 0.77, "resolution": 0.75, "compound": 0.80}
+    rows = run_compare(request(tmp_path, space, baseline="mobilenetv2", targets=None, methods=None,
+                               preset="paper-table3", seeds=3),
+                       train_one=paper_trainer(means))
+    assert [(r["target"], r["method"]) for r in rows] == [("1x", "baseline"), *(("table3", m) for m in
+                                                          ("width", "depth", "resolution", "compound"))]
+    by = {r["method"]: r for r in rows}
+    assert by["compound"]["paper_top1"] == 77.4 and by["compound"]["paper_gain"] == pytest.approx(5.4)
+    assert by["width"]["paper_flops_ratio"] == pytest.approx(1.1 / 0.3) and by["baseline"]["paper_top1"] == 72.0
+    assert by["compound"]["gain"] == pytest.approx(0.10, abs=0.01) and by["compound"]["gain_low"] > 0
+    assert by["depth"]["verdict"] == "compound beats depth"
+    rebuild(tmp_path / "run")
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "## Beside the paper (Tan & Le 2019, Table 3)" in report
+    assert "MobileNetV2: agrees with the paper: compound beats width, depth and resolution beyond noise" in report
+    assert "| compound | 1.4, 1.2, 1.3 | 4.33× |" in report and "| +5.4 |" in report  # the paper's
+    assert "Tan & Le" in report and "the proxy budget, 1 epoch(s) (budget scale 1)" in report
+    assert "our compound row costs 4.79× the baseline's FLOPs against 3.78–4.05×" in report
+
+
+def test_agreement_sentences():
+    from scalesearch.report.compare_paper import agreement
+
+    def rows(**gaps):  # method -> (compound - it, low, high) in accuracy units
+        return [{"target": "table3", "method": "compound"}] + [
+            {"target": "table3", "method": m, "vs_compound": g[0], "vs_compound_low": g[1], "vs_compound_high": g[2]}
+            for m, g in gaps.items()]
+
+    assert agreement(rows(width=(0.02, 0.01, 0.03), depth=(0.03, 0.02, 0.04)), "resnet50") == (
+        "ResNet-50: agrees with the paper: compound beats width and depth beyond noise (by 2.0 points or more).")
+    assert "agrees in direction, within noise" in agreement(rows(width=(0.01, -0.01, 0.03)), "mobilenetv1")
+    assert agreement(rows(width=(-0.012, -0.02, -0.004), depth=(0.01, 0, 0.02)), "mobilenetv2").startswith(
+        "MobileNetV2: disagrees: width beats compound by 1.2 points (90% simultaneous interval +0.4 to +2.0), "
+        "beyond noise.")
+    assert agreement(rows(resolution=(-0.033, -0.116, 0.051), width=(0.08, 0, 0.16)), "mobilenetv2") == (
+        "MobileNetV2: disagrees in direction, within noise: resolution is 3.3 points above compound "
+        "(90% simultaneous interval -5.1 to +11.6).")
+    assert "undecided" in agreement(rows(width=(0.01, math.nan, math.nan)), "mobilenetv2")
+    assert "not run" in agreement([{"target": "1x", "method": "baseline"}], "mobilenetv2")
+
+
+def test_figure3_when_the_run_has_two_targets(tmp_path, tiny, no_estimate):
+    run_compare(request(tmp_path, tiny, targets="2x,4x", methods="width,depth,resolution,compound"),
+                train_one=paper_trainer({"compound": 0.82}))
+    rebuild(tmp_path / "run")
+    assert (tmp_path / "run" / "figures" / "figure3.png").read_bytes().startswith(b"\x89PNG")
+    assert "Figure 3" in (tmp_path / "run" / "report.md").read_text()
+    assert "Beside the paper" not in (tmp_path / "run" / "report.md").read_text()

@@ -99,3 +99,12 @@ def test_expand_report_rebuilds_from_saved_files_only(tmp_path, monkeypatch, tra
     assert ("accuracy-vs-flops" in text) == trained
     assert (tmp_path / "figures" / "params-per-phi.png").is_file()
     assert "data:image/png;base64," in files["html"].read_text()
+
+
+def test_panels_draw_one_panel_per_series_with_a_dashed_reference():
+    """The compare report's Figure-3-style plot: a panel per method, compound repeated dashed."""
+    points = {"width": [(0.3, 70.0, 1.0, "1×"), (0.6, 74.0, 0.5, "w=1.45")],
+              "compound": [(0.3, 70.0, 1.0, "1×"), (0.6, 75.0, 0.0, "d=1.1 w=1.05 r=1.08")]}
+    png = plots.panels(points, title="t", xlabel="GFLOPs", ylabel="%", reference="compound")
+    assert png.startswith(b"\x89PNG")
+    assert plots.panels({"depth": points["width"]}, title="t", xlabel="x", ylabel="y").startswith(b"\x89PNG")

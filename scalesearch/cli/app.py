@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any, Callable
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -173,7 +173,7 @@ def print_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(jsonable(payload), indent=2) + "\n")
 
 
-def print_table(table: Table) -> None:
+def print_table(table: Table | Group) -> None:
     """Print a table whole: a file or pipe gets it at its natural width (logs of long runs
     are read later, and a cut number "5,288…" is a lost number); a narrow terminal folds
     cells onto more lines instead of cutting them."""
@@ -181,8 +181,9 @@ def print_table(table: Table) -> None:
     if not console.is_terminal:
         wide = Console(highlight=False, width=100_000)
         console = Console(highlight=False, width=max(console.width, wide.measure(table).maximum))
-    for column in table.columns:
-        column.no_wrap, column.overflow = False, "fold"
+    for part in getattr(table, "renderables", [table]):  # a Table, or a Group of them
+        for column in getattr(part, "columns", []):
+            column.no_wrap, column.overflow = False, "fold"
     console.print(table)
 
 

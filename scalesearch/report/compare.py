@@ -1,5 +1,9 @@
 """The compare report: a Table-3-shaped table and a Figure-8-shaped plot from a compare run.
 
+With `--preset paper-table3` it adds the paper's own Table 3 beside ours and a sentence on
+agreement (report/compare_paper.py); with two or more targets per method, a Figure-3-style
+panel per method (accuracy against FLOPs at 1x and each target).
+
 Built from what `scalesearch compare` saved (compare.json in the run directory), never
 from console output, so `scalesearch report DIR` re-renders a finished or half-finished
 run.  Registered for run.json's kind "compare" with the report registry; the generic
@@ -14,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from scalesearch.report import plots
+from scalesearch.report import compare_paper, plots
 from scalesearch.report.costs import cost_correlations
 from scalesearch.report.document import Report
 from scalesearch.files import read_json
@@ -50,10 +54,17 @@ def compare_report(run_dir: Path, info: dict[str, Any]) -> Report:
         report.heading("Does compound scaling win?")
         for line in lines:
             report.paragraph(line)
+    beside_paper(report, rows, config)
     report.heading("Accuracy vs FLOPs")
     report.figure("compare", figure_png(rows, config["baseline"]),
                   "Test accuracy (proxy shape) against FLOPs (deployment shape), one line per method "
                   "from the baseline through each target; bars are ± one std over seeds.")
+    if has_figure3(rows):
+        report.figure("figure3", figure3_png(rows, config["baseline"]),
+                      "In the style of the paper's Figure 3: one panel per method, test accuracy (proxy "
+                      "shape) against FLOPs (deployment shape, log scale) from the baseline (1×) through "
+                      "each target, each point labelled with its setting; bars are ± one std over seeds; "
+                      "compound's line repeated dashed in the single-dimension panels.")
     report.paragraph("`compare.json` and `compare.csv` hold every number above; `units.jsonl` holds each "
                      "training (variant x seed). Rerun the same command to finish or extend it; "
                      "rebuild this report with `scalesearch report DIR`.")
@@ -113,6 +124,26 @@ def verdicts(rows: list[dict], confidence: float = 0.9) -> list[str]:
     return lines
 
 
+def beside_paper(report: Report, rows: list[dict], config: dict) -> None:
+    """The paper's Table 3 beside ours, for runs made with --preset paper-table3."""
+    at = compare_paper.paper_rows(rows)
+    if not at:
+        return
+    confidence = config.get("confidence", 0.9)
+    report.heading("Beside the paper (Tan & Le 2019, Table 3)")
+    report.paragraph(" ".join(filter(None, [compare_paper.agreement(rows, config["baseline"], confidence),
+                                            f"Trained at {compare_paper.budget_words(config)}.",
+                                            compare_paper.flops_note(rows)])))
+    report.table(compare_paper.paper_frame(at),
+                 "Paper: its settings, FLOP ratio (its printed FLOPs / the baseline's), ImageNet top-1 (%) and "
+                 "gain over the baseline (points); compound − it: the paper's compound top-1 minus the row's. "
+                 "Ours: FLOP ratio measured at the deployment shape, test accuracy (proxy shape) mean ± std, "
+                 f"gain over the baseline and compound − it (points) with their {confidence:.0%} simultaneous "
+                 "intervals (Dunnett, the baseline resp. compound the control); * beyond noise. — : no cell in "
+                 "the paper.")
+    report.paragraph(compare_paper.source_line())
+
+
 def setup_lines(document: dict) -> list[str]:
     c = document["config"]
     coefficients = c["coefficients"]
@@ -122,7 +153,7 @@ def setup_lines(document: dict) -> list[str]:
         f"Compound coefficients: alpha={coefficients['alpha']:g}, beta={coefficients['beta']:g}, "
         f"gamma={coefficients['gamma']:g} ({c['coefficients_source']}); fast: d=s^0.1, w=s^0.4, r=s^0.05 "
         "(Dollár et al., CVPR 2021).",
-        f"Proxy training: {c['data']}, {c['train_images']} training images, {c['epochs']} epochs, "
+        f"Proxy training: {c['data']}, {c['train_images']} training images, {compare_paper.budget_words(c)}, "
         f"batch {c['batch_size']}, lr {c['lr']:g}, base {c['proxy_resolution']} px x r; "
         f"{c['seeds']} seed(s) per variant (mean ± std).",
         "Params, FLOPs (multiply-adds) and activations are at the deployment shape (the baseline's own "
@@ -152,3 +183,35 @@ def figure_png(rows: list[dict], baseline: str) -> bytes:
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
     return plots.to_png(fig)
+
+
+def has_figure3(rows: list[dict]) -> bool:
+    """Figure 3 needs a method measured at two or more FLOP levels beyond 1x (e.g. 2x and 4x)."""
+    return any(len(_measured(rows, m)) >= 2 for m in ("width", "depth", "resolution", "compound"))
+
+
+def figure3_png(rows: list[dict], baseline: str) -> bytes:
+    """One panel per method (the paper's Figure 3 shape, with compound added): accuracy
+    against FLOPs from the baseline through each target, points labelled with the setting."""
+    base = next((r for r in rows if r["method"] == "baseline" and r.get("test_accuracy") is not None), None)
+    methods = [m for m in ("width", "depth", "resolution", "compound") if _measured(rows, m)]
+    series = {m: sorted(([base] if base else []) + _measured(rows, m), key=lambda r: r["flops"]) for m in methods}
+    return plots.panels({m: [_point(r) for r in points] for m, points in series.items()},
+                        title=f"{baseline}: scaling one dimension at a time, and compound",
+                        xlabel="GFLOPs (deployment shape)", ylabel="test accuracy, proxy (%)",
+                        colours=COLOURS, reference="compound")
+
+
+def _measured(rows: list[dict], method: str) -> list[dict]:
+    return [r for r in rows if r["method"] == method and r.get("test_accuracy") is not None]
+
+
+def _point(row: dict) -> tuple[float, float, float, str]:
+    """(GFLOPs, accuracy %, std %, label): the label is the setting, as Figure 3 marks w, d, r."""
+    if row["method"] == "baseline":
+        label = "1×"
+    elif row["knob"] == "phi":
+        label = f"d={row['depth']:.2g} w={row['width']:.2g} r={row['resolution_mult']:.2g}"
+    else:
+        label = f"{row['knob']}={row['setting']:.3g}"
+    return row["flops"] / 1e9, row["test_accuracy"] * 100, (row.get("test_std") or 0) * 100, label

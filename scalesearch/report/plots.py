@@ -48,6 +48,34 @@ def scatter_labelled(x: Sequence[float], y: Sequence[float], labels: Sequence[st
     return to_png(fig)
 
 
+def panels(series: dict[str, Sequence[tuple[float, float, float, str]]], *, title: str, xlabel: str,
+           ylabel: str, colours: dict[str, str] | None = None, reference: str | None = None) -> bytes:
+    """One panel per series, side by side with a shared y axis: (x, y, y error, label) points
+    joined in order on a log x axis, each labelled (the paper's Figure 3 shape).  The
+    `reference` series is drawn dashed in every other panel, to read each against it."""
+    names = list(series)
+    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(WIDTH * 1.6, HEIGHT), sharey=True,
+                             layout="constrained", squeeze=False)
+    for ax, name in zip(axes[0], names):
+        colour = (colours or {}).get(name)
+        if reference in series and name != reference:
+            ref = series[reference]
+            ax.plot([p[0] for p in ref], [p[1] for p in ref], "--", color="grey", alpha=0.6, label=reference)
+        x, y, err = [p[0] for p in series[name]], [p[1] for p in series[name]], [p[2] for p in series[name]]
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=colour, label=name)
+        for xi, yi, (*_, text) in zip(x, y, series[name]):
+            ax.annotate(text, (xi, yi), textcoords="offset points", xytext=(3, -10), fontsize=6)
+        ax.set_xscale("log")
+        _plain_log(ax.xaxis)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0][0].set_ylabel(ylabel)
+    fig.suptitle(title, fontsize=10)
+    return to_png(fig)
+
+
 def _plain_log(axis) -> None:
     """Log ticks at 1, 2, 5 x 10^k written as plain numbers (0.5, 2, 20), not 2x10^1."""
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))

@@ -40,8 +40,8 @@ from scalesearch.search.ranking import racing_needs, rank
 from scalesearch.search.storage import LeaseKeeper, owner_attrs, reap_stale_trials, retrying
 from scalesearch.search.study import SearchConfig, point_params, set_violation, suggest_params
 from scalesearch.spec.spaces import SearchSpace
-from scalesearch.training.data import ImageData, load_data
-from scalesearch.training import unit
+from scalesearch.training.data import ImageData
+from scalesearch.training.unit import DataSource, train_unit, unit_seed
 from scalesearch.training.loop import TrainResult
 
 POLL_SECONDS = 2.0
@@ -326,8 +326,8 @@ def data_for_seed(config: SearchConfig, data: ImageData | None, seed_index: int)
     if data is not None and seed_index == 0:
         return data
     budget = config.budget
-    return load_data(config.data, config.data_dir, train_images=budget.train_images,
-                     val_images=budget.val_images, test_images=config.test_images, seed=budget.seed + seed_index)
+    return DataSource(config.data, config.data_dir, train_images=budget.train_images, val_images=budget.val_images,
+                      test_images=config.test_images).load(unit_seed(budget, seed_index))
 
 
 def train_candidate(candidate: Candidate, space: SearchSpace, config: SearchConfig, data: ImageData,
@@ -353,8 +353,8 @@ def train_candidate(candidate: Candidate, space: SearchSpace, config: SearchConf
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-    return unit.train_unit(variant, config.budget, seed_index, data, device=device, threads=threads,
-                           on_epoch=report, validate_each_epoch=prunable)
+    return train_unit(variant, config.budget, seed_index, data, device=device, threads=threads,
+                      on_epoch=report, validate_each_epoch=prunable)
 
 
 def _result_attrs(result: TrainResult) -> dict[str, Any]:

@@ -2,12 +2,17 @@
 
 `--preset paper` is the paper's searched coefficients (`scaling.PAPER_B0`);
 `--preset efficientnet-official` is the hand-picked B0..B7 table below, which is not
-alpha^phi, beta^phi, gamma^phi for any one phi.
+alpha^phi, beta^phi, gamma^phi for any one phi; `compare --preset paper-table3` reads the
+paper's Table 3 (settings, FLOPs and ImageNet accuracies) from paper_table3.yaml.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
 from dataclasses import dataclass
+
+import yaml
 
 
 @dataclass(frozen=True)
@@ -70,3 +75,57 @@ def parse_fast(text: str) -> float | None:
     if not 0 < alpha <= 1:
         raise ValueError(f"{text!r}: fast scaling's A must be in (0, 1] (1 is width alone)")
     return alpha
+
+
+# -- Tan & Le 2019, Table 3: MobileNets and ResNet-50 scaled to ~4x (paper_table3.yaml) ----
+
+@dataclass(frozen=True)
+class PaperCell:
+    """One published cell: a network scaled by one method, its FLOPs and ImageNet top-1."""
+
+    network: str
+    method: str  # "baseline" or a Table 3 method
+    gflops: float  # multiply-adds, billions, as printed (0.1 B resolution)
+    top1: float  # percent
+    baseline_gflops: float
+    baseline_top1: float
+
+    @property
+    def flops_ratio(self) -> float:
+        return self.gflops / self.baseline_gflops
+
+    @property
+    def gain(self) -> float:
+        """Top-1 points over the network's own baseline."""
+        return self.top1 - self.baseline_top1
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    """The paper's Table 3: the settings every network was scaled by and what each reached."""
+
+    source: str
+    settings: dict[str, tuple[float, float, float]]  # method -> (d, w, r)
+    networks: dict[str, dict[str, dict[str, float]]]  # network -> method -> {gflops, top1}
+
+    def cell(self, network: str, method: str) -> PaperCell | None:
+        """The published cell, or None where the paper has none (MobileNetV1 by depth, fast)."""
+        rows = self.networks.get(network, {})
+        if method not in rows or "baseline" not in rows:
+            return None
+        base = rows["baseline"]
+        return PaperCell(network, method, rows[method]["gflops"], rows[method]["top1"],
+                         base["gflops"], base["top1"])
+
+    def methods(self, network: str) -> list[str]:
+        """The methods the paper scaled `network` by, in the table's order."""
+        return [m for m in self.settings if m in self.networks.get(network, {})]
+
+
+@functools.cache
+def paper_table3() -> PaperTable:
+    """Tan & Le 2019, Table 3, as kept in paper_table3.yaml (with its source)."""
+    text = importlib.resources.files("scalesearch.spec").joinpath("paper_table3.yaml").read_text()
+    data = yaml.safe_load(text)
+    settings = {m: (float(v["d"]), float(v["w"]), float(v["r"])) for m, v in data["settings"].items()}
+    return PaperTable(" ".join(data["source"].split()), settings, data["networks"])
