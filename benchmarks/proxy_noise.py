@@ -67,7 +67,7 @@ RECIPES = {
     "6144x2": {"train_images": 6144, "epochs": 2, "warmup_epochs": 8 / 48},
     "flips-alt": {"flips": "alternate"},
 }
-WEIGHTS = ("last", "ema", "mean")  # scored on every unit: see `tracked_averages`
+WEIGHTS = ("last", "ema", "mean")  # what can be scored on a unit (--weights): see `tracked_averages`
 EMA_DECAY = 0.95
 
 
@@ -123,10 +123,11 @@ def correct_images(net, x: torch.Tensor, y: torch.Tensor, session, batch: int = 
     return torch.cat(out)
 
 
-def score_weights(session, averages: dict, val_x: torch.Tensor, val_y: torch.Tensor) -> dict:
+def score_weights(session, averages: dict, val_x: torch.Tensor, val_y: torch.Tensor,
+                  weights: list[str]) -> dict:
     """Each weights' per-image correctness on the validation images, and its seconds."""
     scored = {}
-    for name in WEIGHTS:
+    for name in weights:
         swap = averages[name].applied() if name in averages else contextlib.nullcontext()
         with swap:
             started = time.perf_counter()
@@ -156,7 +157,7 @@ def train_unit(space, candidate, recipe: str, seed: int, args) -> list[dict]:
 
     def on_trained(session):
         val_x = resize_images(full.val_x, variant.resolution)
-        held["scored"] = score_weights(session, held["averages"], val_x, full.val_y)
+        held["scored"] = score_weights(session, held["averages"], val_x, full.val_y, args.weights)
 
     result = train_model(variant.build(seed), data, variant.resolution, budget, threads=args.threads,
                          evaluate_test=False, validate_each_epoch=False, layout=args.layout,
@@ -291,6 +292,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", default="0-3")
     parser.add_argument("--recipes", default="base", help=f"comma-separated, of {', '.join(RECIPES)}")
     parser.add_argument("--val", default="2000,10000,20000", help="validation sizes (prefixes of the largest)")
+    parser.add_argument("--weights", default="last,ema", help=f"scored on each unit, of {', '.join(WEIGHTS)}")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--layout", default="channels_last")
     parser.add_argument("--data", default="fashion-mnist")
@@ -301,6 +303,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true", help="tiny budget on synthetic data: checks it runs")
     args = parser.parse_args(argv)
     args.val = sorted(int(v) for v in args.val.split(","))
+    args.weights = args.weights.split(",")
+    if any(w not in WEIGHTS for w in args.weights):
+        parser.error(f"--weights: each of {', '.join(WEIGHTS)}, got {','.join(args.weights)!r}")
     args.budget_overrides = {}
     if args.dry_run:
         args.data, args.val, args.baselines = "synthetic", [200, 400], args.baselines.split(",")[0]

@@ -17,7 +17,7 @@ from benchmarks import proxy_noise  # noqa: E402
 def test_the_dry_run_trains_scores_and_prints_the_table(tmp_path):
     out = tmp_path / "noise.jsonl"
     done = subprocess.run([sys.executable, "benchmarks/proxy_noise.py", "--dry-run", "--out", str(out),
-                           "--points", "1:1:1.4", "--seeds", "0-1"],
+                           "--points", "1:1:1.4", "--seeds", "0-1", "--weights", "last,ema,mean"],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     records = [json.loads(line) for line in out.read_text().splitlines()]
@@ -26,7 +26,7 @@ def test_the_dry_run_trains_scores_and_prints_the_table(tmp_path):
     assert "| base | ema | 400 | 4 |" in done.stdout
     # A second run skips what the file holds: pieces add up.
     again = subprocess.run([sys.executable, "benchmarks/proxy_noise.py", "--dry-run", "--out", str(out),
-                            "--points", "1:1:1.4", "--seeds", "0-1"],
+                            "--points", "1:1:1.4", "--seeds", "0-1", "--weights", "last,ema,mean"],
                            cwd=REPO, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and len(out.read_text().splitlines()) == len(records)
 
