@@ -41,6 +41,7 @@ import base64
 import contextlib
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -169,6 +170,16 @@ def train_unit(space, candidate, recipe: str, seed: int, args) -> list[dict]:
              "eval_seconds_per_image": s["eval_seconds"] / largest,
              "correct": _pack(s["correct"]), "images": largest,
              "dry_run": bool(args.dry_run)} for name, s in held.get("scored", {}).items()]
+
+
+def append_records(path: Path, records: list[dict]) -> None:
+    """One write per line on an O_APPEND file: processes filling one file do not interleave."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        for record in records:
+            os.write(fd, (json.dumps(record) + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def _pack(correct: torch.Tensor) -> str:
@@ -334,9 +345,7 @@ def run(args: argparse.Namespace) -> None:
                         print(f"stopped at --max-minutes {args.max_minutes}: rerun to go on", flush=True)
                         return
                     records = train_unit(space, candidate, recipe, seed, args)
-                    with args.out.open("a") as handle:
-                        for record in records:
-                            handle.write(json.dumps(record) + "\n")
+                    append_records(args.out, records)
                     last = next((r for r in records if r["weights"] == "last"), {})
                     print(f"{key}: train {last.get('train_seconds', math.nan):.1f} s "
                           f"acc@{args.val[0]} {100 * _unpack(last['correct'], last['images'])[:args.val[0]].mean():.1f}%"

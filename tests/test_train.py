@@ -286,3 +286,14 @@ def test_validation_images_beyond_2000_change_the_validation_split_only():
     assert torch.equal(small.train_x, large.train_x) and torch.equal(large.val_x[:2000], small.val_x)
     result = train_model(tiny_model(), large, 16, replace(BUDGET, val_images=2400, epochs=1))
     assert result.val_images == 2400
+
+
+def test_a_search_space_yaml_takes_the_recipe_keys(tmp_path):
+    from scalesearch.spec.spaces import load_space
+    from tests.tiny import TINY_SPACE, write_space
+
+    text = TINY_SPACE.replace("lr: 0.2}", "lr: 0.2, val_images: 10000, eval_weights: ema, ema_decay: 0.9, "
+                                          "flips: alternate}")
+    space = load_space(str(write_space(tmp_path, text)))
+    budget = ProxyBudget.for_space(space.proxy)
+    assert (budget.val_images, budget.eval_weights, budget.ema_decay, budget.flips) == (10000, "ema", 0.9, "alternate")
