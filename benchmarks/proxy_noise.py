@@ -221,7 +221,8 @@ def noise_row(units: list[dict], n: int) -> dict:
         seconds.append(u["train_seconds"] + u["bn_seconds"] + n * u["eval_seconds_per_image"])
     fit = TwoWay(obs, prior=math.inf)
     sd = fit.noise.sd
-    split = 100 * math.sqrt(np.mean([shared_split_variance(c) for c in shared.values() if len(c) > 1]))
+    parts = [shared_split_variance(c) for c in shared.values() if len(c) > 1]
+    split = 100 * math.sqrt(np.mean(parts)) if parts else math.nan
     unit_seconds = float(np.mean(seconds))
     return {"residual_sd": sd, "df": fit.noise.df, "paired_sd": paired_sd(obs),
             "val_binomial": 100 * math.sqrt(np.mean(binomial)), "val_shared": split,
@@ -256,6 +257,19 @@ def sd_interval(sd: float, df: int, level: float = 0.9) -> tuple[float, float]:
     return low, high
 
 
+def versus_today(row: dict, today: dict) -> str:
+    """Seconds-adjusted variance ratio (sd^2 x s) against today's recipe, and the one-sided
+    F-test p-value that the recipe's noise variance is no lower (correlation between
+    recipes scored on the same trainings ignored: it would only narrow the test)."""
+    from scipy import stats
+
+    if not (row["df"] > 0 and today["df"] > 0 and math.isfinite(row["residual_sd"])):
+        return "| - | - |"
+    ratio = (row["residual_sd"] ** 2 * row["seconds"]) / (today["residual_sd"] ** 2 * today["seconds"])
+    p_value = stats.f.cdf(row["residual_sd"] ** 2 / today["residual_sd"] ** 2, row["df"], today["df"])
+    return f"| {ratio:.2f} | {p_value:.3f} |"
+
+
 def table(records: list[dict], val_sizes: list[int]) -> str:
     """One Markdown table per baseline: a row per (recipe, weights, validation images)."""
     lines = []
@@ -266,8 +280,11 @@ def table(records: list[dict], val_sizes: list[int]) -> str:
     for baseline, by_recipe in groups.items():
         lines += [f"\n### {baseline}\n",
                   "| recipe | weights | val images | units | mean acc % | residual sd (90% CI) | df | paired sd "
-                  "| val part: binomial | val part: shared split | training part | s/unit | sd x sqrt(s) |",
-                  "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| val part: binomial | val part: shared split | training part | s/unit | sd x sqrt(s) "
+                  "| sd^2 x s vs today | p (F, lower) |",
+                  "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        today_units = by_recipe.get(("base", "last"))
+        today = noise_row(today_units, val_sizes[0]) if today_units else None
         for (recipe, weights), units in sorted(by_recipe.items(), key=lambda kv: (list(RECIPES).index(kv[0][0])
                                                                                   if kv[0][0] in RECIPES else 99,
                                                                                   WEIGHTS.index(kv[0][1]))):
@@ -277,7 +294,8 @@ def table(records: list[dict], val_sizes: list[int]) -> str:
                 lines.append(f"| {recipe} | {weights} | {n:,} | {row['units']} | {row['mean_acc']:.1f} "
                              f"| {row['residual_sd']:.2f} ({low:.2f}-{high:.2f}) | {row['df']} "
                              f"| {row['paired_sd']:.2f} | {row['val_binomial']:.2f} | {row['val_shared']:.2f} "
-                             f"| {row['training']:.2f} | {row['seconds']:.1f} | {row['sd_root_s']:.1f} |")
+                             f"| {row['training']:.2f} | {row['seconds']:.1f} | {row['sd_root_s']:.1f} "
+                             + (versus_today(row, today) if today else "| - | - |"))
     return "\n".join(lines)
 
 
