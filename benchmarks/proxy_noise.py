@@ -328,6 +328,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resolution", type=int, default=0, help="proxy base px (0: the space's)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON lines, appended; units in it are skipped")
     parser.add_argument("--max-minutes", type=float, default=0, help="start no unit after this long (0: no limit)")
+    parser.add_argument("--until", default="", help="start no unit after this UTC time, HH:MM")
     parser.add_argument("--report", action="store_true", help="only print the tables from --out")
     parser.add_argument("--dry-run", action="store_true", help="tiny budget on synthetic data: checks it runs")
     args = parser.parse_args(argv)
@@ -359,8 +360,8 @@ def run(args: argparse.Namespace) -> None:
                     key = (space.name, recipe, point_label(candidate), seed)
                     if key in done:
                         continue
-                    if args.max_minutes and time.perf_counter() - started > 60 * args.max_minutes:
-                        print(f"stopped at --max-minutes {args.max_minutes}: rerun to go on", flush=True)
+                    if out_of_time(args, started):
+                        print("stopped at --max-minutes / --until: rerun to go on", flush=True)
                         return
                     records = train_unit(space, candidate, recipe, seed, args)
                     append_records(args.out, records)
@@ -368,6 +369,13 @@ def run(args: argparse.Namespace) -> None:
                     print(f"{key}: train {last.get('train_seconds', math.nan):.1f} s "
                           f"acc@{args.val[0]} {100 * _unpack(last['correct'], last['images'])[:args.val[0]].mean():.1f}%"
                           if last else f"{key}: {records}", flush=True)
+
+
+def out_of_time(args: argparse.Namespace, started: float) -> bool:
+    """--max-minutes since this run began, or --until (UTC HH:MM), has passed."""
+    if args.max_minutes and time.perf_counter() - started > 60 * args.max_minutes:
+        return True
+    return bool(args.until) and time.strftime("%H:%M", time.gmtime()) >= args.until
 
 
 def main(argv: list[str] | None = None) -> None:
