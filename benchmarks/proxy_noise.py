@@ -380,7 +380,8 @@ def out_of_time(args: argparse.Namespace, started: float) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    print(f"# proxy noise -- CPU: {cpu_model()}; torch {torch.__version__}; threads {args.threads}")
+    threads = "" if args.report else f"; threads {args.threads} per process"
+    print(f"# proxy noise -- CPU: {cpu_model()}; torch {torch.__version__}{threads}")
     print(f"# command: python {' '.join(sys.argv)}", flush=True)
     if not args.report:
         run(args)
