@@ -130,3 +130,25 @@ def test_normalize_is_channels_last_float():
     out = normalize(x, torch.full((1, 3, 1, 1), 128.0), torch.full((1, 3, 1, 1), 64.0))
     assert out.dtype == torch.float32 and out.is_contiguous(memory_format=torch.channels_last)
     assert torch.count_nonzero(out) == 0
+
+
+def test_the_validation_split_is_nested_and_leaves_the_training_subset_alone():
+    from scalesearch.training.data import split_indices
+
+    val_2k, train = split_indices(60000, 2000, 4096, seed=3)
+    for size in (10000, 20000):
+        val, same_train = split_indices(60000, size, 4096, seed=3)
+        assert torch.equal(same_train, train) and torch.equal(val[:2000], val_2k) and len(val) == size
+        assert len(set(val.tolist()) | set(train.tolist())) == size + 4096  # disjoint
+    assert torch.equal(split_indices(60000, 20000, 4096, seed=3)[0][:10000], split_indices(60000, 10000, 4096, seed=3)[0])
+    # Up to 2,000 it is the split it always was: the permutation's head, then the training subset.
+    val, rest = split_indices(1000, 100, None, seed=0)
+    order = torch.randperm(1000, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(val, order[:100]) and torch.equal(rest, order[100:])
+    assert not torch.equal(split_indices(60000, 2000, 4096, seed=4)[0], val_2k)
+
+
+def test_a_validation_split_that_eats_the_training_images_is_one_line():
+    with pytest.raises(DataError, match="train_images.*after holding out 2500") as error:
+        load_data("synthetic", train_images=600, val_images=2500)
+    assert "\n" not in str(error.value)

@@ -1,6 +1,7 @@
 """The proxy training loop: it learns, it is deterministic, it fails softly, it resumes."""
 
 import math
+from dataclasses import replace
 from functools import partial
 
 import pytest
@@ -126,6 +127,8 @@ def test_step_timer_gives_a_time_and_restores_threads():
     ("epochs", 0, "epochs"), ("batch_size", 1.5, "batch_size"), ("lr", -1.0, "lr"),
     ("lr", float("nan"), "lr"), ("optimizer", "adam", "optimizer"),
     ("warmup_epochs", 5.0, "warmup_epochs"), ("label_smoothing", 1.0, "label_smoothing"),
+    ("eval_weights", "swa", "eval_weights"), ("ema_decay", 1.0, "ema_decay"), ("ema_decay", 0, "ema_decay"),
+    ("flips", "never", "flips"),
 ])
 def test_bad_budget_names_the_option(field, value, option):
     with pytest.raises(UserError, match=f"^{option} ") as error:
@@ -179,3 +182,118 @@ def test_common_random_numbers_two_networks_one_seed_see_the_same_batches(data, 
     seen.append([])
     train_model(tiny_model(), data, 16, ProxyBudget(**{**budget.as_dict(), "seed": 5}))
     assert not torch.equal(seen[-1][0], first[0])  # another seed, another order
+
+
+# -- recipe options (issue 25): what is evaluated, how flips are drawn -------------------
+
+def test_recipe_settings_enter_the_fingerprint_only_where_they_differ():
+    base = ProxyBudget()
+    assert "eval_weights" not in base.as_dict() and "flips" not in base.as_dict()  # old studies still match
+    assert "ema_decay" not in ProxyBudget(ema_decay=0.9).as_dict()  # not read without ema: no difference
+    keys = [ProxyBudget(eval_weights="ema").as_dict(), ProxyBudget(eval_weights="ema", ema_decay=0.9).as_dict(),
+            ProxyBudget(eval_weights="mean").as_dict(), ProxyBudget(flips="alternate").as_dict(),
+            ProxyBudget(val_images=10000).as_dict(), base.as_dict()]
+    assert len({repr(sorted(k.items())) for k in keys}) == len(keys)
+
+
+def test_a_space_can_set_the_recipe_and_a_bad_one_is_one_line():
+    budget = ProxyBudget.for_space({"resolution": 32, "eval_weights": "mean", "flips": "alternate"})
+    assert budget.eval_weights == "mean" and budget.flips == "alternate"
+    with pytest.raises(UserError, match="^eval_weights must be one of last, ema, mean") as error:
+        ProxyBudget.for_space({"eval_weights": "best"})
+    assert "\n" not in str(error.value)
+
+
+def test_ema_evaluates_other_weights_and_keeps_them(data):
+    seen = {}
+
+    def remember(session):
+        seen["last"] = [p.detach().clone() for p in session.net.parameters()]
+
+    last = train_model(tiny_model(), data, 16, BUDGET)
+    ema_net = tiny_model()
+    ema = train_model(ema_net, data, 16, replace(BUDGET, eval_weights="ema", ema_decay=0.8))
+    assert ema.status == "ok" and ema.val_accuracy != last.val_accuracy
+    # The kept network is the average, not the last weights: a plain run with the same seed ends elsewhere.
+    plain_net = tiny_model()
+    train_model(plain_net, data, 16, BUDGET, on_trained=remember)
+    assert any(not torch.equal(a, b) for a, b in zip(seen["last"], ema_net.parameters()))
+
+
+def test_weight_average_is_an_ema_and_a_mean():
+    from scalesearch.training.loop import WeightAverage
+
+    net = torch.nn.Linear(1, 1, bias=False)
+    ema, mean = WeightAverage(net, "ema", decay=0.5), WeightAverage(net, "mean", start=1)
+    for step, value in enumerate([2.0, 4.0, 6.0]):
+        net.weight.data.fill_(value)
+        ema.update(step)
+        mean.update(step)
+    assert mean.value[0].item() == pytest.approx(5.0)  # steps 1 and 2 only
+    assert ema.value[0].item() == pytest.approx(4.5)  # 2 (first: a mean), 3 (1/2), then 0.5 * 3 + 0.5 * 6
+    with ema.applied():
+        assert net.weight.item() == pytest.approx(4.5)
+    assert net.weight.item() == 6.0
+
+
+def test_resume_with_ema_continues_to_the_same_result(data, tmp_path):
+    budget = replace(BUDGET, eval_weights="ema", ema_decay=0.8)
+    straight = train_model(tiny_model(), data, 16, budget)
+    checkpoint = tmp_path / "checkpoint.pt"
+
+    def stop_after_first(epoch, accuracy):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_model(tiny_model(), data, 16, budget, checkpoint=checkpoint, on_epoch=stop_after_first)
+    resumed = train_model(tiny_model(1), data, 16, budget, checkpoint=checkpoint, resume=True)
+    assert resumed.val_accuracy == straight.val_accuracy
+    with pytest.raises(UserError, match="eval_weights"):
+        train_model(tiny_model(), data, 16, BUDGET, checkpoint=checkpoint, resume=True)
+
+
+def test_alternate_flips_invert_each_image_every_epoch(data, monkeypatch):
+    import scalesearch.training.loop as loop
+
+    if not data.hflip:
+        pytest.skip("the generated data may not be mirrored")
+    flips: list = []
+
+    def recording(coins, index, epoch, draws):
+        out = loop_epoch_flips(coins, index, epoch, draws)
+        flips.append((epoch, index.clone(), out.flip.clone(), draws.flip.clone()))
+        return out
+
+    loop_epoch_flips = loop.epoch_flips
+    monkeypatch.setattr(loop, "epoch_flips", recording)
+    budget = replace(BUDGET, flips="alternate")
+    train_model(tiny_model(), data, 16, budget)
+    by_epoch = [{}, {}]
+    for epoch, index, flip, _ in flips:
+        by_epoch[epoch].update(zip(index.tolist(), flip.tolist()))
+    assert by_epoch[0].keys() == by_epoch[1].keys()
+    assert all(by_epoch[0][i] != by_epoch[1][i] for i in by_epoch[0])
+    assert 0.3 < sum(by_epoch[0].values()) / len(by_epoch[0]) < 0.7
+    flips.clear()
+    train_model(tiny_model(), data, 16, BUDGET)  # random: drawn per batch, as before
+    assert all(torch.equal(flip, drawn) for _, _, flip, drawn in flips)
+
+
+def test_validation_images_beyond_2000_change_the_validation_split_only():
+    small = load_data(DATA, train_images=512, val_images=2000, test_images=256)
+    large = load_data(DATA, train_images=512, val_images=2400, test_images=256)
+    assert torch.equal(small.train_x, large.train_x) and torch.equal(large.val_x[:2000], small.val_x)
+    result = train_model(tiny_model(), large, 16, replace(BUDGET, val_images=2400, epochs=1))
+    assert result.val_images == 2400
+
+
+def test_a_search_space_yaml_takes_the_recipe_keys(tmp_path):
+    from scalesearch.spec.spaces import load_space
+    from tests.tiny import TINY_SPACE, write_space
+
+    text = TINY_SPACE.replace("lr: 0.2}", "lr: 0.2, val_images: 10000, eval_weights: ema, ema_decay: 0.9, "
+                                          "flips: alternate}")
+    space = load_space(str(write_space(tmp_path, text)))
+    budget = ProxyBudget.for_space(space.proxy)
+    assert (budget.val_images, budget.eval_weights, budget.ema_decay, budget.flips) == (10000, "ema", 0.9, "alternate")

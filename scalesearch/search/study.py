@@ -76,7 +76,7 @@ class SearchConfig:
     def fingerprint(self, space: SearchSpace) -> dict[str, Any]:
         """What a resumed or joined study must agree on.  Not the sampler, caps, seed
         counts or devices: those decide how many units are trained, not what one means."""
-        budget, grid = asdict(self.budget), asdict(self.grid)
+        budget, grid = self.budget.as_dict(), asdict(self.grid)  # recipe defaults left out (budget.py)
         if not grid.get("latency_device"):
             grid.pop("latency_device", None)  # the default: studies from before it existed still match
         fingerprint = {"scalesearch": _major_minor(__version__), "baseline": space.name,

@@ -29,8 +29,10 @@ from scalesearch.spec.netspec import NetSpec, SpecError
 
 _BUILTIN_PACKAGE = "scalesearch.builtin_spaces"
 _SPACE_KEYS = {"description", "network", "proxy", "grid", "dropout_growth"}
-_PROXY_KEYS = {"resolution", "epochs", "train_images", "batch_size", "lr"}
+_PROXY_KEYS = {"resolution", "epochs", "train_images", "batch_size", "lr",
+               "val_images", "eval_weights", "ema_decay", "flips"}  # the recipe: training/budget.py
 _GRID_KEYS = {"step", "target", "tolerance", "shape", "low", "high"}
+_WORD_KEYS = {"shape", "eval_weights", "flips"}  # names, not numbers: checked where they are read
 
 
 class SpaceError(UserError):
@@ -130,7 +132,7 @@ def _section(data: dict, key: str, allowed: set[str], source: str) -> dict[str, 
     if unknown:
         raise SpecError(f"{source}: {key}.{unknown[0]}: unknown key (known: {', '.join(sorted(allowed))})")
     for name, number in value.items():
-        if name == "shape":
+        if name in _WORD_KEYS:
             continue
         if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number) or number <= 0:
             raise SpecError(f"{source}: {key}.{name}: must be a positive number, got {number!r}")

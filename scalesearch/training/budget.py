@@ -14,6 +14,11 @@ from typing import Any
 from scalesearch.errors import UserError
 
 OPTIMIZERS = ("sgd", "rmsprop")
+EVAL_WEIGHTS = ("last", "ema", "mean")  # what is evaluated: see ProxyBudget.eval_weights
+FLIPS = ("random", "alternate")
+# Recipe settings added after studies and checkpoints were first written: left out of
+# `as_dict` at these defaults, so a study or checkpoint from before them still matches.
+_RECIPE_DEFAULTS = {"eval_weights": "last", "ema_decay": 0.95, "flips": "random"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,15 @@ class ProxyBudget:
     val_images: int = 2000
     momentum: float = 0.9
     crop_padding: float = 0.125  # random-crop padding as a fraction of the resolution
+    # The weights evaluated: the last ones; an exponential moving average of the weights
+    # over the steps (`ema_decay` per step, the first steps a plain mean); or the mean of
+    # the weights over the last epoch's steps.  Batch-norm statistics are re-estimated for
+    # whichever is evaluated, and the network a run keeps is the one evaluated.
+    eval_weights: str = "last"
+    ema_decay: float = 0.95
+    # random: each image flipped with probability 1/2 in every epoch; alternate: each image
+    # flipped on alternate epochs, starting from a coin drawn once by the seed.
+    flips: str = "random"
 
     def __post_init__(self) -> None:
         def need(ok: bool, setting: str, what: str) -> None:
@@ -62,9 +76,19 @@ class ProxyBudget:
              f"must be in [0, 1), got {self.momentum!r}")
         need(_finite(self.crop_padding) and 0 <= self.crop_padding < 1, "crop_padding",
              f"must be in [0, 1), got {self.crop_padding!r}")
+        need(self.eval_weights in EVAL_WEIGHTS, "eval_weights",
+             f"must be one of {', '.join(EVAL_WEIGHTS)}, got {self.eval_weights!r}")
+        need(_finite(self.ema_decay) and 0 < self.ema_decay < 1, "ema_decay",
+             f"must be in (0, 1), got {self.ema_decay!r}")
+        need(self.flips in FLIPS, "flips", f"must be one of {', '.join(FLIPS)}, got {self.flips!r}")
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every setting, the recipe settings only where they differ from their defaults:
+        this is the budget's part of a study's fingerprint and a checkpoint's resume key."""
+        values = asdict(self)
+        if self.eval_weights != "ema":
+            values["ema_decay"] = _RECIPE_DEFAULTS["ema_decay"]  # not read: not a difference
+        return {k: v for k, v in values.items() if _RECIPE_DEFAULTS.get(k, _UNSET) != v}
 
     @classmethod
     def for_space(cls, proxy: dict[str, Any], **given: Any) -> "ProxyBudget":
@@ -73,6 +97,9 @@ class ProxyBudget:
         values.update({k: v for k, v in given.items() if v is not None})
         kinds = {f.name: type(f.default) for f in fields(cls)}
         return cls(**{k: _as_kind(kinds.get(k), v) for k, v in values.items()})
+
+
+_UNSET = object()
 
 
 def _as_kind(kind: type | None, value: Any) -> Any:

@@ -23,13 +23,16 @@ from scalesearch.training.budget import ProxyBudget
 
 def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                     generator: torch.Generator, epoch: int, history: list, budget: ProxyBudget,
-                    extra: dict | None, torch_states: list[torch.Tensor]) -> None:
-    """Write the run's state; `torch_states` holds each rank's global RNG state (one without --nproc)."""
+                    extra: dict | None, torch_states: list[torch.Tensor], average: dict | None = None) -> None:
+    """Write the run's state; `torch_states` holds each rank's global RNG state (one without --nproc);
+    `average`, the running weight average's state where the budget evaluates one."""
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
              "history": history, "budget": budget.as_dict(), "extra": _plain(extra or {}),
              "processes": len(torch_states),
              "rng": {"batches": generator.get_state(), "torch": torch_states[0],
                      "torch_by_rank": torch_states}}
+    if average is not None:
+        state["average"] = average
     path.parent.mkdir(parents=True, exist_ok=True)
     need = 2 * sum(t.numel() * t.element_size() for t in model.state_dict().values()) + 2**20
     check_free_space(path.parent, 2 * need, f"the checkpoint after epoch {epoch} (epoch {epoch - 1}'s is kept)")
@@ -39,7 +42,7 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
 
 def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                     generator: torch.Generator, budget: ProxyBudget,
-                    extra: dict | None = None) -> tuple[int, list]:
+                    extra: dict | None = None, average=None) -> tuple[int, list]:
     """Restore a run from `path`; refuse one made with another budget, network or data."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -49,7 +52,8 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
         raise UserError(f"{{resume}}: cannot read checkpoint {path}: {_why(error)}; "
                         "it is not a checkpoint scalesearch wrote; use a new {out}") from None
     if state.get("budget") != budget.as_dict():
-        changed = sorted(k for k, v in budget.as_dict().items() if state.get("budget", {}).get(k) != v)
+        stored, wanted = state.get("budget") or {}, budget.as_dict()
+        changed = sorted(k for k in stored.keys() | wanted.keys() if stored.get(k) != wanted.get(k))
         raise UserError(f"{{resume}}: checkpoint {path} was made with a different budget "
                         f"({', '.join(changed)} differ); resume with the same settings or use a new {{out}}")
     stored_data = (state.get("extra") or {}).get("data") or {}
@@ -64,6 +68,8 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     except RuntimeError:
         raise UserError(f"{{resume}}: checkpoint {path} holds a different network; use a new {{out}}") from None
     optimizer.load_state_dict(state["optimizer"])
+    if average is not None and state.get("average") is not None:
+        average.load(state["average"])
     generator.set_state(state["rng"]["batches"])
     by_rank = state["rng"].get("torch_by_rank") or [state["rng"]["torch"]]
     if distributed.rank() < len(by_rank):

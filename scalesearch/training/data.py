@@ -15,6 +15,13 @@ Sources (`load_data(name, data_dir)`):
 Splits: the validation split is carved from the training data by a fixed seed and is
 what a search selects on; the source's own test split (`val/` for imagefolder) is only
 reported.  `batches.py` turns these into batches at any resolution.
+
+The split is nested (`split_indices`): the seed's permutation gives the first
+CORE_VAL_IMAGES images to validation and the training subset follows them; a larger
+validation split adds images from the permutation's far end, the pool a proxy training
+never touches.  So growing `val_images` leaves the training subset as it was, and every
+validation split is a prefix of every larger one (an evaluation recipe can be compared
+on one trained network).
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ _FASHION_FILES = {
     "test_x": "t10k-images-idx3-ubyte.gz", "test_y": "t10k-labels-idx1-ubyte.gz",
 }
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".JPEG", ".JPG", ".PNG"}
+CORE_VAL_IMAGES = 2000  # validation images taken before the training subset (today's default)
 
 
 class DataError(UserError):
@@ -105,13 +113,7 @@ def _load_cached(name: str, data_dir: str | None, train_images: int | None, val_
     if val_images >= len(train_y):
         raise DataError(f"{{val_images}} {val_images} leaves no training images in {name} "
                         f"(the training split has {len(train_y)})")
-    order = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(seed))
-    val_idx, rest = order[:val_images], order[val_images:]
-    if train_images is not None:
-        if train_images > len(rest):
-            raise DataError(f"{{train_images}} {train_images}: {name} has only {len(rest)} "
-                            f"training images after holding out {val_images} for validation")
-        rest = rest[:train_images]
+    val_idx, rest = split_indices(len(train_y), val_images, train_images, seed, name)
     if test_images is not None and test_images < len(test_y):
         test_x, test_y = test_x[:test_images], test_y[:test_images]
     tx = train_x[rest]
@@ -122,6 +124,24 @@ def _load_cached(name: str, data_dir: str | None, train_images: int | None, val_
                      val_x=train_x[val_idx].contiguous(), val_y=train_y[val_idx].contiguous(),
                      test_x=test_x, test_y=test_y, num_classes=num_classes,
                      in_channels=int(tx.shape[1]), hflip=hflip, mean=mean, std=std, source=source)
+
+
+def split_indices(total: int, val_images: int, train_images: int | None, seed: int,
+                  name: str = "the data") -> tuple[torch.Tensor, torch.Tensor]:
+    """(validation, training) indices into a training split of `total` images (module docstring).
+
+    Up to CORE_VAL_IMAGES validation images are the permutation's head; more come from
+    its tail, read backwards, so a validation split is a prefix of any larger one."""
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
+    head = min(val_images, CORE_VAL_IMAGES)
+    tail = order.flip(0)[:val_images - head]
+    rest = order[head:total - len(tail)]
+    if train_images is not None:
+        if train_images > len(rest):
+            raise DataError(f"{{train_images}} {train_images}: {name} has only {len(rest)} "
+                            f"training images after holding out {val_images} for validation")
+        rest = rest[:train_images]
+    return torch.cat([order[:head], tail]), rest
 
 
 @lru_cache(maxsize=4)

@@ -20,7 +20,14 @@ Common random numbers: the order of training images, every crop offset and every
 are drawn from one generator seeded by `budget.seed` alone, in the same amounts whatever
 the network, so two networks trained with the same seed see the same batches (crops
 scale with the resolution; see `batches.augment`).  A difference between two points on
-one seed is then free of the noise that the data order adds.
+one seed is then free of the noise that the data order adds.  With `budget.flips ==
+"alternate"` each image's flip is a coin drawn once per seed and inverted every epoch
+(`epoch_flips`): over two epochs every image is seen both ways.
+
+What is evaluated (`budget.eval_weights`): the last weights, or a running average of
+them (`WeightAverage`: an EMA, or the mean over the last epoch's steps), swapped into
+the network for validation and kept in it at the end, so the network a run returns and
+saves is the one its accuracy belongs to.  The learning rate ends at zero (cosine).
 
 Inside a process group (`training.distributed`, `train --nproc N`) the same loop runs on
 every rank: each draws the same global batch and takes its shard of it, DDP averages the
@@ -30,9 +37,10 @@ Evaluation and the batch-norm re-estimate are sharded and summed; rank 0 alone w
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -49,6 +57,7 @@ from scalesearch.training.step import EagerStep, make_step
 from scalesearch.training.tuning import FORMATS, Layout, choose_layout
 
 StepCallback = Callable[[int, int, str], None]  # (steps done, total steps, "epoch 1/3 loss ...")
+FLIP_STREAM = 0x5EED_F11B  # added to the seed: alternate flips' coins, apart from the crops' stream
 
 
 @dataclass
@@ -107,6 +116,72 @@ def make_optimizer(model: nn.Module, budget: ProxyBudget, device: torch.device) 
     # fused kernels exist on CUDA only; on CPU the foreach path is the fast one.
     return torch.optim.SGD(groups, lr=budget.lr, momentum=budget.momentum, nesterov=True,
                            fused=device.type == "cuda" or None)
+
+
+class WeightAverage:
+    """A running average of a network's parameters, updated after every step from `start` on.
+
+    kind "ema": each step moves the average 1 - `decay` of the way to the weights (the
+    first steps by 1/n instead, a plain mean, so the initial weights wash out at once);
+    kind "mean": the plain mean of the weights after each step from `start` on.
+    Buffers (batch-norm statistics) are not averaged: they are re-estimated for the
+    averaged weights before any evaluation.
+    """
+
+    def __init__(self, net: nn.Module, kind: str, decay: float = 0.95, start: int = 0):
+        self.params = [p for p in net.parameters()]
+        self.kind, self.decay, self.start = kind, decay, start
+        self.value = [p.detach().clone() for p in self.params]
+        self.count = 0
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        """Take in the weights after step `step` (0-based)."""
+        if step < self.start:
+            return
+        self.count += 1
+        weight = 1.0 / self.count if self.kind == "mean" else max(1.0 - self.decay, 1.0 / self.count)
+        torch._foreach_lerp_(self.value, [p.detach() for p in self.params], weight)
+
+    @torch.no_grad()
+    def copy_to_net(self) -> None:
+        torch._foreach_copy_([p.data for p in self.params], self.value)
+
+    @contextlib.contextmanager
+    def applied(self):
+        """The network holds the averaged weights inside the block, its own after it."""
+        own = [p.detach().clone() for p in self.params]
+        self.copy_to_net()
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_([p.data for p in self.params], own)
+
+    def state(self) -> dict[str, Any]:
+        return {"value": [v.cpu() for v in self.value], "count": self.count}
+
+    @torch.no_grad()
+    def load(self, state: dict[str, Any]) -> None:
+        torch._foreach_copy_(self.value, [v.to(self.value[0].device) for v in state["value"]])
+        self.count = int(state["count"])
+
+
+def weight_average(net: nn.Module, budget: ProxyBudget, total_steps: int,
+                   steps_per_epoch: int) -> WeightAverage | None:
+    """The average `budget.eval_weights` asks for; None for the last weights."""
+    if budget.eval_weights == "ema":
+        return WeightAverage(net, "ema", budget.ema_decay)
+    if budget.eval_weights == "mean":
+        return WeightAverage(net, "mean", start=max(0, total_steps - steps_per_epoch))
+    return None
+
+
+def epoch_flips(coins: torch.Tensor | None, index: torch.Tensor, epoch: int, draws):
+    """The batch's draws with alternate flips: image i is flipped where coin_i xor (epoch odd)."""
+    if coins is None:
+        return draws
+    return replace(draws, flip=coins[index] ^ bool(epoch % 2))
 
 
 @torch.no_grad()
@@ -176,6 +251,9 @@ class Session:
     world: int
     memory_format: torch.memory_format = torch.channels_last
     step: EagerStep | None = None  # one training step: eager or a CUDA graph (training/step.py)
+    average: WeightAverage | None = None  # budget.eval_weights: what is evaluated (None: last)
+    extra_averages: list[WeightAverage] = field(default_factory=list)  # tracked for a caller only
+    flip_coins: torch.Tensor | None = None  # budget.flips alternate: each image's first-epoch flip
 
 
 def set_up(model: nn.Module, data: ImageData, resolution: int, budget: ProxyBudget,
@@ -195,12 +273,22 @@ def set_up(model: nn.Module, data: ImageData, resolution: int, budget: ProxyBudg
     # Drop the ragged last batch: every step has the same shape (oneDNN / cuDNN reuse
     # their kernels) and a tiny last batch would upset batch-norm statistics.
     steps_per_epoch = n_train // batch_size
+    total_steps = steps_per_epoch * budget.epochs
     return Session(net=net, model=net, optimizer=optimizer, split=split, batches=batches,
                    budget=budget, device=device, batch_size=batch_size,
-                   steps_per_epoch=steps_per_epoch, total_steps=steps_per_epoch * budget.epochs,
+                   steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                    warmup_steps=round(budget.warmup_epochs * steps_per_epoch),
                    pad=round(budget.crop_padding * resolution), world=distributed.world_size(),
-                   memory_format=memory_format)
+                   memory_format=memory_format,
+                   average=weight_average(net, budget, total_steps, steps_per_epoch),
+                   flip_coins=_flip_coins(budget, n_train, split.hflip))
+
+
+def _flip_coins(budget: ProxyBudget, n_train: int, hflip: bool) -> torch.Tensor | None:
+    """alternate flips: one coin per image, from its own stream (the crops' stream is untouched)."""
+    if budget.flips != "alternate" or not hflip:
+        return None
+    return torch.rand(n_train, generator=torch.Generator().manual_seed(budget.seed + FLIP_STREAM)) < 0.5
 
 
 @dataclass
@@ -221,7 +309,8 @@ def train_epoch(s: Session, epoch: int, on_step: StepCallback | None = None) -> 
     """One pass over the training images in the seed's order; stops early on divergence."""
     s.model.train()
     n_train = len(s.split.train_y)
-    order = batch_order(n_train, s.batches).to(s.device)
+    order_cpu = batch_order(n_train, s.batches)
+    order = order_cpu.to(s.device)
     loss_sum, started = torch.zeros((), device=s.device), time.perf_counter()
     lr, done = s.budget.lr, 0
     for i in range(s.steps_per_epoch):
@@ -230,13 +319,17 @@ def train_epoch(s: Session, epoch: int, on_step: StepCallback | None = None) -> 
         index = order[i * s.batch_size:(i + 1) * s.batch_size]
         # Every rank draws the whole batch's crops and flips (one RNG stream, as in one
         # process) and trains on its shard of it.
-        x = augment(s.split.train_x[index], draw_augmentation(s.batch_size, s.batches, s.split.hflip), s.pad)
+        draws = epoch_flips(s.flip_coins, order_cpu[i * s.batch_size:(i + 1) * s.batch_size], epoch,
+                            draw_augmentation(s.batch_size, s.batches, s.split.hflip))
+        x = augment(s.split.train_x[index], draws, s.pad)
         part = distributed.shard(s.batch_size)
         x = normalize(x[part], s.split.mean, s.split.std, s.memory_format)
         # Weighted by the shard's share, so DDP's mean over ranks is the global batch's
         # mean even when shards differ by one image (1.0 alone).
         loss = s.step(x, s.split.train_y[index[part]], lr, scale=len(x) * s.world / s.batch_size)
         loss_sum += loss.float()
+        for average in ([s.average] if s.average else []) + s.extra_averages:
+            average.update(step)
         done = i + 1
         # Reading the loss forces a device sync; on a GPU do it every 16 steps only.
         # Every rank checks at the same steps on the summed loss, so all stop together.
@@ -256,18 +349,28 @@ def train_epoch(s: Session, epoch: int, on_step: StepCallback | None = None) -> 
     return EpochStats(train_loss, lr, time.perf_counter() - started, done * s.batch_size)
 
 
-def validate(s: Session) -> float:
-    """Validation accuracy of the weights as they are, with batch-norm statistics re-estimated."""
-    recompute_bn_statistics(s.net, s.split.train_x, s.split.mean, s.split.std, s.batch_size,
-                            memory_format=s.memory_format)
-    return evaluate(s.net, s.split.val_x, s.split.val_y, s.split.mean, s.split.std,
-                    memory_format=s.memory_format)
+def validate(s: Session, average: WeightAverage | None = None) -> float:
+    """Validation accuracy of the weights as they are (or of `average`, swapped in for the
+    call), with batch-norm statistics re-estimated for them."""
+    with average.applied() if average is not None else contextlib.nullcontext():
+        recompute_bn_statistics(s.net, s.split.train_x, s.split.mean, s.split.std, s.batch_size,
+                                memory_format=s.memory_format)
+        return evaluate(s.net, s.split.val_x, s.split.val_y, s.split.mean, s.split.std,
+                        memory_format=s.memory_format)
+
+
+def keep_evaluated_weights(s: Session) -> None:
+    """After the last step: the network takes the weights `budget.eval_weights` evaluates."""
+    if s.average is not None:
+        s.average.copy_to_net()
+        s.average = None
 
 
 def checkpoint_epoch(s: Session, path: Path, epoch: int, history: list, extra: dict | None) -> None:
     torch_states = distributed.rng_states()  # a collective: every rank takes part
     if distributed.is_main():
-        save_checkpoint(path, s.net, s.optimizer, s.batches, epoch, history, s.budget, extra, torch_states)
+        save_checkpoint(path, s.net, s.optimizer, s.batches, epoch, history, s.budget, extra, torch_states,
+                        average=s.average.state() if s.average is not None else None)
 
 
 def train_model(model: nn.Module, data: ImageData, resolution: int, budget: ProxyBudget, *,
@@ -276,7 +379,9 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
                 on_step: StepCallback | None = None, threads: int | None = None,
                 checkpoint: Path | None = None, resume: bool = False,
                 checkpoint_extra: dict | None = None, evaluate_test: bool = True,
-                validate_each_epoch: bool = True, layout: str = "auto", graphs: bool = True) -> TrainResult:
+                validate_each_epoch: bool = True, layout: str = "auto", graphs: bool = True,
+                on_session: Callable[[Session], None] | None = None,
+                on_trained: Callable[[Session], None] | None = None) -> TrainResult:
     """Train `model` on `data` at `resolution` px for `budget`; evaluate; return a TrainResult.
 
     `on_epoch(epoch, val_accuracy)` runs after every epoch (1-based); whatever it raises
@@ -290,6 +395,9 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
     called once).  `layout` is a memory format ("channels_last", "contiguous") or "auto":
     measured on this machine for this network (training/tuning.py).  `graphs=False` keeps a
     CUDA training eager instead of replaying its step as a CUDA graph (training/step.py).
+    `on_session(session)` runs once the session is set up (a benchmark adds
+    `extra_averages` there); `on_trained(session)` after the last epoch's validation,
+    before the test split (a benchmark evaluates other ways there, on the same training).
 
     The loop trains on all of `data.train_x`: `budget.train_images` and `val_images` are
     what `load_data` was asked for, kept in the budget so a checkpoint records them.
@@ -305,9 +413,11 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
         start_epoch, history = 0, []
         if checkpoint is not None and resume and Path(checkpoint).is_file():
             start_epoch, history = load_checkpoint(Path(checkpoint), s.net, s.optimizer, s.batches,
-                                                   budget, checkpoint_extra)
+                                                   budget, checkpoint_extra, average=s.average)
         s.model = distributed.wrap_model(s.net, device)
         s.step = make_step(s.model, s.optimizer, device, budget.label_smoothing, s.world, graphs)
+        if on_session is not None:
+            on_session(s)
         last = history[-1]["val_accuracy"] if history else None
         result = TrainResult(val_accuracy=math.nan if last is None else last,
                              test_accuracy=math.nan, images_per_second=0.0, epochs=start_epoch,
@@ -325,6 +435,8 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
                 result.status, result.message = "diverged", stats.diverged
                 break
             result.steps += s.steps_per_epoch
+            if epoch + 1 == budget.epochs:
+                keep_evaluated_weights(s)
             if not validate_each_epoch and epoch + 1 < budget.epochs:
                 history.append({"epoch": epoch + 1, "train_loss": stats.train_loss, "val_accuracy": None,
                                 "lr": stats.lr})
@@ -332,7 +444,7 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
                 if checkpoint is not None:
                     checkpoint_epoch(s, Path(checkpoint), epoch + 1, history, checkpoint_extra)
                 continue
-            val = validate(s)
+            val = validate(s, s.average)
             history.append({"epoch": epoch + 1, "train_loss": stats.train_loss, "val_accuracy": val,
                             "lr": stats.lr})
             result.epochs, result.val_accuracy = epoch + 1, val
@@ -342,6 +454,8 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
                 on_epoch(epoch + 1, val)
         if result.status != "ok":
             result.val_accuracy = math.nan
+        elif on_trained is not None:
+            on_trained(s)
         elif evaluate_test and len(s.split.test_y):  # no test images: no test accuracy, not 0%
             result.test_accuracy = evaluate(s.net, s.split.test_x, s.split.test_y, s.split.mean, s.split.std,
                                             memory_format=s.memory_format)

@@ -1,0 +1,65 @@
+"""The proxy-noise benchmark (issue 25): its dry run runs every step, and its statistics
+give known answers on constructed data."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO))
+from benchmarks import proxy_noise  # noqa: E402
+
+
+def test_the_dry_run_trains_scores_and_prints_the_table(tmp_path):
+    out = tmp_path / "noise.jsonl"
+    done = subprocess.run([sys.executable, "benchmarks/proxy_noise.py", "--dry-run", "--out", str(out),
+                           "--points", "1:1:1.4", "--seeds", "0-1", "--weights", "last,ema,mean"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["weights"] for r in records} == {"last", "ema", "mean"} and len(records) == 2 * 2 * 3
+    assert "CPU:" in done.stdout.splitlines()[0]
+    assert "| base | ema | 400 | 4 |" in done.stdout
+    # A second run skips what the file holds: pieces add up.
+    again = subprocess.run([sys.executable, "benchmarks/proxy_noise.py", "--dry-run", "--out", str(out),
+                            "--points", "1:1:1.4", "--seeds", "0-1", "--weights", "last,ema,mean"],
+                           cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and len(out.read_text().splitlines()) == len(records)
+
+
+def test_an_unknown_recipe_is_refused():
+    with pytest.raises(SystemExit):
+        proxy_noise.parse_args(["--recipes", "base,longer"])
+
+
+def test_shared_split_variance_is_zero_for_identical_networks_and_binomial_for_independent_ones():
+    rng = np.random.default_rng(0)
+    same = rng.random(20000) < 0.7
+    assert proxy_noise.shared_split_variance({"a": same, "b": same, "c": same}) == 0.0
+    independent = {p: rng.random(20000) < 0.7 for p in "abc"}
+    binomial = 0.7 * 0.3 / 20000
+    assert proxy_noise.shared_split_variance(independent) == pytest.approx(binomial, rel=0.05)
+
+
+def test_the_noise_row_recovers_a_known_residual_sd():
+    """Units whose accuracies are point + seed + N(0, 2 points): the two-way sd comes back near 2."""
+    rng = np.random.default_rng(1)
+    units = []
+    n = 4000
+    for seed in range(12):
+        shift = rng.normal(0, 3)
+        for point, mu in (("baseline", 70.0), ("b", 72.0), ("c", 68.0)):
+            acc = (mu + shift + rng.normal(0, 2)) / 100
+            correct = np.zeros(n, dtype=bool)
+            correct[:round(acc * n)] = True
+            units.append({"point": point, "seed": seed, "images": n, "correct": proxy_noise._pack(
+                __import__("torch").from_numpy(correct)), "train_seconds": 10.0, "bn_seconds": 1.0,
+                "eval_seconds_per_image": 0.001})
+    row = proxy_noise.noise_row(units, n)
+    assert 1.3 < row["residual_sd"] < 2.7 and row["df"] == 22
+    assert row["seconds"] == pytest.approx(15.0) and row["sd_root_s"] == pytest.approx(row["residual_sd"] * 15 ** 0.5)
+    assert row["val_shared"] < 0.5  # every point right on the same first images: the split is shared
