@@ -98,3 +98,22 @@ def test_paper_table3_prints_the_papers_numbers_beside_ours(cli, tmp_path, monke
     out = " ".join(result.stdout.split())
     assert "beside the paper" in out and "4.33×" in out and "77.4" in out and "+5.4" in out
     assert "MobileNetV2: agrees with the paper" in out and "Trained for 3 epochs (budget scale 3)" in out
+
+
+@pytest.mark.slow
+def test_two_worker_processes_train_each_unit_once_and_as_one_process_would(cli, tmp_path):
+    # The multi-process path for real: units are shared out to two spawned workers. One
+    # thread each, so the numbers are the one-process run's to the bit.
+    args = ("compare", "-b", "mobilenetv2", "--target", "2x", "--methods", "width,compound",
+            "--data", "fashion-mnist", "--epochs", "1", "--train-images", "256", "--val-images", "200",
+            "--test-images", "200", "--device", "cpu", "--seeds", "2", "--threads", "1", "--format", "json")
+    one = cli(*args, "--workers", "1", "--out", tmp_path / "one")
+    two = cli(*args, "--workers", "2", "--out", tmp_path / "two")
+    assert one.exit_code == 0 and two.exit_code == 0, two.output
+    units = [json.loads(line) for line in (tmp_path / "two" / "units.jsonl").read_text().splitlines()]
+    assert sorted(u["key"] for u in units) == sorted({u["key"] for u in units}) and len(units) == 6
+    def accuracies(result):
+        return {(row["target"], row["method"]): (row["val_accuracy"], row["test_accuracy"], row["val_std"])
+                for row in json.loads(result.stdout)}
+
+    assert accuracies(two) == accuracies(one) and len(accuracies(one)) == 3
