@@ -157,3 +157,31 @@ def test_p_best_is_a_posterior_share_that_does_not_crown_a_point_among_equals():
     ranking = rank(grid([0.8] * 6, [0.015] * 6, rng=np.random.default_rng(1)))
     shares = [p.p_best for p in ranking.points]
     assert math.isclose(sum(shares), 1.0) and max(shares) < 0.5
+
+
+# -- the calibration benchmark replays racing as search_cost does ----------------------------------
+
+def _benchmark(name):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).parents[1] / "benchmarks"
+    sys.path.insert(0, str(folder))
+    try:
+        spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(folder))
+    return module
+
+
+def test_the_calibration_race_trains_the_units_search_cost_race_does():
+    calibration, search_cost = _benchmark("calibration"), _benchmark("search_cost")
+    rng = np.random.default_rng(11)
+    for means in ([0.8] * 12, [0.845] + [0.8] * 11):
+        table = calibration.table(rng, means, [0.015] * 12)
+        slow, fast = search_cost.race(table, 0.9, 3), calibration.race(table, 0.9, 3)
+        assert slow[0] == fast[0] and slow[1].contenders == fast[1].contenders
+        assert [(p.point, p.seeds) for p in slow[1].points] == [(p.point, p.seeds) for p in fast[1].points]
