@@ -23,7 +23,9 @@ The method, in one place:
 - **Racing** (`racing_needs`) measures the noise before it decides anything: a second seed
   for the best first draws and for points spread over the rest (`noise_sample`), and no
   decision until that sample is complete and the fit has `MIN_DF` residual df; then more
-  seeds for the contenders only.
+  seeds, a point at a time, each after a test at a stricter level (`interim_confidence`)
+  that a point takes at most max_seeds - 1 times: a point that fails leaves the race.  Its
+  guarantee is in `racing_needs`; the set a race ends with is `rank` over all its data.
 - **p_best** is a model probability, not a frequency: the share of posterior draws
   (noise variances from their scaled inverse chi-square, means shrunk towards their
   average by a normal prior fitted to their spread) in which the point is the best.  It
