@@ -49,7 +49,8 @@ from scalesearch.search.twoway import Noise, Observations, TwoWay, t_quantile
 MIN_DF = 4  # no decision on fewer residual degrees of freedom: at df 1-2 a lucky draw decides
 
 __all__ = ["MIN_DF", "Noise", "Observations", "PointStats", "Ranking", "TwoWay", "Difference", "difference",
-           "interim_confidence", "noise_sample", "racing_turns", "racing_needs", "rank", "spearman", "t_quantile", "versus_control"]
+           "interim_confidence", "noise_sample", "racing_turns", "racing_needs", "rank", "spearman", "t_quantile",
+           "versus_control"]
 
 
 # -- the ranking ------------------------------------------------------------------------------
