@@ -10,7 +10,9 @@ import math
 import numpy as np
 import pytest
 
-from scalesearch.search.ranking import MIN_DF, difference, racing_needs, rank, versus_control
+from scalesearch.search import ranking
+from scalesearch.search.ranking import (MIN_DF, difference, interim_confidence, noise_sample, racing_needs, rank,
+                                        versus_control)
 from scalesearch.search.simultaneous import bonferroni_bound, mcb_constants
 from scalesearch.search.twoway import TwoWay
 
@@ -44,6 +46,54 @@ def test_no_decision_under_four_residual_degrees_of_freedom():
     assert racing_needs(obs, ranking, max_seeds=3) == [("a", 2)]  # the leader alone: one more seed
     obs = {p: {**s, 2: s[0] + 0.0005} for p, s in obs.items()}
     assert rank(obs).noise.df == 4 and rank(obs).decided
+
+
+# -- racing's tests spend a share of the error, once per seed ------------------------------------
+
+def twelve_after_the_noise_sample(d):
+    """12 points a..l: first seeds, a second seed for the noise sample (a, b, c, h, l), and
+    non-sample point d's first seed at `d`."""
+    firsts = [0.80, 0.79, 0.78, d, 0.74, 0.735, 0.73, 0.725, 0.72, 0.715, 0.71, 0.70]
+    obs = {p: {0: v} for p, v in zip("abcdefghijkl", firsts)}
+    for p, v in {"a": 0.81, "b": 0.782, "c": 0.786, "h": 0.715, "l": 0.712}.items():
+        obs[p][1] = v
+    assert noise_sample(obs) == ["a", "b", "c", "h", "l"]
+    return obs
+
+
+def test_a_point_separated_only_at_the_nominal_level_stays_in_the_race():
+    # d trails by more than its 90 % MCB margin but less than the 98 % one racing tests at:
+    # the earlier rule stopped seeding it here, one of up to 19 such looks per point.
+    obs = twelve_after_the_noise_sample(0.765)
+    nominal = rank(obs, 0.9, resamples=0)
+    assert "d" not in nominal.contenders and "d" in rank(obs, interim_confidence(0.9, 3), resamples=0).contenders
+    assert racing_needs(obs, nominal, max_seeds=3)[0] == ("d", 1)
+
+
+def test_a_decision_at_the_nominal_level_alone_does_not_end_the_race():
+    obs = {"b": {0: 0.70, 1: 0.705}, "c": {0: 0.69, 1: 0.70}, "d": {0: 0.695, 1: 0.688}, "e": {0: 0.685, 1: 0.69},
+           "a": {0: 0.714, 1: 0.722}}
+    nominal = rank(obs, 0.9, resamples=0)
+    assert nominal.decided and nominal.noise.df == MIN_DF  # the earlier rule stopped here
+    assert not rank(obs, interim_confidence(0.9, 3), resamples=0).decided
+    assert racing_needs(obs, nominal, max_seeds=3) == [("b", 2), ("a", 2)]  # the rival first, the leader last
+
+
+def test_a_point_that_left_the_race_is_not_seeded_again_but_may_end_a_contender():
+    obs = twelve_after_the_noise_sample(0.755)  # d fails its one test before its second seed
+    assert racing_needs(obs, rank(obs), max_seeds=3) == [("b", 2), ("c", 2), ("a", 2)]  # every 1-seed point left
+    obs["a"][2], obs["b"][2], obs["c"][2] = 0.70, 0.76, 0.76  # the leader falls back
+    assert racing_needs(obs, rank(obs), max_seeds=3) == []  # d's turn was taken, on the data of then: race over
+    final = rank(obs, 0.9)
+    assert "d" in final.contenders  # the final set is rank over all data: a left point can come back there
+
+
+def test_racing_spends_a_bonferroni_share_of_the_error_over_a_points_tests():
+    for seeds in (2, 3, 5):
+        per_test = 1 - interim_confidence(0.9, seeds)
+        assert per_test * (seeds - 1) == pytest.approx(ranking.INTERIM_SHARE * 0.1)  # <= alpha in all
+    assert interim_confidence(0.9, 3) == pytest.approx(0.98)
+    assert racing_needs({"a": {0: 0.8}, "b": {0: 0.7}}, rank({"a": {0: 0.8}, "b": {0: 0.7}}), max_seeds=1) == []
 
 
 # -- the MCB constant ---------------------------------------------------------------------------
@@ -107,3 +157,31 @@ def test_p_best_is_a_posterior_share_that_does_not_crown_a_point_among_equals():
     ranking = rank(grid([0.8] * 6, [0.015] * 6, rng=np.random.default_rng(1)))
     shares = [p.p_best for p in ranking.points]
     assert math.isclose(sum(shares), 1.0) and max(shares) < 0.5
+
+
+# -- the calibration benchmark replays racing as search_cost does ----------------------------------
+
+def _benchmark(name):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).parents[1] / "benchmarks"
+    sys.path.insert(0, str(folder))
+    try:
+        spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(folder))
+    return module
+
+
+def test_the_calibration_race_trains_the_units_search_cost_race_does():
+    calibration, search_cost = _benchmark("calibration"), _benchmark("search_cost")
+    rng = np.random.default_rng(11)
+    for means in ([0.8] * 12, [0.845] + [0.8] * 11):
+        table = calibration.table(rng, means, [0.015] * 12)
+        slow, fast = search_cost.race(table, 0.9, 3), calibration.race(table, 0.9, 3)
+        assert slow[0] == fast[0] and slow[1].contenders == fast[1].contenders
+        assert [(p.point, p.seeds) for p in slow[1].points] == [(p.point, p.seeds) for p in fast[1].points]
