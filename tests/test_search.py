@@ -121,7 +121,8 @@ def test_racing_picks_the_true_best_and_decides_when_it_leads_by_3_sigma(resnet1
     assert summary["decided"] and summary["beta"] == candidates[7].beta and summary["gamma"] == candidates[7].gamma
     assert [c["index"] for c in summary["contenders"]] == [7]
     assert len(trainer.calls) == len(set(trainer.calls))
-    assert len(trainer.calls) < 13 * 3 * 0.6  # well under --seeds 3 (39 trainings)
+    # well under --seeds 3 (39 trainings); racing's own tests at a Bonferroni share of the error cost a unit more
+    assert len(trainer.calls) < 13 * 3 * 0.65
     assert "is best, ahead of the next point" in summary["outcome"]
 
 
