@@ -120,7 +120,7 @@ CASES = [
     (["grid", "-b", "resnet18", *TINY_GRID, "--cost", "watts"], "--cost must be one of"),
     (["grid", "-b", "resnet18", *TINY_GRID, "--objective", "bogus"], "--objective must be one of"),
     (["grid", "-b", "resnet18", *TINY_GRID, "--objective", "pareto", "--sampler", "tpe"], "use --sampler grid"),
-    (["grid", "-b", "resnet18", *TINY_GRID, "--objective", "pareto", "--targets", "0.5"], "must be > 1"),
+    (["grid", "-b", "resnet18", *TINY_GRID, "--objective", "pareto", "--targets", "0.5,2"], "every one below 1"),  # one direction
     (["grid", "-b", "resnet18", *TINY_GRID, "--storage", "redis://x"], "--storage 'redis://x'"),
     (["grid", "-b", "resnet18", *TINY_GRID, "--storage", "postgresql://nobody@127.0.0.1:9/none"], "127.0.0.1:9"),
     # expand
