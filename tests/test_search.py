@@ -92,6 +92,19 @@ def test_trials_speak_alpha_beta_gamma_and_describe_themselves(resnet18, monkeyp
         assert t.user_attrs["beta"] == t.params["beta"]
 
 
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_every_trial_of_a_model_based_study_says_its_alpha_beta_gamma(resnet18, monkeypatch, sampler):
+    # Rejected proposals included: a dashboard can place every trial, and reads why one was not trained.
+    space, candidates = resnet18
+    the_study, _ = search(space, candidates, monkeypatch, FakeTrainer(smooth), sampler=sampler, trials=8, seeds=1)
+    trials = the_study.get_trials()
+    assert len(trials) >= 9
+    for t in trials:
+        assert {"alpha", "beta", "gamma"} <= t.user_attrs.keys(), (t.number, t.user_attrs)
+        if t.user_attrs.get("rejected"):
+            assert t.user_attrs["note"] and t.state == TrialState.COMPLETE
+
+
 def test_proposals_outside_the_feasible_set_are_rejected_never_trained(resnet18, monkeypatch):
     space, candidates = resnet18
     trainer = FakeTrainer(smooth)

@@ -187,6 +187,9 @@ def run_worker(study: optuna.Study, candidates: list[Candidate], space: SearchSp
                 continue
             if unit in status.done or _holder(study, trial, unit) is not None:
                 trial.set_user_attr("duplicate", True)
+                for name in ("alpha", "beta", "gamma"):  # what was proposed, though another trial trains it
+                    trial.set_user_attr(name, getattr(candidate, name))
+                trial.set_user_attr("note", "a unit another trial holds or has trained: not trained again")
                 # A multi-objective study takes no PRUNED trials: FAIL says "not a result" there.
                 study.tell(trial, state=TrialState.FAIL if _pareto(study) else TrialState.PRUNED)
                 continue
