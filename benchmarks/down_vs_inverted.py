@@ -10,9 +10,10 @@ x the baseline's FLOPs:
 - `inverted`: the paper's (1.2, 1.1, 1.15) family moved along (α, β, γ)^t to t < 0 until it
   costs T x the baseline (the one landing rule, costs/landing.py);
 
-and the baseline at 1x for reference, `--seeds` seeds each; then prints down − inverted with
-its two-sided interval (one comparison fixed in advance: a Student-t interval from the
-point + seed fit, search/ranking.py `difference`).
+and the baseline at 1x for reference, `--seeds` seeds each — by default seeds the grid did
+not use, since its leader was picked on its own seeds and would be favoured on them — then
+prints down − inverted with its two-sided interval (one comparison fixed in advance: a
+Student-t interval from the point + seed fit, search/ranking.py `difference`).
 
     python benchmarks/down_vs_inverted.py --grid runs/b0-down --seeds 4 --out benchmarks/results/down-vs-inverted.json
 """
@@ -69,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", type=Path, required=True, help="a finished `grid --target T` (T < 1) run")
     parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--first-seed", type=int, default=10,
+                        help="seed indices first..first+seeds-1; the default 10 avoids the grid's own seeds "
+                             "(0-2), on which its leader was chosen: the same seeds would favour it")
     parser.add_argument("--confidence", type=float, default=0.9)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None)
@@ -77,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     space = variants["baseline"].space
     budget = ProxyBudget.for_space(space.proxy)
     source = DataSource(train_images=budget.train_images, val_images=budget.val_images)
-    first = source.load(budget.seed)
+    first = source.load(budget.seed + args.first_seed)
     print(f"# {space.name}: down-scaling grid vs inverted up-scaling; CPU: {cpu_name()}")
     observations: dict[str, dict[int, float]] = {}
     rows = []
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:9s} d {variant.depth:.3f} w {variant.width:.3f} {variant.resolution} px, "
               f"{cost.flops / variants['baseline'].fast_cost().flops:.3f}x FLOPs: {labels[name]}")
     started = time.perf_counter()
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for name, variant in variants.items():
             proxy = variant.at_proxy(space.proxy_resolution, first.in_channels, first.num_classes)
             result = train_unit(proxy, budget, seed, source, threads=args.threads)
@@ -102,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({d.low * 100:+.2f}, {d.high * 100:+.2f}): down {d.verdict} inverted "
           f"({time.perf_counter() - started:.0f} s of training)")
     if args.out:
-        write_json(args.out, {"cpu": cpu_name(), "grid": str(args.grid), "labels": labels, "units": rows,
+        write_json(args.out, {"cpu": cpu_name(), "grid": str(args.grid), "first_seed": args.first_seed, "labels": labels, "units": rows,
                               "means": means, "difference": {"mean": d.mean, "low": d.low, "high": d.high,
                                                              "verdict": d.verdict,
                                                              "confidence": args.confidence},
