@@ -49,7 +49,7 @@ from scalesearch.files import jsonable
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.spaces import load_space
 from scalesearch.training.budget import ProxyBudget
-from scalesearch.training.data import ImageData, load_data
+from scalesearch.training.data import ImageData
 from scalesearch.device import available_cores, resolve_device
 from scalesearch.training import unit
 from scalesearch.training.timing import estimate_seconds
@@ -284,9 +284,13 @@ class ProxySetup:
 
     @property
     def source_of_data(self) -> unit.DataSource:
-        r = self.request
-        return unit.DataSource(r.data, r.data_dir, train_images=self.budget.train_images, val_images=r.val_images,
-                               test_images=r.test_images)
+        return _data_source(self.request, self.budget)
+
+
+def _data_source(r: "CompareRequest", budget: ProxyBudget) -> unit.DataSource:
+    """Where every unit's images come from (seed s's split: `load(budget.seed + s)`)."""
+    return unit.DataSource(r.data, r.data_dir, train_images=budget.train_images, val_images=r.val_images,
+                           test_images=r.test_images)
 
 
 def train_unit(setup: ProxySetup, item: Planned, seed_index: int) -> dict:
@@ -295,9 +299,8 @@ def train_unit(setup: ProxySetup, item: Planned, seed_index: int) -> dict:
     Seed k is the base seed + k for everything: the weights, the validation split and the
     training subset, the order, the crops — shared by every method (common random numbers)."""
     proxy = setup.proxy(item)
-    data = setup.data if seed_index == 0 else setup.source_of_data
     # compare reports test accuracy per seed: every unit evaluates the test split
-    result = unit.train_unit(proxy, setup.budget, seed_index, data, device=setup.device, threads=setup.threads,
+    result = unit.train_unit(proxy, setup.budget, seed_index, setup.source_of_data, device=setup.device, threads=setup.threads,
                              evaluate_test=True)
     return {"key": unit_key(item.key, seed_index), "label": item.label, "method": item.method,
             "seed_index": seed_index, "seed": unit.unit_seed(setup.budget, seed_index), "proxy": proxy.describe(),
@@ -597,8 +600,8 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
 
 def _set_up(c: Comparison) -> tuple[ProxySetup, list[Planned]]:
     r, budget = c.request, c.budget()
-    data = load_data(r.data, r.data_dir, train_images=budget.train_images, val_images=r.val_images,
-                     test_images=r.test_images, seed=r.seed)
+    # seed 0's images, as every unit loads its seed's (load_data caches them: seed 0 is not read twice)
+    data = _data_source(r, budget).load(budget.seed)
     plan = plan_compare(c.space, c.targets, c.methods, c.coefficients, r.preset, c.meter)
     return ProxySetup(data, budget, c.resolution, str(resolve_device(r.device)), r), plan
 

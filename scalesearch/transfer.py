@@ -52,7 +52,7 @@ from scalesearch.spec.phis import phi_label
 from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.training.budget import ProxyBudget
-from scalesearch.training.data import ImageData, load_data
+from scalesearch.training.data import ImageData
 from scalesearch.device import check_threads, resolve_device
 from scalesearch.training import unit
 from scalesearch.training.timing import estimate_seconds
@@ -229,17 +229,21 @@ class TransferSetup:
 
     @property
     def source_of_data(self) -> unit.DataSource:
-        s = self.source
-        return unit.DataSource(s.data, s.data_dir, train_images=self.budget.train_images,
-                          val_images=self.budget.val_images, test_images=s.test_images)
+        return _data_source(self.source, self.budget)
+
+
+def _data_source(source: "GridSource", budget: ProxyBudget) -> unit.DataSource:
+    """Where every unit's images come from, as the grid's: seed s's split is `load(budget.seed + s)`."""
+    return unit.DataSource(source.data, source.data_dir, train_images=budget.train_images,
+                           val_images=budget.val_images, test_images=source.test_images)
 
 
 def train_unit(setup: TransferSetup, point: TransferPoint, seed_index: int) -> dict:
     """Train one grown point once, as the grid trains its seed `seed_index` (test split on
     seed 0 only: it is reported, never ranked on); the record for units.jsonl."""
     proxy = setup.proxy(point)
-    data = setup.data if seed_index == 0 else setup.source_of_data
-    result = unit.train_unit(proxy, setup.budget, seed_index, data, device=setup.device, threads=setup.threads)
+    result = unit.train_unit(proxy, setup.budget, seed_index, setup.source_of_data, device=setup.device,
+                             threads=setup.threads)
     return {"key": unit_key(point.key, seed_index), "label": point.chosen.label, "seed_index": seed_index,
             "seed": unit.unit_seed(setup.budget, seed_index), "proxy": proxy.describe(), "proxy_flops": proxy.macs(),
             **result.as_dict()}
@@ -448,8 +452,7 @@ def run_transfer(request: TransferRequest, events: TransferEvents | None = None,
               "budget_scale": request.budget_scale, "budget": budget.as_dict()}
     device = str(resolve_device(request.device))
     # Data first: a missing dataset should fail in a second, not after the solving.
-    data = load_data(source.data, source.data_dir, train_images=budget.train_images, val_images=budget.val_images,
-                     test_images=source.test_images, seed=budget.seed)
+    data = _data_source(source, budget).load(budget.seed)
     ranking_1 = rank(source.grid.observations, request.confidence, RESAMPLES)
     points = []
     for chosen in choose_points(ranking_1, source.grid.coefficients, request.top, source.step, source.tolerance):
