@@ -329,3 +329,42 @@ def test_the_dashboard_serves_a_grid_runs_study(tmp_path, monkeypatch):
     monkeypatch.setattr(optuna_dashboard, "run_server", lambda storage, host, port: served.update(port=port))
     run_dashboard(DashboardRequest(tmp_path, port=9999))
     assert served == {"port": 9999}
+
+
+def _reap(the_study, trial):
+    """What another worker's reaper does to a trial it judges stale."""
+    storage = the_study._storage
+    storage.set_trial_user_attr(trial._trial_id, "failed_reason", "worker died")
+    storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+
+
+@pytest.mark.parametrize("when", ["before its lease", "while training"])
+def test_a_unit_reaped_under_its_worker_is_given_up_and_trained_again(resnet18, monkeypatch, when):
+    # Another worker may fail a trial it wrongly judges stale (a half-written owner, a lease
+    # run out on a suspended host): this worker gives the unit up, and it is trained again.
+    space, candidates = resnet18
+    fake = FakeTrainer(smooth)
+    reaped = []
+    describe = worker._describe
+
+    def describe_then_maybe_reaped(trial, *args):
+        if when == "before its lease" and not reaped:
+            reaped.append(trial.number)
+            _reap(trial.study, trial)
+        describe(trial, *args)
+
+    def trainer(candidate, space, config, data, *, trial=None, **kwargs):
+        result = fake(candidate, space, config, data, **kwargs)
+        if when == "while training" and not reaped:
+            reaped.append(trial.number)
+            _reap(trial.study, trial)
+        return result
+
+    monkeypatch.setattr(worker, "_describe", describe_then_maybe_reaped)
+    the_study, _ = search(space, candidates, monkeypatch, trainer, seeds=1)
+    trials = the_study.get_trials()
+    lost = trials[reaped[0]]
+    assert lost.state == TrialState.FAIL and lost.user_attrs["failed_reason"] == "worker died"
+    complete = [worker.unit_of(t) for t in trials if t.state == TrialState.COMPLETE]
+    feasible = [c.index for c in candidates if c.feasible]
+    assert sorted(complete) == sorted((p, 0) for p in feasible)  # the lost unit included, each once

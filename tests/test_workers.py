@@ -121,6 +121,31 @@ def test_two_workers_starting_together_on_a_fresh_database(postgres_url, tmp_pat
     _assert_each_point_trained_once(url, tmp_path)
 
 
+def test_an_owner_written_half_way_is_not_taken_for_a_dead_worker():
+    # A worker writes its claim one attribute at a time; another reading in between must not
+    # reap the trial (a reader that took a missing lease for an expired one crashed the owner).
+    import datetime
+
+    from optuna.trial import FrozenTrial
+
+    from scalesearch.search.storage import LEASE_SECONDS, is_stale, owner_attrs
+
+    def running(attrs, started):
+        return FrozenTrial(number=0, state=TrialState.RUNNING, value=None, datetime_start=started,
+                           datetime_complete=None, params={}, distributions={}, user_attrs=attrs,
+                           system_attrs={}, intermediate_values={}, trial_id=0)
+
+    now = datetime.datetime.now()
+    claim = owner_attrs()
+    assert next(iter(claim)) == "lease_until"  # the lease is written first
+    for written in range(len(claim) + 1):
+        attrs = dict(list(claim.items())[:written])
+        assert not is_stale(running(attrs, now)), attrs
+    long_ago = now - datetime.timedelta(seconds=2 * LEASE_SECONDS)
+    assert is_stale(running({"owner_pid": os.getpid()}, long_ago))  # half a claim, long abandoned
+    assert is_stale(running({**claim, "lease_until": time.time() - 1}, now))  # a lease run out
+
+
 def test_an_unreachable_database_is_retried_then_one_line(monkeypatch):
     import optuna
 

@@ -185,8 +185,13 @@ def _first_line(error: Exception) -> str:
 # -- ownership, leases and stale trials ----------------------------------------------------
 
 def owner_attrs() -> dict[str, object]:
-    return {"owner_host": socket.gethostname(), "owner_pid": os.getpid(),
-            "lease_until": time.time() + LEASE_SECONDS}
+    """Who trains a trial and until when, in the order to write them: the lease first.
+
+    Each attribute is its own write, so another worker may read the trial between them;
+    a lease with no owner yet, or an owner with no lease yet, is judged by start time.
+    """
+    return {"lease_until": time.time() + LEASE_SECONDS, "owner_host": socket.gethostname(),
+            "owner_pid": os.getpid()}
 
 
 def _pid_alive(pid: int) -> bool:
@@ -208,14 +213,14 @@ def is_stale(trial: FrozenTrial, now: float | None = None) -> bool:
     """A RUNNING trial whose worker is gone: dead pid on this host, or lease run out."""
     if trial.state != TrialState.RUNNING:
         return False
-    attrs = trial.user_attrs
-    if "owner_pid" not in attrs:
-        # Created but not yet claimed; only stale once clearly abandoned.
-        start = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
-        return (now or time.time()) - start > LEASE_SECONDS
+    attrs, now = trial.user_attrs, now or time.time()
+    if "owner_pid" not in attrs or "lease_until" not in attrs:
+        # Not yet claimed, or its owner's attributes half written: stale once clearly abandoned.
+        start = trial.datetime_start.timestamp() if trial.datetime_start else now
+        return now - start > LEASE_SECONDS
     if attrs.get("owner_host") == socket.gethostname() and not _pid_alive(int(attrs["owner_pid"])):
         return True
-    return (now or time.time()) > float(attrs.get("lease_until", 0))
+    return now > float(attrs["lease_until"])
 
 
 def reap_stale_trials(study: optuna.Study) -> list[FrozenTrial]:

@@ -193,7 +193,10 @@ def run_worker(study: optuna.Study, candidates: list[Candidate], space: SearchSp
                 # A multi-objective study takes no PRUNED trials: FAIL says "not a result" there.
                 study.tell(trial, state=TrialState.FAIL if _pareto(study) else TrialState.PRUNED)
                 continue
-            _describe(trial, candidate, unit, space, config, data)
+            try:
+                _describe(trial, candidate, unit, space, config, data)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # reaped under us before its lease was written: the unit is wanted again
             notify(Event("start", unit[0], trial.number, seed=unit[1]))
             try:
                 with LeaseKeeper(study, trial):
@@ -219,7 +222,13 @@ def run_worker(study: optuna.Study, candidates: list[Candidate], space: SearchSp
                 study.tell(trial, state=TrialState.FAIL)
                 notify(Event("end", unit[0], trial.number, state="failed", seed=unit[1]))
                 continue
-            retrying(lambda: _finish(study, trial, candidate, result))
+            try:
+                retrying(lambda: _finish(study, trial, candidate, result))
+            except optuna.exceptions.UpdateFinishedTrialError:
+                # Reaped while training (its lease ran out: a suspended host, a stalled disk);
+                # the unit was failed as "worker died" and another training takes it.
+                notify(Event("end", unit[0], trial.number, state="lost", seed=unit[1]))
+                continue
             notify(Event("end", unit[0], trial.number, value=result.val_accuracy, state=result.status,
                          seed=unit[1]))
             trained += 1
