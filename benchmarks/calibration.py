@@ -50,6 +50,7 @@ from scalesearch.compare import _against_compound  # noqa: E402
 from scalesearch.machine import describe  # noqa: E402
 from scalesearch.search.ranking import racing_needs, rank  # noqa: E402
 from scalesearch.search.surface import fit_surface  # noqa: E402
+from scalesearch.search.worker import baseline_seeds  # noqa: E402
 from scalesearch.transfer import TransferRequest, answer, verdict  # noqa: E402
 
 CONFIDENCE = 0.9
@@ -111,7 +112,7 @@ def race(table_: dict, confidence: float, max_seeds: int):
     while wanted := racing_needs(obs, first, max_seeds):
         point, seed = wanted[0]
         obs[point][seed] = table_[point][seed]
-    baseline = max(len(seeds) for seeds in obs.values())
+    baseline = baseline_seeds(max(len(seeds) for seeds in obs.values()), racing=True)
     return sum(len(seeds) for seeds in obs.values()) + baseline, rank(obs, confidence)
 
 

@@ -40,7 +40,7 @@ from scalesearch.grid import GridRequest, prepare, run_grid
 from scalesearch.machine import describe
 from scalesearch.search.candidates import build_candidates
 from scalesearch.search.ranking import racing_needs, rank
-from scalesearch.search.worker import data_for_seed, train_candidate
+from scalesearch.search.worker import baseline_seeds, data_for_seed, train_candidate
 
 
 def _request(out: Path, args, **extra) -> GridRequest:
@@ -71,15 +71,15 @@ def race(table: dict, confidence: float, max_seeds: int):
     while wanted := racing_needs(obs, rank(obs, confidence, resamples=0), max_seeds):
         point, seed = wanted[0]
         obs[point][seed] = table[point][seed]
-    baseline = max(len(seeds) for seeds in obs.values())  # as many as the most-trained point
+    baseline = baseline_seeds(max(len(seeds) for seeds in obs.values()), racing=True)
     return sum(len(seeds) for seeds in obs.values()) + baseline, rank(obs, confidence)
 
 
 def racing_vs_seeds(args, root: Path) -> None:
     run = Path(args.from_run) if args.from_run else root / "seeds3"
     seconds = 0.0 if args.from_run else grid(run, args, seeds=3)[2]
-    table, baseline_seeds = unit_table(run)
-    if any(len(seeds) < 3 for seeds in table.values()) or baseline_seeds < 3:
+    table, baseline_trained = unit_table(run)
+    if any(len(seeds) < 3 for seeds in table.values()) or baseline_trained < 3:
         raise SystemExit(f"{run}: not every point has 3 seeds; give a run of grid --seeds 3")
     summary = json.loads((run / "best.json").read_text())
     confidence = summary.get("confidence", 0.9)

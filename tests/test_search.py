@@ -148,6 +148,8 @@ def test_racing_calls_a_tie_a_tie(resnet18, monkeypatch):
     assert not summary["decided"] and {3, 9} <= contenders
     assert summary["outcome"].startswith("No decision")
     assert max(s for _, s in trainer.calls) == 2  # contenders got --max-seeds 3
+    # The baseline takes no part in the race: the noise sample's two seeds, no third.
+    assert sorted(s for p, s in trainer.calls if p == 0) == [0, 1] and summary["baseline_seeds"] == 2
 
 
 def test_the_noise_is_measured_beyond_the_top_points():

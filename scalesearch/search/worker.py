@@ -10,8 +10,7 @@ one (owner + lease), train, tell.  Which units are wanted:
    by the sampler (tpe, gp, random) otherwise, up to `trials` points;
 2. then `seeds` seeds of every trained point, or, racing, a second seed for the points
    that measure the noise and then more seeds of the points that are not yet told apart
-   from the leader (search/ranking.py), and as many seeds of the baseline as the
-   most-trained point has.
+   from the leader (search/ranking.py); and seeds of the baseline (`baseline_seeds`).
 
 Every worker computes the same list from the same finished units, so they agree; two
 that claim the same unit at once keep the lower trial number and the other gives it up
@@ -115,11 +114,20 @@ def wanted_units(candidates: list[Candidate], status: UnitStatus, config: Search
         accuracies = status.accuracies(candidates)
         more = racing_needs(accuracies, rank(accuracies, config.confidence, resamples=0), config.max_seeds)
     most = max([len(v) for v in status.accuracies(candidates).values()] + [s + 1 for _, s in more], default=1)
-    more += [(0, s) for s in range(1, most)]  # the baseline anchors "better than the baseline"
+    more += [(0, s) for s in range(1, baseline_seeds(most, config.racing))]
     pending = [u for u in more if open_(u)]
     if config.max_trainings is not None:
         pending = pending[:max(0, config.max_trainings - status.trainings)]
     return pending
+
+
+def baseline_seeds(most: int, racing: bool) -> int:
+    """The baseline's seeds, given the most any candidate has.  The baseline anchors "the
+    leader is X points over the baseline" and takes no part in the race, so racing gives
+    it the noise sample's two seeds and spends no third where it decides nothing (the
+    interval against the leader comes from the two-way fit over every unit, which takes an
+    unbalanced design); with `--seeds K` it has K like every point."""
+    return min(most, 2) if racing else most
 
 
 def _holder(study: optuna.Study, trial: optuna.Trial, unit: Unit) -> FrozenTrial | None:
