@@ -28,6 +28,12 @@ checks the assumption for one grid run:
    other point, *does not hold* when some point beats W, each beyond noise with every
    interval holding at once at `confidence`; otherwise it is *undecided* (W tied with
    some, or one seed per point and so no noise estimate).
+
+**The fidelity check** is the same question asked of the budget instead of the size:
+`--phi 1 --budget-scale F` retrains the grid's own phi = 1 networks F x longer -- its
+contenders, its top K and points spread over the rest of its ranking (`fidelity_points`)
+-- and says whether the proxy's answer holds there (the verdict on W) and how well the
+two rankings agree (tau beside perfect agreement's range at this noise).
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from scalesearch.runs.grid_tables import FinishedGrid, label, read_finished_grid
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.runs.transfer_files import RESULTS, write_transfer
 from scalesearch.search.rank_agreement import rank_agreement
-from scalesearch.search.ranking import Difference, Ranking, TwoWay, rank, versus_control
+from scalesearch.search.ranking import Difference, Ranking, TwoWay, noise_sample, rank, versus_control
 from scalesearch.spec.phis import phi_label
 from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import SearchSpace, load_space
@@ -84,8 +90,9 @@ class TransferRequest:
     command: str = ""
 
     def __post_init__(self) -> None:
-        if not (_number(self.phi) and self.phi > 1):
-            raise TransferError(f"{{phi}} must be a number > 1 (phi = 1 is the grid itself), got {self.phi!r}")
+        if not (_number(self.phi) and self.phi >= 1):
+            raise TransferError(f"{{phi}} must be a number >= 1 (1 with {{budget_scale}} > 1: a fidelity check), "
+                                f"got {self.phi!r}")
         for name in ("top", "seeds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -93,9 +100,24 @@ class TransferRequest:
         if not (_number(self.budget_scale) and self.budget_scale > 0):
             raise TransferError(f"{{budget_scale}} must be a positive number (1 = the grid's epochs), "
                                 f"got {self.budget_scale!r}")
+        if self.phi == 1 and not self.budget_scale > 1:
+            raise TransferError("{phi} 1 retrains the grid's own networks: give {budget_scale} > 1 for a fidelity "
+                                f"check (e.g. 4: four times the grid's epochs), got {self.budget_scale!r}")
         if not 0.5 <= self.confidence < 1:
             raise TransferError(f"{{confidence}} must be in [0.5, 1), got {self.confidence}")
         check_threads(self.threads)
+
+    @property
+    def fidelity(self) -> bool:
+        """phi = 1 at a longer budget: is the proxy's answer that of a longer training?"""
+        return self.phi == 1
+
+    @property
+    def at(self) -> str:
+        """Where the question is asked, in a reader's words."""
+        if self.fidelity:
+            return f"φ = 1, {self.budget_scale:g}× the grid's epochs"
+        return f"φ = {phi_label(self.phi)}"
 
     def as_dict(self) -> dict[str, Any]:
         return jsonable(asdict(self))
@@ -185,6 +207,21 @@ def choose_points(ranking: Ranking, coefficients: dict[str, Coefficients], top: 
     return [Chosen(name, known[name], tuple(why)) for name, why in roles.items()]
 
 
+def fidelity_points(ranking: Ranking, coefficients: dict[str, Coefficients], top: int,
+                    spread: int = 2) -> list[Chosen]:
+    """A fidelity check's points: the grid's contenders and its top `top` (ranking order),
+    then `spread` points at evenly spaced ranks of the rest, its lowest included -- so the
+    longer training sees the answer and the ranking's range, not the top alone."""
+    order = [p.point for p in ranking.points]
+    roles = {name: [] for name in order if name in ranking.contenders or order.index(name) < top}
+    for name in roles:
+        roles[name] += [f"top {order.index(name) + 1}"] + (["contender"] if name in ranking.contenders else [])
+    rest = [name for name in order if name not in roles]
+    for name in noise_sample({name: {0: -i} for i, name in enumerate(rest)}, top=0, spread=spread):
+        roles[name] = [f"spread: rank {order.index(name) + 1} of {len(order)}"]
+    return [Chosen(name, coefficients[name], tuple(why)) for name, why in roles.items()]
+
+
 @dataclass
 class TransferPoint:
     """A chosen point grown to phi and measured at the deployment shape."""
@@ -264,10 +301,11 @@ def ordinal(n: int) -> str:
 
 
 def verdict(winner: str, ranking: Ranking, phi: float, seeds: int,
-            against: dict[str, Difference] | None = None) -> tuple[str, str]:
+            against: dict[str, Difference] | None = None, at: str | None = None) -> tuple[str, str]:
     """("holds" | "does not hold" | "undecided", one sentence) for the phi = 1 winner at phi,
-    from `against`: W minus every other point at phi, Dunnett's simultaneous intervals."""
-    at = f"φ = {phi_label(phi)}"
+    from `against`: W minus every other point at phi, Dunnett's simultaneous intervals.
+    `at` names where (default "φ = phi"; a fidelity check's says its budget)."""
+    at = at or f"φ = {phi_label(phi)}"
     names = [p.point for p in ranking.points]
     if winner not in names:
         return "undecided", f"undecided at this budget: {winner} finished no training at {at}."
@@ -389,13 +427,14 @@ def summarise(source: GridSource, request: TransferRequest, budget: ProxyBudget,
     winner = ranking_1.leader
     obs_1 = source.grid.observations
     agreement, against = answer(obs_1, ranking_1, obs_phi, ranking_phi, shared, request.confidence)
-    outcome, sentence = verdict(winner, ranking_phi, request.phi, request.seeds, against)
+    outcome, sentence = verdict(winner, ranking_phi, request.phi, request.seeds, against, request.at)
     rows = [point_row(p, ranking_1, names_1, ranking_phi, names_phi, units, request.seeds, proxy) for p in points]
     grid_epochs = source.budget.epochs
     return {
         "kind": "transfer", "config": {**config, "seeds": request.seeds, "top": request.top,
                                        "confidence": request.confidence},
-        "baseline": source.space.name, "phi": request.phi, "grid_dir": str(source.grid.run_dir),
+        "baseline": source.space.name, "phi": request.phi, "at": request.at, "fidelity": request.fidelity,
+        "grid_dir": str(source.grid.run_dir),
         "grid": {"target": source.target, "tolerance": source.tolerance, "step": source.step,
                  "data": source.data, "base_resolution": source.base_resolution,
                  "points": len(obs_1), "outcome": source.grid.summary.get("outcome")},
@@ -433,8 +472,11 @@ class TransferEvents:
     def unit_done(self, point: TransferPoint, seed_index: int, record: dict) -> None: ...
 
 
-def default_out(space: SearchSpace, phi: float) -> Path:
-    return Path("runs") / f"transfer-{re.sub(r'[^A-Za-z0-9_.-]+', '-', space.name)}-phi{phi_label(phi)}"
+def default_out(space: SearchSpace, phi: float, budget_scale: float = 1.0) -> Path:
+    name = re.sub(r'[^A-Za-z0-9_.-]+', '-', space.name)
+    if phi == 1:
+        return Path("runs") / f"fidelity-{name}-x{budget_scale:g}"
+    return Path("runs") / f"transfer-{name}-phi{phi_label(phi)}"
 
 
 def run_transfer(request: TransferRequest, events: TransferEvents | None = None,
@@ -447,7 +489,7 @@ def run_transfer(request: TransferRequest, events: TransferEvents | None = None,
     train_one = train_one or train_unit
     source = GridSource.read(Path(request.from_dir))
     budget = phi_budget(source.budget, request.phi, request.budget_scale)
-    out = Path(request.out or default_out(source.space, request.phi))
+    out = Path(request.out or default_out(source.space, request.phi, request.budget_scale))
     config = {"baseline": source.space.name, "grid": source.fingerprint(), "phi": request.phi,
               "budget_scale": request.budget_scale, "budget": budget.as_dict()}
     device = str(resolve_device(request.device))
@@ -455,7 +497,9 @@ def run_transfer(request: TransferRequest, events: TransferEvents | None = None,
     data = _data_source(source, budget).load(budget.seed)
     ranking_1 = rank(source.grid.observations, request.confidence, RESAMPLES)
     points = []
-    for chosen in choose_points(ranking_1, source.grid.coefficients, request.top, source.step, source.tolerance):
+    chosen_points = (fidelity_points(ranking_1, source.grid.coefficients, request.top) if request.fidelity else
+                     choose_points(ranking_1, source.grid.coefficients, request.top, source.step, source.tolerance))
+    for chosen in chosen_points:
         points.append(grow(source, chosen, request.phi))
         events.grown(points[-1])
     # Claimed only now that every option, the data and every grown point have passed.

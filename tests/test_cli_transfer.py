@@ -22,7 +22,8 @@ def test_help_has_an_example(cli):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--phi", "1"), "--phi must be a number > 1"),
+    (("--phi", "0.5"), "--phi must be a number >= 1"),
+    (("--phi", "1"), "--phi 1 retrains the grid's own networks: give --budget-scale > 1"),
     (("--top", "0"), "--top must be a whole number >= 1"),
     (("--seeds", "0"), "--seeds must be a whole number >= 1"),
     (("--budget-scale", "0"), "--budget-scale must be a positive number"),
@@ -94,3 +95,14 @@ def test_tiny_real_grid_then_transfer_end_to_end_and_resume(cli, tmp_path):
     assert "0 units to train (6 already done)" in second.stderr
     assert json.loads(second.stdout)["verdict"] == document["verdict"]
     assert len((tmp_path / "transfer" / "units.jsonl").read_text().splitlines()) == 6
+
+    # The fidelity check: the grid's own phi = 1 networks, twice its epochs.
+    fidelity = cli("transfer", "--from", tmp_path / "grid", "--phi", "1", "--budget-scale", "2", "--top", "2",
+                   "--seeds", "2", "--device", "cpu", "--threads", "1", "--out", tmp_path / "fidelity",
+                   "--format", "json")
+    assert fidelity.exit_code == 0, fidelity.output
+    checked = json.loads(fidelity.stdout)
+    assert checked["fidelity"] and checked["budgets"]["phi"]["epochs"] == 2
+    assert all(p["target_ratio"] == 2.0 and p["rank_phi1"] is not None for p in checked["points"])
+    assert checked["verdict"]["outcome"] in ("holds", "does not hold", "undecided")
+    assert "4× the grid's epochs" not in checked["verdict"]["sentence"] and "2× the grid's epochs" in checked["at"]

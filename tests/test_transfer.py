@@ -218,6 +218,40 @@ def test_undecided_with_one_seed_and_no_range_for_tau(tmp_path, grid):
     assert doc["winner"]["best_or_tied"] is None
 
 
+# -- the fidelity check: phi = 1, a longer budget ----------------------------------------------
+
+def test_a_fidelity_check_retrains_the_contenders_and_a_spread_longer(tmp_path, grid):
+    trainer = FakeTrainer({W: 0.80, P2: 0.76, P3: 0.74, P4: 0.72, P5: 0.70})
+    doc = run_transfer(request(tmp_path, grid, phi=1.0, budget_scale=4.0, top=1, seeds=2), train_one=trainer)
+    assert trainer.epochs == {4}  # the grid's 1 epoch x 4
+    rows = {r["label"]: r for r in doc["points"]}
+    assert rows[W]["roles"].startswith("top 1")
+    assert P5 in rows and "spread: rank 5 of 5" in rows[P5]["roles"]  # the grid's lowest point too
+    assert PAPER not in rows  # the paper's point answers phi > 1's question, not this one
+    assert all(r["target_ratio"] == pytest.approx(2.0) and r["phi"] == 1.0 for r in doc["points"])
+    assert doc["at"] == "φ = 1, 4× the grid's epochs" and doc["fidelity"] is True
+    space = type("Space", (), {"name": "tiny"})()
+    assert str(transfer.default_out(space, 1.0, 4.0)) == "runs/fidelity-tiny-x4"
+    assert str(transfer.default_out(space, 2.0)) == "runs/transfer-tiny-phi2"
+
+
+@pytest.mark.parametrize("means, outcome, start", [
+    ({W: 0.80, P2: 0.75, P3: 0.70, P4: 0.65, P5: 0.60}, "holds",
+     "the φ = 1 choice holds at φ = 1, 4× the grid's epochs: (1.3, 1.1, 1.1) is still best"),
+    ({W: 0.70, P2: 0.80, P3: 0.75, P4: 0.65, P5: 0.60}, "does not hold",
+     "it does not: (1.3, 1.1, 1.1) falls from 1st to 3rd at φ = 1, 4× the grid's epochs, beyond noise"),
+    ({W: 0.75, P2: 0.75, P3: 0.75, P4: 0.75, P5: 0.75}, "undecided", "undecided at this budget"),
+])
+def test_a_fidelity_check_says_whether_the_proxys_answer_holds(tmp_path, grid, means, outcome, start):
+    own = 0.03 if outcome == "undecided" else 0.002
+    doc = run_transfer(request(tmp_path, grid, phi=1.0, budget_scale=4.0, seeds=3), train_one=FakeTrainer(means, own))
+    assert doc["verdict"]["outcome"] == outcome and doc["verdict"]["sentence"].startswith(start)
+    rebuild(tmp_path / "transfer")
+    report = (tmp_path / "transfer" / "report.md").read_text()
+    assert report.startswith("# Does the φ = 1 choice hold at φ = 1, 4× the grid's epochs? tiny")
+    assert "Budget at φ = 1, 4× the grid's epochs: 4 epoch(s)" in report and "a fidelity check" in report
+
+
 # -- the run ------------------------------------------------------------------------------------
 
 def test_resume_after_an_interrupt_trains_only_what_is_missing(tmp_path, grid):
@@ -256,7 +290,7 @@ def test_budget_scale_grows_the_epochs_and_the_report_says_so(tmp_path, grid):
     assert doc["budgets"]["phi"]["note"] == "the grid's budget, epochs 1 x 1.5^2 = 2.25 -> 2"
     rebuild(tmp_path / "transfer")
     report = (tmp_path / "transfer" / "report.md").read_text()
-    assert "Budget at φ = 1: 1 epoch(s) of 256 images" in report
+    assert "Budget at φ = 1 (the grid): 1 epoch(s) of 256 images" in report
     assert "Budget at φ = 2: 2 epoch(s) of 256 images" in report and "1.5^2 = 2.25 -> 2" in report
 
 
@@ -295,7 +329,8 @@ def test_grown_members_of_a_real_baseline_land_within_the_grids_band():
 # -- refusals ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("changes, message", [
-    ({"phi": 1.0}, "phi must be a number > 1"), ({"phi": float("nan")}, "phi must be a number > 1"),
+    ({"phi": 0.5}, "phi must be a number >= 1"), ({"phi": float("nan")}, "phi must be a number >= 1"),
+    ({"phi": 1.0}, "phi 1 retrains the grid's own networks: give budget_scale > 1"),
     ({"top": 0}, "top must be a whole number >= 1"), ({"seeds": 0}, "seeds must be a whole number >= 1"),
     ({"budget_scale": 0.0}, "budget_scale must be a positive number"),
     ({"confidence": 1.0}, "confidence must be in"),

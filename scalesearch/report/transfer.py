@@ -20,7 +20,7 @@ from scalesearch.runs.transfer_files import RESULTS
 
 def transfer_report(run_dir: Path, info: dict[str, Any]) -> Report:
     document = read_json(Path(run_dir) / info.get("results", RESULTS))
-    at = f"φ = {phi_text(document['phi'])}"
+    at = where(document)
     report = Report(f"Does the φ = 1 choice hold at {at}? {document['baseline']}")
     report.paragraph("Verdict: " + document["verdict"]["sentence"])
     for line in answer_lines(document):
@@ -52,6 +52,11 @@ def transfer_report(run_dir: Path, info: dict[str, Any]) -> Report:
     return report
 
 
+def where(document: dict[str, Any]) -> str:
+    """Where the question was asked: "φ = 2", or a fidelity check's "φ = 1, 4× the grid's epochs"."""
+    return document.get("at") or f"φ = {phi_text(document['phi'])}"
+
+
 def phi_text(phi: float) -> str:
     return str(int(phi)) if float(phi).is_integer() else f"{phi:g}"
 
@@ -62,7 +67,7 @@ def _finite(value: Any) -> bool:
 
 def answer_lines(document: dict[str, Any]) -> list[str]:
     """The winner at phi and Kendall's tau, each with what its uncertainty means."""
-    at = f"φ = {phi_text(document['phi'])}"
+    at = where(document)
     w, tau = document["winner"], document["tau"]
     lines = []
     if w.get("rank_phi") is None:
@@ -97,10 +102,12 @@ def setup_lines(document: dict[str, Any]) -> list[str]:
     return [
         f"Grid: `{document['grid_dir']}` ({document['baseline']}, {g['points']} points trained, cost band "
         f"{g['target']:g}× ± {g['tolerance']:.0%}); its outcome: {g.get('outcome') or '—'}",
-        f"Points: the grid's top {config['top']} by mean validation accuracy, the paper's (1.2, 1.1, 1.15) "
-        "and the grid's best single-dimension point where not among them.",
-        f"Budget at φ = 1: {_budget(b['phi1'])} ({b['phi1']['note']}). Budget at φ = "
-        f"{phi_text(document['phi'])}: {_budget(b['phi'])} ({b['phi']['note']}); {config['seeds']} seed(s) "
+        (f"Points: the grid's contenders and top {config['top']}, and points spread over the rest of its "
+         "ranking, its lowest included (a fidelity check)." if document.get("fidelity") else
+         f"Points: the grid's top {config['top']} by mean validation accuracy, the paper's (1.2, 1.1, 1.15) "
+         "and the grid's best single-dimension point where not among them."),
+        f"Budget at φ = 1 (the grid): {_budget(b['phi1'])} ({b['phi1']['note']}). Budget at "
+        f"{where(document)}: {_budget(b['phi'])} ({b['phi']['note']}); {config['seeds']} seed(s) "
         "per point, seed k the grid's seed k (same validation split, order and crops).",
         f"Accuracy: {document['shapes']['accuracy']}; cost: {document['shapes']['cost']}.",
     ]
