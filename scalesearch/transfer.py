@@ -49,13 +49,13 @@ from scalesearch.family import LANDING_COSTS, FamilyPlan, Member, expand_family,
 from scalesearch.costs.variant import Variant
 from scalesearch.runs.compare_units import pending_units, read_units, train_units, unit_key
 from scalesearch.files import jsonable
-from scalesearch.runs.grid_tables import FinishedGrid, label, read_finished_grid
+from scalesearch.runs.grid_tables import FinishedGrid, read_finished_grid
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.runs.transfer_files import RESULTS, write_transfer
 from scalesearch.search.rank_agreement import rank_agreement
 from scalesearch.search.ranking import Difference, Ranking, TwoWay, noise_sample, rank, versus_control
 from scalesearch.spec.phis import phi_label
-from scalesearch.spec.scaling import PAPER_B0, Coefficients
+from scalesearch.spec.scaling import PAPER_B0, Coefficients, label
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import ImageData

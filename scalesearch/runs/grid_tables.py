@@ -28,7 +28,7 @@ from scalesearch.search.study import SearchConfig
 from scalesearch.search.surface import fit_surface
 from scalesearch.search.tie_break import recommend, sentence as tie_sentence
 from scalesearch.search.worker import UnitStatus, unit_status, wanted_units
-from scalesearch.spec.scaling import Coefficients
+from scalesearch.spec.scaling import Coefficients, label
 
 UNIT_COLUMNS = ["trial", "point", "seed", "role", "alpha", "beta", "gamma", "state", "val_accuracy",
                 "test_accuracy", "epochs", "proxy_resolution", "seconds", "images_per_second", "note"]
@@ -115,10 +115,6 @@ def _point_row(c: Candidate, status: UnitStatus, ranking: Ranking) -> dict[str, 
                    diff_low=stats.diff_low, diff_high=stats.diff_high, separated=stats.separated,
                    contender=c.index in ranking.contenders, p_best_model=stats.p_best)
     return {k: row.get(k) for k in POINT_COLUMNS}
-
-
-def label(point: dict[str, Any]) -> str:
-    return f"({point['alpha']:g}, {point['beta']:g}, {point['gamma']:g})"
 
 
 def outcome(summary: dict[str, Any]) -> str:

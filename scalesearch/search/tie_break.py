@@ -23,6 +23,7 @@ import math
 from typing import Any, Callable
 
 from scalesearch.errors import UserError
+from scalesearch.spec.scaling import label
 
 TIE_BREAKS = ("latency", "params", "activations", "flops", "fit", "none")
 COST_WORDS = {"latency": ("the fastest here", "latency"), "params": ("the smallest", "parameters"),
@@ -61,14 +62,14 @@ def recommend(summary: dict[str, Any], points: list[dict[str, Any]], tie_break: 
     chosen = min(contenders, key=lambda p: (ratios[p["index"]], -p["mean"]))
     return {**_entry(chosen, tie_break, f"{COST_WORDS[tie_break][0]} of the {len(contenders)} contenders"),
             "cost_ratio": ratios[chosen["index"]],
-            "cost_ratios": {_label(p): ratios[p["index"]] for p in contenders}}
+            "cost_ratios": {label(p): ratios[p["index"]] for p in contenders}}
 
 
 def sentence(recommended: dict[str, Any] | None, contenders: int) -> str:
     """The outcome's last clause: which contender to use, and why ("" when there is none)."""
     if not recommended or contenders < 2:
         return ""
-    name = _label(recommended)
+    name = label(recommended)
     if recommended["tie_break"] in COST_WORDS:
         adjective, noun = COST_WORDS[recommended["tie_break"]]
         return (f" Of them {name} is {adjective}, {recommended['cost_ratio']:.2f}x the baseline's {noun}: "
@@ -83,7 +84,3 @@ def _entry(point: dict[str, Any], tie_break: str, reason: str) -> dict[str, Any]
 
 def _log_distance(point: dict[str, Any], fit: dict[str, Any]) -> float:
     return math.hypot(math.log(point["beta"] / fit["beta"]), math.log(point["gamma"] / fit["gamma"]))
-
-
-def _label(point: dict[str, Any]) -> str:
-    return f"({point['alpha']:g}, {point['beta']:g}, {point['gamma']:g})"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 from scalesearch.errors import UserError
 from scalesearch.spec.netspec import NetSpec, StageSpec
@@ -114,6 +115,11 @@ class Coefficients:
 
 
 PAPER_B0 = Coefficients(1.2, 1.1, 1.15)  # Tan & Le 2019, section 4 (product 1.92)
+
+
+def label(point: dict[str, Any]) -> str:
+    """A point's name in every table and file: "(alpha, beta, gamma)", shortest form."""
+    return f"({point['alpha']:g}, {point['beta']:g}, {point['gamma']:g})"
 
 
 def grid_2d(step: float = 0.1, target: float = 2.0, bound: float = 2.0,
