@@ -34,7 +34,6 @@ import math
 import os
 import sys
 import time
-from pathlib import Path
 
 # Before numpy loads: its BLAS threads on these small matrices cost 10-75x on a shared
 # 2-core machine (a 4000 x 30 by 30 x 12 product: 12 ms threaded, 0.16 ms on one).
@@ -43,8 +42,6 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))
-import search_cost  # noqa: E402  (racing replayed as one worker races)
 
 from scalesearch.compare import _against_compound  # noqa: E402
 from scalesearch.machine import describe  # noqa: E402

@@ -21,7 +21,6 @@ Student-t interval from the point + seed fit, search/ranking.py `difference`).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import subprocess
@@ -101,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     fit = TwoWay(observations)
     d = difference(fit, "down", "inverted", args.confidence)
     means = {name: sum(v.values()) / len(v) for name, v in observations.items()}
-    print(f"mean val accuracy: " + ", ".join(f"{k} {v:.4f}" for k, v in means.items()))
+    print("mean val accuracy: " + ", ".join(f"{k} {v:.4f}" for k, v in means.items()))
     print(f"down - inverted: {d.mean * 100:+.2f} points, {args.confidence:.0%} interval "
           f"({d.low * 100:+.2f}, {d.high * 100:+.2f}): down {d.verdict} inverted "
           f"({time.perf_counter() - started:.0f} s of training)")
