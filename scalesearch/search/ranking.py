@@ -162,7 +162,8 @@ def interim_confidence(confidence: float, max_seeds: int) -> float:
     0.25 kept a flat grid's tied points at the nominal rate (10.0 %) but spent 0.82 of
     `--seeds 3`'s trainings on a +3 sd point, 0.5 spent 0.78 but cut tied points in
     11.4 % of races, and 1.0 (tests at 0.95) in 13.7 %.  At 0.4, over 1,000 races: 10.0 %,
-    and a +3 sd point decided in 65 % on 0.82 -- above the 0.8 issue 24 asks."""
+    and a +3 sd point decided in 65 % on 0.80 (0.82 until the baseline, which takes no
+    part in the race, stopped at two seeds: search/worker.baseline_seeds)."""
     tests = max(1, max_seeds - 1)
     return 1 - INTERIM_SHARE * (1 - confidence) / tests
 
