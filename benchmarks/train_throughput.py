@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from scalesearch.costs.variant import Variant
-from scalesearch.models import blocks
+from scalesearch.blocks import layers as blocks
 from scalesearch.spec.spaces import load_space
 from scalesearch.training.batches import augment, draw_augmentation, normalize, resized
 from scalesearch.training.budget import ProxyBudget

@@ -24,6 +24,7 @@ from scalesearch.runs.grid_tables import check_grid_baseline, read_grid_choice
 from scalesearch.spec.coefficients import COEFFICIENTS, choose_source, manual
 from scalesearch.costs.cost import Cost
 from scalesearch.costs.latency import Latency
+from scalesearch.costs.kinds import recomputable
 from scalesearch.costs.meter import FLOPS, Meter
 from scalesearch.machine import describe
 from scalesearch.costs.landing import LAND_TOLERANCE, land
@@ -35,7 +36,6 @@ from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.costs.variant import Variant
 
 PRESETS = ("paper", "efficientnet-official")
-LANDING_COSTS = ("flops", "params", "activations")  # what a grid's members can be landed on here
 GROWTH_DECIMALS = 4  # given coefficients grow their family by their product, to 4 decimals
 
 
@@ -116,7 +116,7 @@ def plan_family(space: SearchSpace, phis: tuple[float, ...] | None, *, preset: s
         members = tuple(phi_member(space, coefficients, phi) for phi in phis)
         return FamilyPlan(source=source, coefficients=coefficients, members=members,
                           growth=growth if land else None, tolerance=choice.tolerance or LAND_TOLERANCE,
-                          cost=choice.cost if choice.cost in LANDING_COSTS else "flops")
+                          cost=landing_cost(choice.cost))
     else:
         coefficients, source = manual(alpha, beta, gamma), "alpha/beta/gamma"
         # To 4 decimals: coefficients copied from a grid's best.json (6 decimals) name its
@@ -125,6 +125,12 @@ def plan_family(space: SearchSpace, phis: tuple[float, ...] | None, *, preset: s
     members = tuple(phi_member(space, coefficients, phi) for phi in phis)
     return FamilyPlan(source=source, coefficients=coefficients, members=members,
                       growth=growth if land else None)
+
+
+def landing_cost(recorded: str) -> str:
+    """The cost a grid's members are landed on here: the grid's own, FLOPs where the grid's
+    was timed on its machine (latency) and cannot be measured again here."""
+    return recorded if recomputable(recorded) else "flops"
 
 
 def phi_member(space: SearchSpace, coefficients: Coefficients, phi: float) -> MemberPlan:

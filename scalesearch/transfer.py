@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from scalesearch.errors import UserError
-from scalesearch.family import LANDING_COSTS, FamilyPlan, Member, expand_family, phi_member
+from scalesearch.family import FamilyPlan, Member, expand_family, landing_cost, phi_member
 from scalesearch.costs.variant import Variant
 from scalesearch.runs.compare_units import pending_units, read_units, train_units, unit_key
 from scalesearch.files import jsonable
@@ -243,7 +243,7 @@ def grow(source: GridSource, chosen: Chosen, phi: float) -> TransferPoint:
     """Member phi of the point's family on target^phi x the baseline's cost (the grid's band)."""
     plan = FamilyPlan(source=f"transfer {chosen.label}", coefficients=chosen.coefficients,
                       members=(phi_member(source.space, chosen.coefficients, phi),), growth=source.target,
-                      tolerance=source.tolerance, cost=source.cost if source.cost in LANDING_COSTS else "flops")
+                      tolerance=source.tolerance, cost=landing_cost(source.cost))
     member = expand_family(source.space, plan).members[0]
     return TransferPoint(chosen, member, source.tolerance)
 

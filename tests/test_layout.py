@@ -82,6 +82,7 @@ LAYERS = [
     {"errors"},
     {"compat", "files"},  # optional libraries; atomic files and records
     {"machine", "device", "processes"},  # this host: identity, devices and threads, child processes
+    {"blocks"},  # the block kinds: module, analytic count, block-string keys, width rule
     {"spec"},  # what a network is
     {"models"},  # what it is built of
     {"costs"},  # what it costs, and landing on a cost

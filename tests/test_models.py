@@ -50,7 +50,7 @@ def test_a_seeded_build_has_that_seeds_weights_whatever_ran_before():
 
 def test_cropped_taps_give_the_same_outputs_and_gradients():
     """SameConv2d skips kernel taps that only meet padding on small maps (training only)."""
-    from scalesearch.models.blocks import SameConv2d
+    from scalesearch.blocks.layers import SameConv2d
 
     torch.manual_seed(0)
     for side, kernel, groups in [(1, 5, 8), (2, 5, 8), (3, 5, 8), (2, 3, 1), (4, 5, 8)]:

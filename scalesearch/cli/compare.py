@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scalesearch.costs.guard import set_memory_budget
+from scalesearch.costs.kinds import cost_help
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, command_line, emit, stderr
 from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DeviceOption, EpochsOption, LatencyDeviceOption, GammaOption, LrOption, TestImagesOption,
@@ -49,7 +50,7 @@ def compare(
     seed: Annotated[int, typer.Option(help="Base seed: data split and the first training; seed k uses seed + k.")] = 0,
     device: DeviceOption = "auto",
     max_memory: MaxMemoryOption = None,
-    cost: Annotated[str, typer.Option(help="Match every method on flops, params, activations or latency.")] = "flops",
+    cost: Annotated[str, typer.Option(help=f"What every method is matched on. {cost_help()}.")] = "flops",
     latency: Annotated[bool, typer.Option(help="Also time every variant (1 thread, batch 1 by default).")] = False,
     latency_threads: Annotated[int, typer.Option(help="Threads for latency timing.")] = 1,
     latency_batch: Annotated[int, typer.Option(help="Batch size for latency timing.")] = 1,

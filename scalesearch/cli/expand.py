@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from scalesearch.costs.guard import set_memory_budget
+from scalesearch.costs.kinds import cost_help
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, command_line, emit, stderr
 from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DeviceOption, EpochsOption, GammaOption, LatencyDeviceOption, LrOption, TrainImagesOption,
@@ -33,7 +34,7 @@ def expand(
     force_coefficients: Annotated[bool, typer.Option(help="With --from: accept a grid made for another baseline.")] = False,
     land: Annotated[bool, typer.Option(help="Land member phi on growth^phi x the baseline's FLOPs (+-5%) by moving along (alpha, beta, gamma)^t; growth = the grid's target or the given coefficients' product. Presets stay as published.")] = True,
     exact_flops: Annotated[bool, typer.Option("--exact-flops/--no-exact-flops", "--exact-cost", help="Then move each member's resolution (then width) so its measured --cost is within 3% of the target (--exact-cost; --exact-flops with the default cost).")] = False,
-    cost: Annotated[str, typer.Option(help="What --exact-cost lands on: flops, params, activations or latency.")] = "flops",
+    cost: Annotated[str, typer.Option(help=f"What --exact-cost lands on. {cost_help()}.")] = "flops",
     latency: Annotated[bool, typer.Option(help="Also time each member's forward pass (--latency-threads, --latency-batch).")] = False,
     latency_threads: Annotated[int, typer.Option(help="Threads for latency timing (1: the paper's convention).")] = 1,
     latency_batch: Annotated[int, typer.Option(help="Batch size for latency timing.")] = 1,

@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from scalesearch.costs.guard import set_memory_budget
+from scalesearch.costs.kinds import cost_help
 from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, command, command_line,
                                  print_json, print_table, stderr)
 from scalesearch.cli.options import (MaxMemoryOption, BatchSizeOption, DataDirOption, DataOption, DeviceOption, EpochsOption,
@@ -36,7 +37,7 @@ def grid(
     high: Annotated[Optional[float], Opt(help="Highest coefficient (default 2 scaling up; 1 scaling down, at most 1).")] = None,
     target: Annotated[Optional[float], Opt(help="Cost multiple at phi = 1 (alpha * beta^2 * gamma^2): above 1 scales up; below 1 (e.g. 0.5) scales down, coefficients <= 1.")] = None,
     tolerance: Annotated[Optional[float], Opt(help="Allowed |ratio - target|, nominal and measured.")] = None,
-    cost: Annotated[str, Opt(help="The cost the phi = 1 network lands on at target x the baseline's: flops, params, activations or latency (timed at --latency-threads, --latency-batch on --latency-device).")] = "flops",
+    cost: Annotated[str, Opt(help=f"The cost the phi = 1 network lands on at target x the baseline's. {cost_help()}.")] = "flops",
     objective: Annotated[str, Opt(help="accuracy (one winner at --target), or pareto: accuracy vs --cost over --targets, as two objectives.")] = "accuracy",
     targets: Annotated[Optional[str], Opt(help="With --objective pareto: the cost multiples to search (default 1.5,2,3).")] = None,
     latency_threads: Annotated[int, Opt(help="Threads for latency timing (1: the paper's convention).")] = 1,

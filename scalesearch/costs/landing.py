@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from scalesearch.costs.kinds import cost_kind
 from scalesearch.costs.match import match_cost, shortest, solve_knob
 from scalesearch.costs.meter import FLOPS, Meter
 from scalesearch.costs.variant import Variant
@@ -45,17 +46,10 @@ class Landing:
 
 
 def cost_slope(coefficients: Coefficients, cost: str) -> float:
-    """The nominal d(log cost)/dt along (alpha, beta, gamma)^t for one cost.
-
-    Params do not grow with resolution; activations grow with depth, width and pixels
-    once each; FLOPs (and latency, which follows them) with beta^2 and gamma^2.
-    """
-    a, b, g = (math.log(x) for x in (coefficients.alpha, coefficients.beta, coefficients.gamma))
-    if cost == "params":
-        return a + 2 * b
-    if cost == "activations":
-        return a + b + 2 * g
-    return a + 2 * b + 2 * g
+    """The nominal d(log cost)/dt along (alpha, beta, gamma)^t for one cost: its growth
+    exponents of d, w, r (costs/kinds.py) against log alpha, log beta, log gamma."""
+    logs = (math.log(x) for x in (coefficients.alpha, coefficients.beta, coefficients.gamma))
+    return sum(exponent * log for exponent, log in zip(cost_kind(cost).growth, logs))
 
 
 def land(variant: Variant, coefficients: Coefficients, phi: float, target: float, *,

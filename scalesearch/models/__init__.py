@@ -1,4 +1,4 @@
-"""Networks built from a NetSpec: blocks and the builder."""
+"""Networks built from a NetSpec (the builder) and their analytic count."""
 
 from scalesearch.models.build import ConvNet, build_model
 

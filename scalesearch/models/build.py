@@ -1,30 +1,14 @@
-"""build_model: NetSpec -> nn.Module, reading every number off the spec."""
+"""build_model: NetSpec -> nn.Module, reading every number off the spec (each stage's
+blocks from its registered kind, scalesearch/blocks/)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from scalesearch.models.blocks import (BasicBlock, Bottleneck, ConvBNAct, DepthwiseSeparable,
-                                       InvertedResidual)
-from scalesearch.spec.netspec import NetSpec, StageSpec
-
-
-def _make_block(stage: StageSpec, cin: int, stride: int, activation: str, bn_eps: float,
-                drop_path: float) -> nn.Module:
-    act = stage.activation or activation
-    if stage.block in ("mb", "ir"):
-        return InvertedResidual(cin, stage.channels, stage.kernel, stride, stage.expansion,
-                                stage.se_ratio, act, bn_eps, drop_path)
-    if stage.block == "ds":
-        return DepthwiseSeparable(cin, stage.channels, stage.kernel, stride, act, bn_eps)
-    if stage.block == "basic":
-        return BasicBlock(cin, stage.channels, stage.kernel, stride, act, bn_eps, drop_path)
-    if stage.block == "bottleneck":
-        return Bottleneck(cin, stage.channels, stage.kernel, stride, stage.expansion, act, bn_eps,
-                          drop_path)
-    raise ValueError(f"unknown block kind {stage.block!r}")
-
+from scalesearch.blocks import BLOCKS
+from scalesearch.blocks.layers import ConvBNAct
+from scalesearch.spec.netspec import NetSpec
 
 ZERO_INIT_RESIDUAL = True
 
@@ -48,8 +32,8 @@ class ConvNet(nn.Module):
             for i in range(stage.repeats):
                 # Stochastic depth grows linearly with block index, as in EfficientNet.
                 rate = spec.drop_path * index / total_blocks
-                blocks.append(_make_block(stage, cin, stage.stride if i == 0 else 1,
-                                          spec.activation, spec.bn_eps, rate))
+                blocks.append(BLOCKS[stage.block].build(stage, cin, stage.stride if i == 0 else 1,
+                                                        stage.activation or spec.activation, spec.bn_eps, rate))
                 cin, index = stage.channels, index + 1
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)

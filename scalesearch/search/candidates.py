@@ -55,7 +55,7 @@ class GridSpec:
     high: float | None = None  # None: 2 scaling up, 1 scaling down
     target: float = 2.0  # above 1 scales up; below 1 (coefficients <= 1) scales down
     tolerance: float = 0.02  # relative: the law and the measured phi = 1 cost within +-2%
-    cost: str = "flops"  # what the phi = 1 network is landed on: flops | params | activations | latency
+    cost: str = "flops"  # what the phi = 1 network is landed on: a cost of costs/kinds.py
     latency_threads: int = 1
     latency_batch: int = 1
     latency_device: str = ""  # where latency is timed: cpu or cuda; "" = the device that trains

@@ -8,10 +8,9 @@ Stages are written as compact block strings, one per stage, e.g.
 ``mb_r2_k3_s2_e6_c24_se0.25``.  Grammar: a block kind followed by ``_``-separated
 options, each a letter key and a number:
 
-    kind   mb (MBConv + squeeze-excitation, EfficientNet)
-           ir (inverted residual, MobileNetV2)
-           ds (depthwise-separable, MobileNetV1)
-           basic, bottleneck (ResNet residual blocks)
+    kind   a registered block kind (scalesearch/blocks/): mb (MBConv + squeeze-excitation,
+           EfficientNet), ir (inverted residual, MobileNetV2), ds (depthwise-separable,
+           MobileNetV1), basic, bottleneck (ResNet residual blocks)
     r      repeats (blocks in the stage)          required
     k      kernel size                            default 3
     s      stride of the first block              default 1
@@ -19,6 +18,9 @@ options, each a letter key and a number:
     c      output channels                        required
     se     squeeze-excitation ratio of the block's input channels      default 0
     a      activation override (relu, relu6, silu)                     default: the net's
+
+A kind writes only the options it reads (ds and basic have no expansion), se and a only
+when set.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ from typing import Any
 
 import yaml
 
+from scalesearch.blocks import BLOCKS, block_names
+from scalesearch.blocks.registry import ALL_KEYS
 from scalesearch.errors import UserError
 from scalesearch.files import read_text
 
-BLOCK_KINDS = ("mb", "ir", "ds", "basic", "bottleneck")
 ACTIVATIONS = ("relu", "relu6", "silu")
 BN_MOMENTUM = 0.1  # torch's default; written to YAML (and hashed) only when a spec differs
 
@@ -66,8 +69,8 @@ class StageSpec:
     def parse(cls, text: str) -> "StageSpec":
         parts = str(text).strip().split("_")
         kind, options = parts[0], parts[1:]
-        if kind not in BLOCK_KINDS:
-            raise SpecError(f"block string {text!r}: unknown kind {kind!r} (known: {', '.join(BLOCK_KINDS)})")
+        if kind not in BLOCKS:
+            raise SpecError(f"block string {text!r}: unknown kind {kind!r} (known: {block_names()})")
         values: dict[str, Any] = {}
         keys = {"r": "repeats", "k": "kernel", "s": "stride", "e": "expansion", "c": "channels",
                 "se": "se_ratio", "a": "activation"}
@@ -90,15 +93,15 @@ class StageSpec:
         return cls(block=kind, **values)
 
     def encode(self) -> str:
-        parts = [self.block, f"r{self.repeats}", f"k{self.kernel}", f"s{self.stride}"]
-        if self.block != "ds" and self.block != "basic":
-            parts.append(f"e{_fmt_number(self.expansion)}")
-        parts.append(f"c{self.channels}")
+        """The block string: the kind, then the options it reads (se and a only when set)."""
+        options = {"r": self.repeats, "k": self.kernel, "s": self.stride, "e": _fmt_number(self.expansion),
+                   "c": self.channels}
         if self.se_ratio:
-            parts.append(f"se{_fmt_number(self.se_ratio)}")
+            options["se"] = _fmt_number(self.se_ratio)
         if self.activation:
-            parts.append(f"a{self.activation}")
-        return "_".join(parts)
+            options["a"] = self.activation
+        keys = BLOCKS[self.block].keys if self.block in BLOCKS else ALL_KEYS
+        return "_".join([self.block, *(f"{key}{value}" for key, value in options.items() if key in keys)])
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,7 @@ class NetSpec:
         need(self.rules.resolution_divisor >= 1, "rules.resolution_divisor", "must be >= 1")
         for i, stage in enumerate(self.stages):
             where = f"stages[{i}] ({stage.encode()})"
-            need(stage.block in BLOCK_KINDS, where, f"block must be one of {', '.join(BLOCK_KINDS)}")
+            need(stage.block in BLOCKS, where, f"block must be one of {block_names()}")
             need(stage.repeats >= 1, where, "repeats must be >= 1")
             need(stage.channels >= 1, where, "channels must be >= 1")
             need(stage.kernel >= 1 and stage.kernel % 2 == 1, where, "kernel must be odd and >= 1")
@@ -202,8 +205,8 @@ class NetSpec:
             need(stage.expansion > 0, where, "expansion must be > 0")
             need(0 <= stage.se_ratio <= 1, where, "se ratio must be in [0, 1]")
             need(stage.activation in (None, *ACTIVATIONS), where, f"activation must be one of {', '.join(ACTIVATIONS)}")
-            if stage.block == "bottleneck":
-                need(stage.channels % stage.expansion == 0, where, "channels must be a multiple of the expansion")
+            problem = BLOCKS[stage.block].check(stage)
+            need(not problem, where, problem)
         # With 'same' padding every stride rounds up, so any side reaches the last stage; below
         # half the total stride the last stages would run on 1 x 1 maps for several
         # strides in a row, which no longer describes the network (proxy shapes may

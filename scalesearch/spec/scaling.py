@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
+from scalesearch.blocks import BLOCKS
 from scalesearch.errors import UserError
 from scalesearch.spec.netspec import NetSpec, StageSpec
 
@@ -52,13 +53,10 @@ def round_resolution(pixels: float, divisor: int = 1) -> int:
 
 
 def scale_stage(stage: StageSpec, depth: float, width: float, spec: NetSpec) -> StageSpec:
+    """The stage at (d, w): repeats by the space's depth rule, channels by its kind's width
+    rule (blocks/: most scale their output, a bottleneck its inner width)."""
     rules = spec.rules
-    if stage.block == "bottleneck":
-        # Scale the inner (bottleneck) width; the output stays inner x expansion.
-        inner = round_channels(stage.channels / stage.expansion * width, rules.channel_divisor)
-        channels = int(inner * stage.expansion)
-    else:
-        channels = round_channels(stage.channels * width, rules.channel_divisor)
+    channels = BLOCKS[stage.block].width(stage, width, lambda c: round_channels(c, rules.channel_divisor))
     return replace(stage, channels=channels,
                    repeats=round_repeats(stage.repeats, depth, rules.depth_rounding))
 

@@ -1,8 +1,5 @@
-"""The building blocks every built-in baseline is made of.
-
-ConvBNAct, squeeze-excitation, MBConv / inverted residual (EfficientNet, MobileNetV2),
-depthwise-separable (MobileNetV1), basic and bottleneck residual blocks (ResNet).
-Each block takes its numbers as arguments; `build.py` reads them off a NetSpec.
+"""The layers every block kind is made of: 'same' convolutions with BN and activation,
+squeeze-excitation, stochastic depth, and the residual wrapper of the ResNet blocks.
 """
 
 from __future__ import annotations
@@ -82,49 +79,7 @@ class DropPath(nn.Module):
         return x * mask / keep
 
 
-class InvertedResidual(nn.Module):
-    """MBConv: optional 1x1 expand, depthwise kxk, optional SE, 1x1 linear projection.
-
-    With se_ratio > 0 this is EfficientNet's MBConv (squeeze = ratio x block input
-    channels); with se_ratio = 0 it is MobileNetV2's inverted residual.
-    """
-
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expansion: float,
-                 se_ratio: float, activation: str, bn_eps: float, drop_path: float):
-        super().__init__()
-        hidden = int(round(cin * expansion))
-        layers: list[nn.Module] = []
-        if hidden != cin:
-            layers.append(ConvBNAct(cin, hidden, 1, activation=activation, bn_eps=bn_eps))
-        layers.append(ConvBNAct(hidden, hidden, kernel, stride, groups=hidden,
-                                activation=activation, bn_eps=bn_eps))
-        if se_ratio > 0:
-            layers.append(SqueezeExcite(hidden, max(1, int(cin * se_ratio)), activation))
-        layers.append(ConvBNAct(hidden, cout, 1, activation=None, bn_eps=bn_eps))
-        self.body = nn.Sequential(*layers)
-        self.residual = stride == 1 and cin == cout
-        self.drop_path = DropPath(drop_path) if self.residual and drop_path > 0 else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.body(x)
-        return x + self.drop_path(out) if self.residual else out
-
-    def last_bn(self) -> nn.BatchNorm2d | None:
-        """The BN closing the residual branch (None without a residual connection)."""
-        return self.body[-1][1] if self.residual else None
-
-
-class DepthwiseSeparable(nn.Sequential):
-    """MobileNetV1's block: depthwise kxk + BN + act, pointwise 1x1 + BN + act."""
-
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int, activation: str, bn_eps: float):
-        super().__init__(
-            ConvBNAct(cin, cin, kernel, stride, groups=cin, activation=activation, bn_eps=bn_eps),
-            ConvBNAct(cin, cout, 1, activation=activation, bn_eps=bn_eps),
-        )
-
-
-class _Residual(nn.Module):
+class Residual(nn.Module):
     """A residual body plus a projection shortcut when the shape changes, then the act."""
 
     def __init__(self, body: nn.Module, cin: int, cout: int, stride: int, activation: str,
@@ -142,29 +97,3 @@ class _Residual(nn.Module):
     def last_bn(self) -> nn.BatchNorm2d:
         """The BN closing the residual branch."""
         return self.body[-1][1]
-
-
-class BasicBlock(_Residual):
-    """ResNet-18/34 block: two kxk convolutions."""
-
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int, activation: str,
-                 bn_eps: float, drop_path: float):
-        body = nn.Sequential(
-            ConvBNAct(cin, cout, kernel, stride, activation=activation, bn_eps=bn_eps),
-            ConvBNAct(cout, cout, kernel, activation=None, bn_eps=bn_eps),
-        )
-        super().__init__(body, cin, cout, stride, activation, bn_eps, drop_path)
-
-
-class Bottleneck(_Residual):
-    """ResNet-50 block: 1x1 reduce to cout/e, kxk (carrying the stride), 1x1 expand to cout."""
-
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expansion: float,
-                 activation: str, bn_eps: float, drop_path: float):
-        inner = int(cout // expansion)
-        body = nn.Sequential(
-            ConvBNAct(cin, inner, 1, activation=activation, bn_eps=bn_eps),
-            ConvBNAct(inner, inner, kernel, stride, activation=activation, bn_eps=bn_eps),
-            ConvBNAct(inner, cout, 1, activation=None, bn_eps=bn_eps),
-        )
-        super().__init__(body, cin, cout, stride, activation, bn_eps, drop_path)
