@@ -123,3 +123,14 @@ def test_the_package_root_is_imported_for_its_version_only():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module == "scalesearch" and name != "scalesearch":
                 assert [a.name for a in node.names] == ["__version__"], name
+
+
+def test_every_package_is_packaged():
+    # An editable install finds a subpackage the list forgets; a wheel does not ship it.
+    import tomllib
+
+    root = Path(__file__).parents[1]
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setuptools["packages"]) - set(setuptools["package-dir"])  # data packages mapped from elsewhere
+    packages = {".".join(init.parent.relative_to(root).parts) for init in (root / "scalesearch").rglob("__init__.py")}
+    assert packages == listed, (packages - listed, listed - packages)
