@@ -53,7 +53,7 @@ from scalesearch.runs.grid_tables import FinishedGrid, read_finished_grid
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.runs.transfer_files import RESULTS, write_transfer
 from scalesearch.search.rank_agreement import rank_agreement
-from scalesearch.search.ranking import Difference, Ranking, TwoWay, noise_sample, rank, versus_control
+from scalesearch.search.ranking import Difference, Ranking, TwoWay, evenly_spaced, rank, versus_control
 from scalesearch.spec.phis import phi_label
 from scalesearch.spec.scaling import PAPER_B0, Coefficients, label
 from scalesearch.spec.spaces import SearchSpace, load_space
@@ -213,11 +213,9 @@ def fidelity_points(ranking: Ranking, coefficients: dict[str, Coefficients], top
     then `spread` points at evenly spaced ranks of the rest, its lowest included -- so the
     longer training sees the answer and the ranking's range, not the top alone."""
     order = [p.point for p in ranking.points]
-    roles = {name: [] for name in order if name in ranking.contenders or order.index(name) < top}
-    for name in roles:
-        roles[name] += [f"top {order.index(name) + 1}"] + (["contender"] if name in ranking.contenders else [])
-    rest = [name for name in order if name not in roles]
-    for name in noise_sample({name: {0: -i} for i, name in enumerate(rest)}, top=0, spread=spread):
+    roles = {name: [f"top {rank}"] + (["contender"] if name in ranking.contenders else [])
+             for rank, name in enumerate(order, start=1) if name in ranking.contenders or rank <= top}
+    for name in evenly_spaced([name for name in order if name not in roles], spread):
         roles[name] = [f"spread: rank {order.index(name) + 1} of {len(order)}"]
     return [Chosen(name, coefficients[name], tuple(why)) for name, why in roles.items()]
 

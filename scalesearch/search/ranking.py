@@ -49,7 +49,7 @@ from scalesearch.search.twoway import Noise, Observations, TwoWay, t_quantile
 MIN_DF = 4  # no decision on fewer residual degrees of freedom: at df 1-2 a lucky draw decides
 
 __all__ = ["MIN_DF", "Noise", "Observations", "PointStats", "Ranking", "TwoWay", "Difference", "difference",
-           "interim_confidence", "noise_sample", "racing_turns", "racing_needs", "rank", "spearman", "t_quantile",
+           "evenly_spaced", "interim_confidence", "noise_sample", "racing_turns", "racing_needs", "rank", "spearman", "t_quantile",
            "versus_control"]
 
 
@@ -144,11 +144,15 @@ def noise_sample(obs: Observations, top: int = 3, spread: int = 2) -> list[Hasha
     """
     first = [p for p in obs if 0 in obs[p]]
     order = sorted(first, key=lambda p: (-obs[p][0], str(p)))
-    head, rest = order[:top], order[top:]
-    if not rest or spread <= 0:
-        return head
-    picks = sorted({round((i + 1) * (len(rest) - 1) / spread) for i in range(min(spread, len(rest)))})
-    return head + [rest[i] for i in picks]
+    return order[:top] + evenly_spaced(order[top:], spread)
+
+
+def evenly_spaced(ranked: list[Hashable], count: int) -> list[Hashable]:
+    """`count` of `ranked` at evenly spaced ranks, its last (lowest) included, in rank order."""
+    if not ranked or count <= 0:
+        return []
+    picks = sorted({round((i + 1) * (len(ranked) - 1) / count) for i in range(min(count, len(ranked)))})
+    return [ranked[i] for i in picks]
 
 
 INTERIM_SHARE = 0.4  # of 1 - confidence, spent by racing's tests together (racing_needs); chosen by simulation
