@@ -137,19 +137,7 @@ def phi_member(space: SearchSpace, coefficients: Coefficients, phi: float) -> Me
     """Member phi of the coefficients' family, as planned: (alpha, beta, gamma)^phi, grown dropout."""
     d, w, r = coefficients.multipliers(phi)
     return MemberPlan(phi=phi, depth=d, width=w, resolution_mult=r,
-                      dropout=grown_dropout(space, phi), name=f"{space.name}-phi{phi_label(phi)}")
-
-
-def grown_dropout(space: SearchSpace, phi: float) -> float | None:
-    """base + per_phi x phi, capped at the space's max (None when the space sets no growth)."""
-    growth = space.dropout_growth
-    if not growth or space.network is None:
-        return None
-    base = space.network.dropout
-    value = base + float(growth.get("per_phi", 0.0)) * phi
-    value = min(value, float(growth.get("max", 0.95)))
-    # Rounded so 0.2 + 0.05 * 3 prints and saves as 0.35, not 0.35000000000000003.
-    return round(max(0.0, value), 6)
+                      dropout=space.dropout_at(phi), name=f"{space.name}-phi{phi_label(phi)}")
 
 
 def _official_plan(space: SearchSpace, phis: tuple[float, ...]) -> FamilyPlan:

@@ -62,7 +62,7 @@ def _grid_dir(directory, space, grid, c):
 
 
 def _network(variant):
-    return variant.depth, variant.width, variant.resolution
+    return variant.depth, variant.width, variant.resolution, variant.dropout
 
 
 @pytest.mark.parametrize("baseline", BUILTINS)

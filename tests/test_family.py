@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from scalesearch.errors import UserError
-from scalesearch.family import EXACT_TOLERANCE, grown_dropout, plan_family
+from scalesearch.family import EXACT_TOLERANCE, plan_family
 from scalesearch.spec.phis import parse_phis, phi_label
 from scalesearch.costs.match import match_flops
 from scalesearch.models import build_model
@@ -94,8 +94,8 @@ def test_paper_plan_multipliers():
 
 def test_dropout_grows_with_phi_and_caps():
     b0 = load_space("efficientnet-b0")  # per_phi 0.05 from 0.2, max 0.5
-    assert [grown_dropout(b0, p) for p in (0, 1, 3, 7, -2)] == [0.2, 0.25, 0.35, 0.5, 0.1]
-    assert grown_dropout(load_space("resnet50"), 3) is None  # no growth declared: keep the spec's
+    assert [b0.dropout_at(p) for p in (0, 1, 3, 7, -2)] == [0.2, 0.25, 0.35, 0.5, 0.1]
+    assert load_space("resnet50").dropout_at(3) is None  # no growth declared: keep the spec's
 
 
 @pytest.mark.parametrize("baseline, phi", [("resnet50", 4.0), ("mobilenetv2", 1.0)])

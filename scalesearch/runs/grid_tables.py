@@ -34,7 +34,7 @@ UNIT_COLUMNS = ["trial", "point", "seed", "role", "alpha", "beta", "gamma", "sta
                 "test_accuracy", "epochs", "proxy_resolution", "seconds", "images_per_second", "note"]
 POINT_COLUMNS = ["index", "role", "alpha", "beta", "gamma", "target", "nominal_ratio", "cost", "raw_ratio", "measured_ratio",
                  "flops_ratio", "params_ratio", "activations_ratio", "latency_ratio", "latency_ms", "latency_spread",
-                 "depth", "width", "resolution", "correction", "feasible", "state", "seeds", "mean", "std",
+                 "depth", "width", "resolution", "dropout", "correction", "feasible", "state", "seeds", "mean", "std",
                  "low", "high", "diff", "diff_low", "diff_high", "separated", "contender", "p_best_model",
                  "test_accuracy", "note"]
 STATES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.RUNNING: "running",

@@ -154,6 +154,9 @@ class Candidate:
     latency_spread: float | None = None
     target: float = 2.0  # the cost multiple this point's phi = 1 network lands on
     t: float = 1.0  # the exponent it was landed at: (d, w, r) = (alpha, beta, gamma)^t before any fallback
+    # Its dropout: the space's grown dropout at phi = 1, as expand's member has it; None
+    # keeps the baseline's (the reference, and candidates a study stored before this field).
+    dropout: float | None = None
 
     @property
     def coefficients(self) -> Coefficients:
@@ -161,7 +164,8 @@ class Candidate:
 
     def variant(self, space: SearchSpace) -> Variant:
         """The phi = 1 network this candidate trains (deployment shape)."""
-        return Variant(space, self.depth, self.width, self.resolution_mult, resolution=self.resolution)
+        return Variant(space, self.depth, self.width, self.resolution_mult, resolution=self.resolution,
+                       dropout=self.dropout)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -236,7 +240,7 @@ def _candidate(space: SearchSpace, reference: _Reference, c: Coefficients, grid:
                      trained.macs(), feasible, depth=trained.depth, width=trained.width,
                      resolution_mult=trained.resolution / space.resolution, resolution=trained.resolution,
                      correction=landing.summary if moved else "", note=note, cost=grid.cost,
-                     target=grid.target, t=landing.t, **reference.ratios(trained))
+                     target=grid.target, t=landing.t, dropout=space.dropout_at(1.0), **reference.ratios(trained))
 
 
 def _empty_message(grid: GridSpec, points: list[Candidate]) -> str:

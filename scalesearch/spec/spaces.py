@@ -71,6 +71,17 @@ class SearchSpace:
     def kind(self) -> str:
         return "spec" if self.network else "factory"
 
+    def dropout_at(self, phi: float) -> float | None:
+        """Member phi's dropout: base + per_phi x phi, capped at `max` (None when the space
+        sets no growth: the network keeps its own).  The grid's phi = 1 networks and
+        expand's members both take theirs from here."""
+        if not self.dropout_growth or self.network is None:
+            return None
+        value = self.network.dropout + float(self.dropout_growth.get("per_phi", 0.0)) * phi
+        value = min(value, float(self.dropout_growth.get("max", 0.95)))
+        # Rounded so 0.2 + 0.05 * 3 prints and saves as 0.35, not 0.35000000000000003.
+        return round(max(0.0, value), 6)
+
     def __hash__(self) -> int:
         return hash((self.name, self.source))
 
