@@ -67,6 +67,11 @@ RECIPES = {
     "12288x1": {"train_images": 12288, "epochs": 1, "warmup_epochs": 8 / 96},
     "6144x2": {"train_images": 6144, "epochs": 2, "warmup_epochs": 8 / 48},
     "flips-alt": {"flips": "alternate"},
+    # 1.5x today's steps (the most issue 25 allows per unit), the same 8 warm-up steps.
+    "18432x1": {"train_images": 18432, "epochs": 1, "warmup_epochs": 8 / 144},
+    "6144x3": {"train_images": 6144, "epochs": 3, "warmup_epochs": 8 / 48},
+    # The faithfulness reference: 4x today's steps, on 3x the images for 4 epochs.
+    "4x": {"train_images": 12288, "epochs": 4},
 }
 WEIGHTS = ("last", "ema", "mean")  # what can be scored on a unit (--weights): see `tracked_averages`
 EMA_DECAY = 0.95
@@ -165,7 +170,7 @@ def train_unit(space, candidate, recipe: str, seed: int, args) -> list[dict]:
                          on_session=on_session, on_trained=on_trained)
     train_seconds = result.steps * budget.batch_size / result.images_per_second if result.images_per_second else math.nan
     return [{"baseline": space.name, "recipe": recipe, "point": point_label(candidate), "seed": seed,
-             "weights": name, "resolution": variant.resolution, "status": result.status,
+             "weights": name, "resolution": variant.resolution, "dropout": variant.dropout, "status": result.status,
              "train_seconds": train_seconds, "bn_seconds": s["bn_seconds"],
              "eval_seconds_per_image": s["eval_seconds"] / largest,
              "correct": _pack(s["correct"]), "images": largest,
@@ -270,12 +275,13 @@ def versus_today(row: dict, today: dict) -> str:
     return f"| {ratio:.2f} | {p_value:.3f} |"
 
 
-def table(records: list[dict], val_sizes: list[int]) -> str:
-    """One Markdown table per baseline: a row per (recipe, weights, validation images)."""
+def table(records: list[dict], val_sizes: list[int], points: set[str] | None = None) -> str:
+    """One Markdown table per baseline: a row per (recipe, weights, validation images), over
+    the baseline and `points` (labels; None: every point in the file)."""
     lines = []
     groups: dict = {}
     for r in records:
-        if r["status"] == "ok":
+        if r["status"] == "ok" and (points is None or r["point"] == "baseline" or r["point"] in points):
             groups.setdefault(r["baseline"], {}).setdefault((r["recipe"], r["weights"]), []).append(r)
     for baseline, by_recipe in groups.items():
         lines += [f"\n### {baseline}\n",
@@ -285,9 +291,9 @@ def table(records: list[dict], val_sizes: list[int]) -> str:
                   "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         today_units = by_recipe.get(("base", "last"))
         today = noise_row(today_units, val_sizes[0]) if today_units else None
-        for (recipe, weights), units in sorted(by_recipe.items(), key=lambda kv: (list(RECIPES).index(kv[0][0])
-                                                                                  if kv[0][0] in RECIPES else 99,
-                                                                                  WEIGHTS.index(kv[0][1]))):
+        for (recipe, weights), units in sorted(by_recipe.items(), key=_recipe_order):
+            if recipe == REFERENCE:
+                continue
             for n in [v for v in val_sizes if v <= min(u["images"] for u in units)]:
                 row = noise_row(units, n)
                 low, high = sd_interval(row["residual_sd"], row["df"])
@@ -297,6 +303,90 @@ def table(records: list[dict], val_sizes: list[int]) -> str:
                              f"| {row['training']:.2f} | {row['seconds']:.1f} | {row['sd_root_s']:.1f} "
                              + (versus_today(row, today) if today else "| - | - |"))
     return "\n".join(lines)
+
+
+# -- faithfulness: does a recipe rank the grid points as the 4x training does ------------------
+
+REFERENCE = "4x"
+
+
+def _point_obs(units: list[dict], n: int, points=None, seeds=None) -> dict:
+    """{point: {seed: accuracy %}} on the first n validation images, grid points only."""
+    obs: dict = {}
+    for u in units:
+        if u["point"] == "baseline" or (points is not None and u["point"] not in points) \
+                or (seeds is not None and u["seed"] not in seeds):
+            continue
+        obs.setdefault(u["point"], {})[u["seed"]] = 100 * float(_unpack(u["correct"], u["images"])[:n].mean())
+    return obs
+
+
+def faithfulness_row(units: list[dict], reference: list[dict], n: int, confidence: float = 0.9) -> dict | None:
+    """Kendall's tau between a recipe's point means and the 4x training's, over the grid
+    points and seeds both trained, beside the range tau takes when the two rank the points
+    identically (search/rank_agreement: both sides drawn around the 4x training's shrunk
+    means, each with its own fit's noise) and the share of those draws at most tau-hat."""
+    from scalesearch.search.rank_agreement import rank_agreement
+
+    ref = _point_obs(reference, n)
+    seeds = {s for by_seed in ref.values() for s in by_seed}
+    obs = _point_obs(units, n, points=set(ref), seeds=seeds)
+    shared = sorted(p for p in obs if p in ref)
+    if len(shared) < 3:
+        return None
+    fit, fit_ref = TwoWay({p: obs[p] for p in shared}), TwoWay({p: ref[p] for p in shared})
+    known = fit.noise.known and fit_ref.noise.known
+
+    def errors(f: TwoWay, draw_seed: int):
+        draws = f.errors(np.random.default_rng(draw_seed), f.variances, 4000)
+        return draws[:, [f.points.index(p) for p in shared]]
+
+    truth = None
+    if known:
+        shrunk, _ = fit_ref.shrunk_means()
+        truth = [float(shrunk[fit_ref.points.index(p)]) for p in shared]
+    agreement = rank_agreement([fit.mean(p)[0] for p in shared], [fit_ref.mean(p)[0] for p in shared], truth,
+                               errors(fit, 1) if known else None, errors(fit_ref, 2) if known else None,
+                               confidence)
+    best_ref = max(shared, key=lambda p: fit_ref.mean(p)[0])
+    order = sorted(shared, key=lambda p: -fit.mean(p)[0])
+    return {"points": len(shared), "seeds": len(seeds), "tau": agreement.tau, "low": agreement.low,
+            "high": agreement.high, "share_at_most": agreement.share_at_most,
+            "ref_best_rank": order.index(best_ref) + 1, "noise_sd": fit.noise.sd, "ref_noise_sd": fit_ref.noise.sd}
+
+
+def faithfulness_table(records: list[dict], n: int) -> str:
+    """One Markdown table per baseline that has 4x units: a row per (recipe, weights)."""
+    lines = []
+    groups: dict = {}
+    for r in records:
+        if r["status"] == "ok":
+            groups.setdefault(r["baseline"], {}).setdefault((r["recipe"], r["weights"]), []).append(r)
+    for baseline, by_recipe in groups.items():
+        reference = by_recipe.get((REFERENCE, "last"))
+        if not reference:
+            continue
+        ref_points = sorted({u["point"] for u in reference} - {"baseline"})
+        lines += [f"\n### {baseline}: rank agreement with the {REFERENCE} training (last weights), "
+                  f"{len(ref_points)} grid points, {n:,} validation images\n",
+                  "| recipe | weights | points | seeds | Kendall tau | tau if identical order (90%) "
+                  "| share <= tau | 4x's best ranks | noise sd | 4x noise sd |",
+                  "|---|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+        for (recipe, weights), units in sorted(by_recipe.items(), key=_recipe_order):
+            if recipe == REFERENCE:
+                continue
+            row = faithfulness_row(units, reference, n)
+            if row is None:
+                continue
+            lines.append(f"| {recipe} | {weights} | {row['points']} | {row['seeds']} | {row['tau']:.2f} "
+                         f"| {row['low']:.2f} to {row['high']:.2f} | {row['share_at_most']:.2f} "
+                         f"| {row['ref_best_rank']} | {row['noise_sd']:.2f} | {row['ref_noise_sd']:.2f} |")
+    return "\n".join(lines)
+
+
+def _recipe_order(item):
+    (recipe, weights), _ = item
+    return (list(RECIPES).index(recipe) if recipe in RECIPES else 99, WEIGHTS.index(weights))
 
 
 # -- the command ---------------------------------------------------------------------------
@@ -386,7 +476,18 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report:
         run(args)
     records = [r for r in read_records(args.out) if bool(r.get("dry_run")) == bool(args.dry_run)]
-    print(table(records, args.val))
+    print(table(records, args.val, noise_points(args)))
+    print(faithfulness_table(records, args.val[0]))
+
+
+def noise_points(args: argparse.Namespace) -> set[str]:
+    """The labels of --points' candidates in each baseline: the noise table's design (the
+    faithfulness units trained at more points are left out of it, so every recipe's noise
+    is measured on the same points)."""
+    labels = set()
+    for name in args.baselines.split(","):
+        labels |= {point_label(c) for c in pick_candidates(load_space(name), parse_points(args.points))}
+    return labels
 
 
 if __name__ == "__main__":

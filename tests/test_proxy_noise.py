@@ -63,3 +63,31 @@ def test_the_noise_row_recovers_a_known_residual_sd():
     assert 1.3 < row["residual_sd"] < 2.7 and row["df"] == 22
     assert row["seconds"] == pytest.approx(15.0) and row["sd_root_s"] == pytest.approx(row["residual_sd"] * 15 ** 0.5)
     assert row["val_shared"] < 0.5  # every point right on the same first images: the split is shared
+
+
+def _units(means: dict, seeds: int, sd: float, recipe: str, rng, n: int = 4000) -> list[dict]:
+    """Units of `recipe` whose accuracies are the point's mean + a seed shift + N(0, sd)."""
+    units = []
+    for seed in range(seeds):
+        shift = rng.normal(0, 1)
+        for point, mu in means.items():
+            correct = np.zeros(n, dtype=bool)
+            correct[:round((mu + shift + rng.normal(0, sd)) / 100 * n)] = True
+            units.append({"point": point, "seed": seed, "images": n, "recipe": recipe, "weights": "last",
+                          "status": "ok", "baseline": "toy",
+                          "correct": proxy_noise._pack(__import__("torch").from_numpy(correct))})
+    return units
+
+
+def test_faithfulness_tells_the_longer_trainings_order_from_its_reverse():
+    rng = np.random.default_rng(3)
+    long_means = {"baseline": 60.0, **{f"p{i}": 70.0 + 2 * i for i in range(6)}}
+    reverse = {"baseline": 60.0, **{f"p{i}": 80.0 - 2 * i for i in range(6)}}
+    reference = _units(long_means, 3, 0.3, "4x", rng)
+    same = proxy_noise.faithfulness_row(_units(long_means, 3, 0.3, "base", rng), reference, 4000)
+    flipped = proxy_noise.faithfulness_row(_units(reverse, 3, 0.3, "base", rng), reference, 4000)
+    assert same["points"] == 6 and same["seeds"] == 3  # the baseline is not ranked
+    assert same["tau"] > 0.8 and same["share_at_most"] > 0.05 and same["ref_best_rank"] == 1
+    assert flipped["tau"] < -0.8 and flipped["share_at_most"] < 0.01 and flipped["ref_best_rank"] == 6
+    table = proxy_noise.faithfulness_table(reference + _units(long_means, 3, 0.3, "base", rng), 4000)
+    assert "| base | last | 6 | 3 |" in table and "| 4x |" not in table
