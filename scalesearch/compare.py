@@ -285,7 +285,7 @@ class ProxySetup:
     @property
     def source_of_data(self) -> unit.DataSource:
         """Where every unit's images come from (seed s's split: `load(budget.seed + s)`)."""
-        return data_source(self.request.dataset, self.budget)
+        return data_source(self.request.dataset, self.request.placement, self.budget)
 
 
 def train_unit(setup: ProxySetup, item: Planned, seed_index: int) -> dict:
@@ -516,7 +516,7 @@ class Comparison:
                 "targets": [target_label(t) for t in self.targets] + (["table3"] if r.preset == "paper-table3" else []),
                 "methods": list(self.methods), "preset": r.preset,
                 "coefficients": self.coefficients.as_dict(), "coefficients_source": self.coefficients_source,
-                "data": r.dataset.data, "data_dir": r.dataset.data_dir, "test_images": r.dataset.test_images,
+                "data": r.dataset.data, "data_dir": r.placement.data_dir, "test_images": r.dataset.test_images,
                 "proxy_resolution": self.resolution, "cost": r.cost,
                 "latency_threads": r.timing.latency_threads, "latency_batch": r.timing.latency_batch,
                 "budget_scale": r.budget_scale, "proxy_epochs": self.proxy_budget().epochs, **self.budget().as_dict()}
@@ -585,7 +585,7 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
 def _set_up(c: Comparison) -> tuple[ProxySetup, list[Planned]]:
     r, budget = c.request, c.budget()
     # seed 0's images, as every unit loads its seed's (load_data caches them: seed 0 is not read twice)
-    data = data_source(r.dataset, budget).load(budget.seed)
+    data = data_source(r.dataset, r.placement, budget).load(budget.seed)
     plan = plan_compare(c.space, c.targets, c.methods, c.coefficients, r.preset, c.meter)
     return ProxySetup(data, budget, c.resolution, str(resolve_device(r.placement.device)), r), plan
 

@@ -153,7 +153,7 @@ def prepare(request: GridRequest) -> _Setup:
                                targets=_targets(request) if request.objective == "pareto" else ())
     budget = proxy_budget(space.proxy, dataset, request.budget)
     config = SearchConfig(baseline=space.name, grid=grid, budget=budget, data=dataset.data,
-                          data_dir=dataset.data_dir,
+                          data_dir=request.placement.data_dir,
                           base_resolution=request.resolution or space.proxy_resolution,
                           test_images=dataset.test_images, sampler=request.sampler, trials=request.trials,
                           prune=request.prune, prune_warmup=request.prune_warmup, seeds=request.seeds,

@@ -10,13 +10,13 @@ start N of these with one identical command line.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from scalesearch.errors import UserError
 from scalesearch.grid import GridEvents, GridRequest, run_grid
-from scalesearch.requests import compose, flat_names
+from scalesearch.requests import Placement, compose, flat_names
 from scalesearch.search.storage import open_storage
 from scalesearch.search.study import study_attrs
 from scalesearch.search.worker import Event
@@ -26,9 +26,7 @@ from scalesearch.search.worker import Event
 class JoinRequest:
     storage: str
     study: str
-    data_dir: str | None = None  # where this host keeps the data (None: the study's own setting)
-    device: str = "auto"
-    threads: int | None = None
+    placement: Placement = field(default_factory=Placement)  # data_dir None: the study's own setting
 
 
 @dataclass
@@ -56,9 +54,9 @@ def run_join(request: JoinRequest, events: GridEvents | None = None) -> JoinResu
     stored, space_text = stored_request(request.storage, request.study)
     names = flat_names(GridRequest)
     known = {k: v for k, v in stored.items() if k in names}
+    here = request.placement
     local = {"storage": request.storage, "study": request.study, "worker_only": True, "workers": 1,
-             "device": request.device, "threads": request.threads,
-             "data_dir": request.data_dir if request.data_dir is not None else known.get("data_dir"),
+             "placement": replace(here, data_dir=here.data_dir if here.data_dir is not None else known.get("data_dir")),
              "out": Path(known["out"]) if known.get("out") else None}
     counter = _Counter(events or GridEvents())
     with tempfile.TemporaryDirectory(prefix="scalesearch-join-") as folder:

@@ -3,10 +3,13 @@
 A request (`GridRequest`, `CompareRequest`, ...) holds what only its command asks and
 embeds the shared parts it uses:
 
-    dataset    DataChoice     which data, where its files are, how many images
+    dataset    DataChoice     which data source, how many images of each split
     budget     BudgetChoice   the proxy budget's settings: epochs, batch size, lr, seed
-    placement  Placement      where one process trains: device and threads
+    placement  Placement      what is local to the host that trains: device, threads, data folder
     timing     LatencyChoice  how latency is timed: threads, batch, device
+
+The data folder is the host's, not the data's: a grid worker joining from another host
+(join.py) or a transfer reading a grid made elsewhere brings its own, with its device.
 
 None in a field means the baseline's own default (its proxy budget, the training device).
 
@@ -33,7 +36,6 @@ class DataChoice:
     """Which images a command trains and evaluates on."""
 
     data: str = "fashion-mnist"
-    data_dir: str | None = None  # None: the source's default folder
     train_images: int | None = None  # a seeded subset (None: the space's proxy budget)
     val_images: int = 2000  # held out of the training split: what a search selects on
     test_images: int | None = None  # None: the whole test split
@@ -51,10 +53,11 @@ class BudgetChoice:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where one process trains."""
+    """What is local to the host one process trains on."""
 
     device: str = "auto"  # cpu, cuda or auto
     threads: int | None = None  # None: the command's own rule (cores / workers, or every core)
+    data_dir: str | None = None  # where this host keeps the data's files (None: the source's default)
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,10 @@ def proxy_budget(proxy: dict[str, Any], dataset: DataChoice, budget: BudgetChoic
                                  val_images=dataset.val_images, **more)
 
 
-def data_source(dataset: DataChoice, budget: ProxyBudget) -> DataSource:
-    """Where a command's units get their images: the data chosen, the budget's image counts."""
-    return DataSource(dataset.data, dataset.data_dir, train_images=budget.train_images,
+def data_source(dataset: DataChoice, placement: Placement, budget: ProxyBudget) -> DataSource:
+    """Where a command's units get their images: the data chosen, in this host's folder,
+    with the budget's image counts."""
+    return DataSource(dataset.data, placement.data_dir, train_images=budget.train_images,
                       val_images=budget.val_images, test_images=dataset.test_images)
 
 
@@ -105,8 +109,9 @@ def flat(request: Any) -> dict[str, Any]:
 
 def compose(kind: type[Request], record: Mapping[str, Any]) -> Request:
     """A `kind` request from flat values: each part from the values named like its fields
-    (the rest keep their defaults), the request's own fields from the others.  A name that
-    is neither is refused (TypeError), as the request's own constructor would."""
+    (the rest keep their defaults) or given whole under its own name, the request's own
+    fields from the others.  A name that is neither is refused (TypeError), as the
+    request's own constructor would."""
     embedded = parts(kind)
     taken: set[str] = set()
     values: dict[str, Any] = {}
