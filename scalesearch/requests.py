@@ -21,7 +21,7 @@ a request and its parts, old records read back unchanged, and readers look up
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping, TypeVar, get_type_hints
 
 from scalesearch.files import jsonable
@@ -91,11 +91,21 @@ def parts(kind: type) -> dict[str, type]:
     return {f.name: hints[f.name] for f in fields(kind) if hints[f.name] in PARTS}
 
 
+def part_names(kind: type) -> set[str]:
+    """The field names a request's parts hold."""
+    return {f.name for part in parts(kind).values() for f in fields(part)}
+
+
 def flat_names(kind: type) -> set[str]:
     """Every field name of a request's flat record: its own and its parts'."""
-    embedded = parts(kind)
-    own = {f.name for f in fields(kind) if f.name not in embedded}
-    return own.union(*({f.name for f in fields(part)} for part in embedded.values()))
+    return {f.name for f in fields(kind) if f.name not in parts(kind)} | part_names(kind)
+
+
+def parts_from(kind: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts `kind` embeds, each from the values named like its fields (the rest at
+    the part's defaults)."""
+    return {name: part(**{f.name: values[f.name] for f in fields(part) if f.name in values})
+            for name, part in parts(kind).items()}
 
 
 def flat(request: Any) -> dict[str, Any]:
@@ -103,21 +113,13 @@ def flat(request: Any) -> dict[str, Any]:
     record: dict[str, Any] = {}
     for f in fields(request):
         value = getattr(request, f.name)
-        record.update(asdict(value) if is_dataclass(value) and type(value) in PARTS else {f.name: value})
+        record.update(asdict(value) if isinstance(value, PARTS) else {f.name: value})
     return jsonable(record)
 
 
 def compose(kind: type[Request], record: Mapping[str, Any]) -> Request:
-    """A `kind` request from flat values: each part from the values named like its fields
-    (the rest keep their defaults) or given whole under its own name, the request's own
-    fields from the others.  A name that is neither is refused (TypeError), as the
-    request's own constructor would."""
-    embedded = parts(kind)
-    taken: set[str] = set()
-    values: dict[str, Any] = {}
-    for name, part in embedded.items():
-        own = {f.name: record[f.name] for f in fields(part) if f.name in record}
-        taken.update(own)
-        values[name] = part(**own)
-    values.update({k: v for k, v in record.items() if k not in taken})
-    return kind(**values)
+    """A `kind` request from flat values: each part from the values named like its fields,
+    or given whole under its own name; the request's own fields from the others.  A name
+    that is neither is refused (TypeError), as the request's own constructor would."""
+    held = part_names(kind)
+    return kind(**{**parts_from(kind, record), **{k: v for k, v in record.items() if k not in held}})

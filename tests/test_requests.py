@@ -117,23 +117,14 @@ IMAGES = ["--val-images", "64", "--test-images", "32"]
 TIMING = ["--latency-threads", "2", "--latency-batch", "4", "--latency-device", "cpu"]
 
 
-def test_grid_maps_every_shared_option(cli, monkeypatch, tmp_path):
-    seen = captured(monkeypatch, "grid", "run_grid")
-    cli("grid", "--baseline", "resnet18", *DATA, *IMAGES, *TIMING, "--threads", "1", "--out", tmp_path)
+@pytest.mark.parametrize("command, runner", [("grid", "run_grid"), ("compare", "run_compare")])
+def test_grid_and_compare_map_every_shared_option(cli, monkeypatch, tmp_path, command, runner):
+    seen = captured(monkeypatch, command, runner)
+    cli(command, "--baseline", "resnet18", *DATA, *IMAGES, *TIMING, "--threads", "1", "--out", tmp_path)
     request = seen[0]
     assert request.dataset == DataChoice("synthetic", 128, 64, 32)
     assert request.budget == BudgetChoice(2, 32, 0.05, 7)
     assert request.placement == Placement("cpu", 1, "/d")
-    assert request.timing == LatencyChoice(2, 4, "cpu")
-
-
-def test_compare_maps_every_shared_option(cli, monkeypatch, tmp_path):
-    seen = captured(monkeypatch, "compare", "run_compare")
-    cli("compare", "--baseline", "resnet18", *DATA, *IMAGES, *TIMING, "--threads", "2", "--out", tmp_path)
-    request = seen[0]
-    assert request.dataset == DataChoice("synthetic", 128, 64, 32)
-    assert request.budget == BudgetChoice(2, 32, 0.05, 7)
-    assert request.placement == Placement("cpu", 2, "/d")
     assert request.timing == LatencyChoice(2, 4, "cpu")
 
 
@@ -167,3 +158,9 @@ def test_worker_maps_its_placement(cli, monkeypatch):
     seen = captured(monkeypatch, "worker", "run_join")
     cli("worker", "--storage", "journal:x", "--study", "s", "--device", "cpu", "--threads", "2", "--data-dir", "/d")
     assert seen[0].placement == Placement("cpu", 2, "/d")
+
+
+def test_a_part_given_whole_replaces_its_fields_values():
+    """How a joining worker puts its own host's placement over the study's (join.py)."""
+    record = {"baseline": "resnet18", "device": "cuda", "threads": 8, "placement": Placement("cpu", 1)}
+    assert compose(GridRequest, record).placement == Placement("cpu", 1)

@@ -14,13 +14,12 @@ CLI writes it ("--epochs"): `--` plus the name with dashes, or the entry in `FLA
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, Mapping, Optional
 
 import typer
 
-from scalesearch.requests import parts
+from scalesearch.requests import parts_from
 from scalesearch.training.data import SOURCES
 
 # -- which network ------------------------------------------------------------------------
@@ -82,5 +81,4 @@ def shared_parts(request: type, given: Mapping[str, Any]) -> dict[str, Any]:
     >>> shared_parts(GridRequest, {"epochs": 2, "device": "cpu", "out": None})["budget"]
     BudgetChoice(epochs=2, batch_size=None, lr=None, seed=0)
     """
-    return {name: part(**{f.name: given[f.name] for f in fields(part) if f.name in given})
-            for name, part in parts(request).items()}
+    return parts_from(request, given)
