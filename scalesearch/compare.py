@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -45,7 +45,7 @@ from scalesearch.costs.meter import FLOPS, Meter
 from scalesearch.costs.variant import Variant
 from scalesearch.search.pool import ProcessPlan, plan_processes, run_pool
 from scalesearch.search.ranking import TwoWay, versus_control
-from scalesearch.files import jsonable
+from scalesearch.requests import BudgetChoice, DataChoice, LatencyChoice, Placement, data_source, flat, proxy_budget
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.spaces import load_space
 from scalesearch.training.budget import ProxyBudget
@@ -284,13 +284,8 @@ class ProxySetup:
 
     @property
     def source_of_data(self) -> unit.DataSource:
-        return _data_source(self.request, self.budget)
-
-
-def _data_source(r: "CompareRequest", budget: ProxyBudget) -> unit.DataSource:
-    """Where every unit's images come from (seed s's split: `load(budget.seed + s)`)."""
-    return unit.DataSource(r.data, r.data_dir, train_images=budget.train_images, val_images=r.val_images,
-                           test_images=r.test_images)
+        """Where every unit's images come from (seed s's split: `load(budget.seed + s)`)."""
+        return data_source(self.request.dataset, self.request.placement, self.budget)
 
 
 def train_unit(setup: ProxySetup, item: Planned, seed_index: int) -> dict:
@@ -436,27 +431,17 @@ class CompareRequest:
     beta: float | None = None
     gamma: float | None = None
     preset: str | None = None
-    data: str = "fashion-mnist"
-    data_dir: str | None = None
-    epochs: int | None = None
-    train_images: int | None = None
-    val_images: int = 2000
-    test_images: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
+    dataset: DataChoice = field(default_factory=DataChoice)
+    budget: BudgetChoice = field(default_factory=BudgetChoice)
     proxy_resolution: int | None = None
     seeds: int = 3
-    seed: int = 0
     budget_scale: float = 1.0  # every variant, the baseline included, trains epochs x budget_scale
     confidence: float = 0.9
     workers: int | None = None  # None: measured (search/pool.plan_processes)
-    threads: int | None = None  # per worker
     cost: str = "flops"  # what every method is solved to match
     latency: bool = False  # time every variant (always, when the cost is latency)
-    latency_threads: int = 1
-    latency_batch: int = 1
-    latency_device: str | None = None  # None: the training device
-    device: str = "auto"
+    timing: LatencyChoice = field(default_factory=LatencyChoice)
+    placement: Placement = field(default_factory=Placement)  # its threads: per worker
     command: str = ""
 
     def __post_init__(self) -> None:
@@ -472,7 +457,7 @@ class CompareRequest:
                                f"2 = twice as many), got {scale!r}")
 
     def as_dict(self) -> dict:
-        return jsonable(asdict(self))
+        return flat(self)
 
 
 @dataclass(frozen=True)
@@ -500,9 +485,10 @@ class Comparison:
 
     @property
     def meter(self) -> Meter:
-        r = self.request
-        device = resolve_device(r.latency_device, "latency_device") if r.latency_device else resolve_device(r.device)
-        return Meter(r.cost, str(device), r.latency_threads, r.latency_batch)
+        r, timing = self.request, self.request.timing
+        device = (resolve_device(timing.latency_device, "latency_device") if timing.latency_device
+                  else resolve_device(r.placement.device))
+        return Meter(r.cost, str(device), timing.latency_threads, timing.latency_batch)
 
     @property
     def latency_meter(self) -> Meter | None:
@@ -511,9 +497,7 @@ class Comparison:
 
     def proxy_budget(self) -> ProxyBudget:
         """The space's proxy budget with the user's settings: what `budget_scale` multiplies."""
-        r = self.request
-        return ProxyBudget.for_space(self.space.proxy, epochs=r.epochs, train_images=r.train_images,
-                                     batch_size=r.batch_size, lr=r.lr, seed=r.seed, val_images=r.val_images)
+        return proxy_budget(self.space.proxy, self.request.dataset, self.request.budget)
 
     def budget(self) -> ProxyBudget:
         """What every unit trains with: the proxy budget's epochs x budget_scale."""
@@ -532,9 +516,9 @@ class Comparison:
                 "targets": [target_label(t) for t in self.targets] + (["table3"] if r.preset == "paper-table3" else []),
                 "methods": list(self.methods), "preset": r.preset,
                 "coefficients": self.coefficients.as_dict(), "coefficients_source": self.coefficients_source,
-                "data": r.data, "data_dir": r.data_dir, "test_images": r.test_images,
+                "data": r.dataset.data, "data_dir": r.placement.data_dir, "test_images": r.dataset.test_images,
                 "proxy_resolution": self.resolution, "cost": r.cost,
-                "latency_threads": r.latency_threads, "latency_batch": r.latency_batch,
+                "latency_threads": r.timing.latency_threads, "latency_batch": r.timing.latency_batch,
                 "budget_scale": r.budget_scale, "proxy_epochs": self.proxy_budget().epochs, **self.budget().as_dict()}
 
 
@@ -601,18 +585,18 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
 def _set_up(c: Comparison) -> tuple[ProxySetup, list[Planned]]:
     r, budget = c.request, c.budget()
     # seed 0's images, as every unit loads its seed's (load_data caches them: seed 0 is not read twice)
-    data = _data_source(r, budget).load(budget.seed)
+    data = data_source(r.dataset, r.placement, budget).load(budget.seed)
     plan = plan_compare(c.space, c.targets, c.methods, c.coefficients, r.preset, c.meter)
-    return ProxySetup(data, budget, c.resolution, str(resolve_device(r.device)), r), plan
+    return ProxySetup(data, budget, c.resolution, str(resolve_device(r.placement.device)), r), plan
 
 
 def _processes(request: CompareRequest, setup: ProxySetup, units: int, in_process: bool,
                seconds: float | None = None) -> ProcessPlan:
     if in_process or units < 2:
-        return ProcessPlan(1, request.threads or available_cores(), "in this process")
+        return ProcessPlan(1, request.placement.threads or available_cores(), "in this process")
     base = Variant(setup.request_space()).at_proxy(setup.resolution, setup.data.in_channels,
                                                    setup.data.num_classes)
-    plan = plan_processes(request.workers, request.threads, setup.device, base.build(0),
+    plan = plan_processes(request.workers, request.placement.threads, setup.device, base.build(0),
                           (setup.data.in_channels, base.resolution, base.resolution), setup.data.num_classes,
                           setup.budget.batch_size, seconds=seconds)
     return replace(plan, workers=min(plan.workers, units))

@@ -596,9 +596,10 @@ def test_report_on_a_running_run_says_it_is_running(cli, tmp_path):
 
 def test_duplicate_pareto_targets_are_merged():
     from scalesearch.grid import GridRequest, prepare
+    from scalesearch.requests import Placement
 
     setup = prepare(GridRequest(baseline="resnet18", objective="pareto", sampler="grid", targets="2,2x,2.0,3",
-                                device="cpu", step=0.4))
+                                placement=Placement(device="cpu"), step=0.4))
     assert tuple(setup.config.grid.targets) == (2.0, 3.0)
 
 

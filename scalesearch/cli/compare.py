@@ -15,7 +15,7 @@ from scalesearch.costs.kinds import cost_help
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, command_line, emit, stderr
 from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DeviceOption, EpochsOption, LatencyDeviceOption, GammaOption, LrOption, TestImagesOption,
-                                     TrainImagesOption, ValImagesOption)
+                                     TrainImagesOption, ValImagesOption, shared_parts)
 from scalesearch.cli.progress import UnitProgress, duration
 from scalesearch.compare import METHODS, PAPER_TABLE3_METHODS, CompareEvents, CompareRequest, run_compare
 from scalesearch.report import compare_paper
@@ -66,11 +66,8 @@ def compare(
     request = CompareRequest(
         baseline=baseline, out=out, targets=target, methods=methods,
         from_dir=None if from_dir is None else str(from_dir), force_coefficients=force_coefficients, alpha=alpha, beta=beta, gamma=gamma,
-        preset=preset, data=data, data_dir=data_dir, epochs=epochs, train_images=train_images,
-        val_images=val_images, test_images=test_images, batch_size=batch_size, lr=lr,
-        proxy_resolution=resolution, seeds=seeds, seed=seed, budget_scale=budget_scale, confidence=confidence, device=device,
-        workers=workers, threads=threads, cost=cost, latency=latency, latency_threads=latency_threads,
-        latency_batch=latency_batch, latency_device=latency_device, command=command_line())
+        preset=preset, proxy_resolution=resolution, seeds=seeds, budget_scale=budget_scale, confidence=confidence,
+        workers=workers, cost=cost, latency=latency, command=command_line(), **shared_parts(CompareRequest, locals()))
     rows = run_compare(request, ProgressEvents())
     written = [out / "compare.csv", out / "compare.json", *rebuild(out).values()]
     stderr.print(f"compare: wrote {', '.join(str(p) for p in written)}")
