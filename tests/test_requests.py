@@ -10,7 +10,6 @@ import pkgutil
 import pytest
 
 import scalesearch
-from scalesearch import requests
 from scalesearch.cli import options
 from scalesearch.compare import CompareRequest
 from scalesearch.grid import GridRequest
