@@ -644,8 +644,8 @@ def test_messages_name_only_options_the_command_accepts(cli, monkeypatch, tmp_pa
     from scalesearch.errors import UserError
 
     def refuse(request, events=None):
-        raise UserError("{data_dir} lacks a file; or raise {max_memory}")
+        raise UserError("{data_dir} lacks a file; lower {epochs} or raise {max_memory}")
 
     monkeypatch.setattr(transfer_cli, "run_transfer", refuse)
-    one_line_error(cli("transfer", "--from", tmp_path, "--out", tmp_path / "t"),
-                   "data_dir lacks a file; or raise --max-memory")  # transfer takes no --data-dir
+    one_line_error(cli("transfer", "--from", tmp_path, "--out", tmp_path / "t"),  # transfer takes no --epochs
+                   "--data-dir lacks a file; lower epochs or raise --max-memory")
