@@ -17,7 +17,8 @@ from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOpti
                                      DeviceOption, EpochsOption, LatencyDeviceOption, GammaOption, LrOption, TestImagesOption,
                                      TrainImagesOption, ValImagesOption, shared_parts)
 from scalesearch.cli.progress import UnitProgress, duration
-from scalesearch.compare import METHODS, PAPER_TABLE3_METHODS, CompareEvents, CompareRequest, run_compare
+from scalesearch.compare import PAPER_TABLE3_METHODS, CompareEvents, CompareRequest, run_compare
+from scalesearch.spec.methods import method_help
 from scalesearch.report import compare_paper
 from scalesearch.report.compare import gap_to_compound
 from scalesearch.report.registry import rebuild
@@ -28,7 +29,7 @@ def compare(
     baseline: BaselineOption,
     out: Annotated[Path, typer.Option(help="Run directory: run.json, units.jsonl, compare.csv/json, report.md/html. Rerun to resume.")],
     target: Annotated[Optional[str], typer.Option(help="FLOP multiples of the baseline to match, e.g. 2x,4x (default 2x; with --preset paper-table3 none: add e.g. 2x for a Figure-3 plot).")] = None,
-    methods: Annotated[Optional[str], typer.Option(help=f"Which scalings to compare: any of {','.join(METHODS)} (default all; {','.join(PAPER_TABLE3_METHODS)} with --preset paper-table3).")] = None,
+    methods: Annotated[Optional[str], typer.Option(help=f"Which scalings to compare, comma-separated: {method_help()} (default all; {','.join(PAPER_TABLE3_METHODS)} with --preset paper-table3).")] = None,
     from_dir: Annotated[Optional[Path], typer.Option("--from", help="Take alpha, beta, gamma from a grid run's best.json.")] = None,
     force_coefficients: Annotated[bool, typer.Option(help="With --from: accept a grid made for another baseline.")] = False,
     alpha: AlphaOption = None,
