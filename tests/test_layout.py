@@ -80,7 +80,7 @@ def test_every_module_says_what_it_owns():
 # command imports another; what two commands share lives below them.
 LAYERS = [
     {"errors"},
-    {"compat", "files"},  # optional libraries; atomic files and records
+    {"compat", "files", "registry"},  # optional libraries; atomic files and records; what users extend, by name
     {"machine", "device", "processes"},  # this host: identity, devices and threads, child processes
     {"blocks"},  # the block kinds: module, analytic count, block-string keys, width rule
     {"spec"},  # what a network is

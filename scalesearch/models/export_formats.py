@@ -31,6 +31,7 @@ from torch import nn
 
 from scalesearch.errors import UserError
 from scalesearch.models.build import build_model
+from scalesearch.registry import Registry
 from scalesearch.spec.netspec import load_spec_yaml
 
 PT2_TOLERANCE = 1e-5
@@ -54,28 +55,23 @@ class ExportFormat:
     spec_beside: bool = False  # the member's NetSpec YAML is written beside the file; `run` rebuilds from it
 
 
-EXPORT_FORMATS: dict[str, ExportFormat] = {}
+EXPORT_FORMATS: Registry[ExportFormat] = Registry("export format")
 
 
 def register_format(fmt: ExportFormat) -> ExportFormat:
-    if fmt.name in EXPORT_FORMATS:
-        raise ValueError(f"export format {fmt.name!r} is already registered")
     if not fmt.suffix.startswith(".") or fmt.suffix == ".yaml":
         raise ValueError(f"export format {fmt.name!r}: a suffix with its dot, not .yaml (the NetSpec's)")
-    EXPORT_FORMATS[fmt.name] = fmt
-    return fmt
+    return EXPORT_FORMATS.add(fmt)
 
 
 def export_format(name: str) -> ExportFormat:
     """The registered format `name`; a user error that lists the known ones otherwise."""
-    if name not in EXPORT_FORMATS:
-        raise UserError(f"{{format}} {name!r}: unknown; known: {', '.join(EXPORT_FORMATS)}")
-    return EXPORT_FORMATS[name]
+    return EXPORT_FORMATS.lookup(name, "{{format}} {name}: unknown; known: {known}")
 
 
 def format_help() -> str:
     """Each known format with what its file holds, for a `--format` option's help."""
-    return "; ".join(f"{fmt.name} ({fmt.help})" for fmt in EXPORT_FORMATS.values())
+    return EXPORT_FORMATS.described(lambda fmt: f"{fmt.name} ({fmt.help})")
 
 
 # -- the built-in formats -----------------------------------------------------------------

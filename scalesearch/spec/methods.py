@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from scalesearch.errors import UserError
+from scalesearch.registry import Registry
 from scalesearch.spec.presets import fast_exponents, parse_fast
 from scalesearch.spec.scaling import Coefficients
 
@@ -53,16 +54,13 @@ class CompareMethod:
     published_knob: Callable[[tuple[float, float, float]], float] = max  # its knob at a published (d, w, r)
 
 
-METHODS: dict[str, CompareMethod] = {}
+METHODS: Registry[CompareMethod] = Registry("compare method")
 
 
 def register_method(method: CompareMethod) -> CompareMethod:
-    if method.name in METHODS:
-        raise ValueError(f"compare method {method.name!r} is already registered")
     if not method.name or ":" in method.name or "," in method.name:
         raise ValueError(f"compare method {method.name!r}: a name without ':' or ','")
-    METHODS[method.name] = method
-    return method
+    return METHODS.add(method)
 
 
 def method_names() -> str:
@@ -72,7 +70,7 @@ def method_names() -> str:
 
 def method_help() -> str:
     """Each method with what its knob scales, for a `--methods` option's help."""
-    return "; ".join(f"{m.name}{'[:A]' if m.argument else ''} ({m.help})" for m in METHODS.values())
+    return METHODS.described(lambda m: f"{m.name}{'[:A]' if m.argument else ''} ({m.help})")
 
 
 def compare_method(text: str) -> CompareMethod:
