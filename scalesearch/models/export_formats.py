@@ -138,6 +138,6 @@ def _state_dict_run(path: Path, example: torch.Tensor) -> tuple[torch.Tensor, st
 
 register_format(ExportFormat("pt2", ".pt2", "a torch.export program", _pt2_write, _pt2_run, PT2_TOLERANCE))
 register_format(ExportFormat("onnx", ".onnx", "ONNX, run back with onnxruntime or onnx's reference evaluator; "
-                             "needs the [export] extra", _onnx_write, _onnx_run, ONNX_TOLERANCE, needs=_onnx_needs))
+                             "needs onnx and onnxscript, the export extra", _onnx_write, _onnx_run, ONNX_TOLERANCE, needs=_onnx_needs))
 register_format(ExportFormat("state-dict", ".pt", "the weights, with the member's NetSpec YAML beside them",
                              _state_dict_write, _state_dict_run, EXACT, spec_beside=True))
