@@ -154,9 +154,12 @@ def test_a_registered_compare_method_is_solved_and_compared(wide_deep, cli, tmp_
     assert abs(row["flops_ratio"] / 2 - 1) <= compare.TOLERANCE, row
 
 
-def test_a_compare_method_registered_twice_is_refused(wide_deep):
+def test_a_compare_method_registered_twice_or_unreadable_is_refused(wide_deep):
     with pytest.raises(ValueError, match="already registered"):
         register_method(wide_deep)
+    for name in ("Wide", "wide:deep", "wide,deep"):  # --methods could never name it
+        with pytest.raises(ValueError, match="lower-case name without"):
+            register_method(CompareMethod(name, "", wide_deep.setting))
 
 
 def test_a_registered_export_format_is_written_and_checked(pickled, cli, tmp_path):

@@ -58,8 +58,9 @@ METHODS: Registry[CompareMethod] = Registry("compare method")
 
 
 def register_method(method: CompareMethod) -> CompareMethod:
-    if not method.name or ":" in method.name or "," in method.name:
-        raise ValueError(f"compare method {method.name!r}: a name without ':' or ','")
+    if not method.name or ":" in method.name or "," in method.name or method.name != method.name.lower():
+        raise ValueError(f"compare method {method.name!r}: a lower-case name without ':' or ',' "
+                         "(--methods is read lower-cased, split at ',' and ':')")
     return METHODS.add(method)
 
 
