@@ -38,14 +38,16 @@ import pandas as pd
 
 from scalesearch.grid import GridRequest, prepare, run_grid
 from scalesearch.machine import describe
+from scalesearch.requests import compose
 from scalesearch.search.candidates import build_candidates
 from scalesearch.search.ranking import racing_needs, rank
 from scalesearch.search.worker import baseline_seeds, data_for_seed, train_candidate
 
 
 def _request(out: Path, args, **extra) -> GridRequest:
-    return GridRequest(baseline=args.baseline, out=out, epochs=args.epochs, train_images=args.train_images,
-                       val_images=args.val_images, test_images=500, device="cpu", **extra)
+    return compose(GridRequest, dict(baseline=args.baseline, out=out, epochs=args.epochs,
+                                     train_images=args.train_images, val_images=args.val_images,
+                                     test_images=500, device="cpu", **extra))
 
 
 def grid(out: Path, args, **extra) -> tuple[dict, pd.DataFrame, float]:

@@ -8,6 +8,8 @@ so that the measured multiply-adds land within ±5% of s:
     resolution  r                          compound    phi: (alpha^phi, beta^phi, gamma^phi)
     fast        s': (s'^0.1, s'^0.4, s'^0.05)   (Dollár et al., CVPR 2021)
 
+(each a registered entry of spec/methods.py: a new method is one more entry).
+
 Rounding (channels to multiples of 8, repeats by ceil, integer pixels) makes cost a
 step function of the setting, so this is a search on measured cost, not a formula:
 the fast analytic counter (`Variant.macs`) drives it and fvcore (`Variant.cost`)
@@ -27,7 +29,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -35,7 +37,8 @@ from scalesearch.runs.compare_units import pending_units, read_units, train_unit
 from scalesearch.errors import UserError
 from scalesearch.runs.grid_tables import check_grid_baseline, read_grid_choice
 from scalesearch.spec.coefficients import COEFFICIENTS, choose_source, manual
-from scalesearch.spec.presets import fast_exponents, paper_table3, parse_fast
+from scalesearch.spec.methods import METHODS, Setting, compare_method, method_setting
+from scalesearch.spec.presets import paper_table3
 from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.machine import describe
@@ -45,7 +48,7 @@ from scalesearch.costs.meter import FLOPS, Meter
 from scalesearch.costs.variant import Variant
 from scalesearch.search.pool import ProcessPlan, plan_processes, run_pool
 from scalesearch.search.ranking import TwoWay, versus_control
-from scalesearch.files import jsonable
+from scalesearch.requests import BudgetChoice, DataChoice, LatencyChoice, Placement, data_source, flat, proxy_budget
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.spaces import load_space
 from scalesearch.training.budget import ProxyBudget
@@ -54,7 +57,6 @@ from scalesearch.device import available_cores, resolve_device
 from scalesearch.training import unit
 from scalesearch.training.timing import estimate_seconds
 
-METHODS = ("width", "depth", "resolution", "compound", "fast")
 TOLERANCE = 0.05  # every solved variant's measured FLOPs within ±5% of its target
 
 
@@ -62,7 +64,7 @@ TOLERANCE = 0.05  # every solved variant's measured FLOPs within ±5% of its tar
 # every method's setting as (d, w, r), from spec/paper_table3.yaml with its source.
 PAPER_TABLE3 = paper_table3().settings
 PAPER_TABLE3_METHODS = ("width", "depth", "resolution", "compound")  # the default under the preset
-# Under that preset `fast` has no published row: it is solved at the multiple the
+# Under that preset a method without a published row (fast) is solved at the multiple the
 # single-dimension rows nominally reach (w = 2, r = 2, d = 4 all give 4x).
 PAPER_TABLE3_FAST_TARGET = 4.0
 PRESETS = ("paper", "paper-table3")
@@ -89,17 +91,15 @@ def parse_targets(text: str) -> tuple[float, ...]:
 
 
 def parse_methods(text: str) -> tuple[str, ...]:
-    """Method names; `fast:A` is fast scaling with Dollár et al.'s a = A in (0, 1] (fast = fast:0.8)."""
+    """Registered method names (spec/methods.py), as written: `fast:A` is fast scaling with
+    Dollár et al.'s a = A in (0, 1] (fast = fast:0.8)."""
     methods: list[str] = []
     for item in str(text).split(","):
         item = item.strip().lower()
         try:
-            fast = parse_fast(item)  # one reading of fast[:A] for compare and expand (spec/presets.py)
-        except ValueError as error:
-            raise CompareError(f"{{methods}}: {error}") from None
-        if item not in METHODS and fast is None:
-            raise CompareError(f"{{methods}}: unknown method {item!r}; choose from {','.join(METHODS)} "
-                               "or fast:A with A in (0, 1]")
+            compare_method(item)
+        except UserError as error:
+            raise CompareError(str(error)) from None
         if item not in methods:
             methods.append(item)
     return tuple(methods)
@@ -132,39 +132,6 @@ def coefficients_from(from_dir: str | None, alpha: float | None, beta: float | N
 
 
 # -- solving ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Setting:
-    """One method's scalar knob and how it maps to (d, w, r).
-
-    `slope` is the nominal d(log FLOPs)/d(knob), which turns a FLOP error into a step:
-    log w, log r move FLOPs twice as fast as log d; phi moves them by log(alpha beta^2 gamma^2).
-    """
-
-    method: str
-    knob: str  # what the report calls the solved number: w, d, r, phi or s'
-    slope: float
-    to_multipliers: Callable[[float], tuple[float, float, float]] = field(compare=False)
-    in_log: bool = True  # the knob is searched as log(value) (all but phi)
-
-    def multipliers(self, value: float) -> tuple[float, float, float]:
-        return self.to_multipliers(value)
-
-
-def method_setting(method: str, coefficients: Coefficients) -> Setting:
-    if method == "width":
-        return Setting(method, "w", 2.0, lambda w: (1.0, w, 1.0))
-    if method == "depth":
-        return Setting(method, "d", 1.0, lambda d: (d, 1.0, 1.0))
-    if method == "resolution":
-        return Setting(method, "r", 2.0, lambda r: (1.0, 1.0, r))
-    if method == "compound":
-        return Setting(method, "phi", math.log(coefficients.product), coefficients.multipliers, in_log=False)
-    if parse_fast(method) is not None:
-        e = fast_exponents(parse_fast(method))
-        return Setting(method, "s'", 1.0, lambda s: (s ** e["depth"], s ** e["width"], s ** e["resolution"]))
-    raise CompareError(f"unknown method {method!r}; choose from {','.join(METHODS)}")
-
 
 @dataclass(frozen=True)
 class Planned:
@@ -217,29 +184,26 @@ def plan_compare(space: SearchSpace, targets: tuple[float, ...], methods: tuple[
         return Planned(target, label, method, knob, value, variant, meter(variant) / base_cost,
                        meter.spread(variant) + base_spread)
 
+    def solved(target, label, method) -> Planned:
+        setting = method_setting(method, coefficients)
+        if compare_method(method).lands:  # the family's own member: the one landing rule, as expand's
+            landing = land(base, coefficients, math.log(target) / math.log(coefficients.product), target,
+                           meter=meter, base=base_cost)
+            return planned(target, label, method, setting.knob, landing.t, landing.variant)
+        value, _ = solve(space, setting, target, base_cost, meter)
+        return planned(target, label, method, setting.knob, value, variant_at(space, setting.multipliers(value)))
+
+    def published(method) -> Planned:
+        if method not in PAPER_TABLE3:  # no published row (fast): solved at the multiple the others reach
+            return solved(PAPER_TABLE3_FAST_TARGET, "table3", method)
+        multipliers = PAPER_TABLE3[method]
+        return planned(None, "table3", method, method_setting(method, coefficients).knob,
+                       compare_method(method).published_knob(multipliers), variant_at(space, multipliers))
+
     plan = [planned(None, "1x", "baseline", "-", 1.0, base)]
-    for target in targets:
-        for method in methods:
-            setting = method_setting(method, coefficients)
-            if method == "compound":  # the family's own member: the one landing rule, as expand's
-                landing = land(base, coefficients, math.log(target) / math.log(coefficients.product), target,
-                               meter=meter, base=base_cost)
-                plan.append(planned(target, target_label(target), method, setting.knob, landing.t, landing.variant))
-                continue
-            value, _ = solve(space, setting, target, base_cost, meter)
-            plan.append(planned(target, target_label(target), method, setting.knob, value,
-                                variant_at(space, setting.multipliers(value))))
+    plan += [solved(target, target_label(target), method) for target in targets for method in methods]
     if preset == "paper-table3":
-        for method in methods:
-            setting = method_setting(method, coefficients)
-            if method.startswith("fast"):
-                value, _ = solve(space, setting, PAPER_TABLE3_FAST_TARGET, base_cost, meter)
-                plan.append(planned(PAPER_TABLE3_FAST_TARGET, "table3", method, setting.knob, value,
-                                    variant_at(space, setting.multipliers(value))))
-                continue
-            multipliers = PAPER_TABLE3[method]
-            knob_value = 1.0 if method == "compound" else max(multipliers)
-            plan.append(planned(None, "table3", method, setting.knob, knob_value, variant_at(space, multipliers)))
+        plan += [published(method) for method in methods]
     return plan
 
 
@@ -284,13 +248,8 @@ class ProxySetup:
 
     @property
     def source_of_data(self) -> unit.DataSource:
-        return _data_source(self.request, self.budget)
-
-
-def _data_source(r: "CompareRequest", budget: ProxyBudget) -> unit.DataSource:
-    """Where every unit's images come from (seed s's split: `load(budget.seed + s)`)."""
-    return unit.DataSource(r.data, r.data_dir, train_images=budget.train_images, val_images=r.val_images,
-                           test_images=r.test_images)
+        """Where every unit's images come from (seed s's split: `load(budget.seed + s)`)."""
+        return data_source(self.request.dataset, self.request.placement, self.budget)
 
 
 def train_unit(setup: ProxySetup, item: Planned, seed_index: int) -> dict:
@@ -429,34 +388,24 @@ class CompareRequest:
     baseline: str
     out: Path
     targets: str | None = None  # "2x,4x" (default 2x; none under paper-table3, whose rows are its own)
-    methods: str | None = None  # default: every METHODS entry; the paper's four under paper-table3
+    methods: str | None = None  # default: every registered method (spec/methods.py); the paper's four under paper-table3
     from_dir: str | None = None
     force_coefficients: bool = False
     alpha: float | None = None
     beta: float | None = None
     gamma: float | None = None
     preset: str | None = None
-    data: str = "fashion-mnist"
-    data_dir: str | None = None
-    epochs: int | None = None
-    train_images: int | None = None
-    val_images: int = 2000
-    test_images: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
+    dataset: DataChoice = field(default_factory=DataChoice)
+    budget: BudgetChoice = field(default_factory=BudgetChoice)
     proxy_resolution: int | None = None
     seeds: int = 3
-    seed: int = 0
     budget_scale: float = 1.0  # every variant, the baseline included, trains epochs x budget_scale
     confidence: float = 0.9
     workers: int | None = None  # None: measured (search/pool.plan_processes)
-    threads: int | None = None  # per worker
     cost: str = "flops"  # what every method is solved to match
     latency: bool = False  # time every variant (always, when the cost is latency)
-    latency_threads: int = 1
-    latency_batch: int = 1
-    latency_device: str | None = None  # None: the training device
-    device: str = "auto"
+    timing: LatencyChoice = field(default_factory=LatencyChoice)
+    placement: Placement = field(default_factory=Placement)  # its threads: per worker
     command: str = ""
 
     def __post_init__(self) -> None:
@@ -472,7 +421,7 @@ class CompareRequest:
                                f"2 = twice as many), got {scale!r}")
 
     def as_dict(self) -> dict:
-        return jsonable(asdict(self))
+        return flat(self)
 
 
 @dataclass(frozen=True)
@@ -500,9 +449,10 @@ class Comparison:
 
     @property
     def meter(self) -> Meter:
-        r = self.request
-        device = resolve_device(r.latency_device, "latency_device") if r.latency_device else resolve_device(r.device)
-        return Meter(r.cost, str(device), r.latency_threads, r.latency_batch)
+        r, timing = self.request, self.request.timing
+        device = (resolve_device(timing.latency_device, "latency_device") if timing.latency_device
+                  else resolve_device(r.placement.device))
+        return Meter(r.cost, str(device), timing.latency_threads, timing.latency_batch)
 
     @property
     def latency_meter(self) -> Meter | None:
@@ -511,9 +461,7 @@ class Comparison:
 
     def proxy_budget(self) -> ProxyBudget:
         """The space's proxy budget with the user's settings: what `budget_scale` multiplies."""
-        r = self.request
-        return ProxyBudget.for_space(self.space.proxy, epochs=r.epochs, train_images=r.train_images,
-                                     batch_size=r.batch_size, lr=r.lr, seed=r.seed, val_images=r.val_images)
+        return proxy_budget(self.space.proxy, self.request.dataset, self.request.budget)
 
     def budget(self) -> ProxyBudget:
         """What every unit trains with: the proxy budget's epochs x budget_scale."""
@@ -532,9 +480,9 @@ class Comparison:
                 "targets": [target_label(t) for t in self.targets] + (["table3"] if r.preset == "paper-table3" else []),
                 "methods": list(self.methods), "preset": r.preset,
                 "coefficients": self.coefficients.as_dict(), "coefficients_source": self.coefficients_source,
-                "data": r.data, "data_dir": r.data_dir, "test_images": r.test_images,
+                "data": r.dataset.data, "data_dir": r.placement.data_dir, "test_images": r.dataset.test_images,
                 "proxy_resolution": self.resolution, "cost": r.cost,
-                "latency_threads": r.latency_threads, "latency_batch": r.latency_batch,
+                "latency_threads": r.timing.latency_threads, "latency_batch": r.timing.latency_batch,
                 "budget_scale": r.budget_scale, "proxy_epochs": self.proxy_budget().epochs, **self.budget().as_dict()}
 
 
@@ -601,18 +549,18 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
 def _set_up(c: Comparison) -> tuple[ProxySetup, list[Planned]]:
     r, budget = c.request, c.budget()
     # seed 0's images, as every unit loads its seed's (load_data caches them: seed 0 is not read twice)
-    data = _data_source(r, budget).load(budget.seed)
+    data = data_source(r.dataset, r.placement, budget).load(budget.seed)
     plan = plan_compare(c.space, c.targets, c.methods, c.coefficients, r.preset, c.meter)
-    return ProxySetup(data, budget, c.resolution, str(resolve_device(r.device)), r), plan
+    return ProxySetup(data, budget, c.resolution, str(resolve_device(r.placement.device)), r), plan
 
 
 def _processes(request: CompareRequest, setup: ProxySetup, units: int, in_process: bool,
                seconds: float | None = None) -> ProcessPlan:
     if in_process or units < 2:
-        return ProcessPlan(1, request.threads or available_cores(), "in this process")
+        return ProcessPlan(1, request.placement.threads or available_cores(), "in this process")
     base = Variant(setup.request_space()).at_proxy(setup.resolution, setup.data.in_channels,
                                                    setup.data.num_classes)
-    plan = plan_processes(request.workers, request.threads, setup.device, base.build(0),
+    plan = plan_processes(request.workers, request.placement.threads, setup.device, base.build(0),
                           (setup.data.in_channels, base.resolution, base.resolution), setup.data.num_classes,
                           setup.budget.batch_size, seconds=seconds)
     return replace(plan, workers=min(plan.workers, units))

@@ -8,7 +8,7 @@ proxy-train, and save the run directory (runs/family_files.py).
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -17,17 +17,18 @@ from scalesearch.family import Family, FamilyPlan, Member, expand_family, plan_f
 from scalesearch.costs.meter import Meter
 from scalesearch.costs.variant import Variant
 from scalesearch.models.weights import load_weights, map_by_order, read_state_dict
-from scalesearch.files import jsonable
+from scalesearch.requests import (BudgetChoice, DataChoice, LatencyChoice, Placement, data_source, flat,
+                                  proxy_budget)
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.phis import parse_phis
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.spec.weight_sources import with_weight_source
 
-def train_family(family: Family, *, data_name: str, data_dir: str | None = None,
-                 budget_overrides: dict[str, Any] | None = None, device: str = "cpu",
-                 on_member: Callable[[Member], None] | None = None,
+def train_family(family: Family, dataset: DataChoice, choice: BudgetChoice, placement: Placement, *,
+                 device: str = "cpu", on_member: Callable[[Member], None] | None = None,
                  weights: Path | None = None) -> dict[str, Any]:
-    """Proxy-train every member with the space's budget; results land in member.training.
+    """Proxy-train every member with the space's budget and `choice` on top; results land
+    in member.training.
 
     `weights`: a state_dict file each member whose shapes match starts from (mapped by
     order, the stem summed to the data's channels and the classifier kept fresh); the
@@ -35,14 +36,11 @@ def train_family(family: Family, *, data_name: str, data_dir: str | None = None,
     when no member matches.
     Returns what the report needs to say about the proxy shape (data, budget, resolution).
     """
-    from scalesearch.training.data import load_data
-    from scalesearch.training.budget import ProxyBudget
     from scalesearch.training.unit import train_unit
 
     base_resolution = family.space.proxy_resolution
-    budget = ProxyBudget.for_space(family.space.proxy, **(budget_overrides or {}))
-    data = load_data(data_name, data_dir, train_images=budget.train_images,
-                     val_images=budget.val_images, seed=budget.seed)
+    budget = proxy_budget(family.space.proxy, dataset, choice)
+    data = data_source(dataset, placement, budget).load(budget.seed)
     variants = [proxy_variant(m, base_resolution, data.in_channels, data.num_classes) for m in family.members]
     state = read_state_dict(weights) if weights is not None else None
     fits = _weights_fit(variants, weights, state, budget.seed) if state is not None else {}
@@ -55,7 +53,7 @@ def train_family(family: Family, *, data_name: str, data_dir: str | None = None,
             loaded["weights"] = load_weights(model, weights, fit_shape=True, state=state).as_dict()
 
         # Every member is one unit with the family's seed; the test split on each (it is reported).
-        result = train_unit(variant, budget, 0, data, device=device, evaluate_test=True,
+        result = train_unit(variant, budget, 0, data, device=device, threads=placement.threads, evaluate_test=True,
                             prepare=start_from_weights if weights is not None and fits[variant] is None else None)
         member.training = {**loaded, "proxy_resolution": variant.resolution, "val_accuracy": result.val_accuracy,
                            "test_accuracy": result.test_accuracy, "train_seconds": result.seconds,
@@ -103,25 +101,18 @@ class ExpandRequest:
     exact_flops: bool = False  # move every member onto its target in `cost` (+-3%)
     cost: str = "flops"  # what --exact-cost lands on
     latency: bool = False
-    latency_threads: int = 1
-    latency_batch: int = 1
-    latency_device: str | None = None  # None: the training device
+    timing: LatencyChoice = field(default_factory=LatencyChoice)
     train: bool = False
-    data: str = "fashion-mnist"
-    data_dir: str | None = None
-    epochs: int | None = None
-    train_images: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    seed: int = 0
-    device: str = "auto"
+    dataset: DataChoice = field(default_factory=DataChoice)
+    budget: BudgetChoice = field(default_factory=BudgetChoice)
+    placement: Placement = field(default_factory=Placement)
     weights: Path | None = None  # with train: a state_dict the members whose shapes match start from
     weights_from: str | None = None  # torchvision | timm: the spec fields those weights need
     out: Path | None = None  # default runs/expand-BASELINE
     command: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return jsonable(asdict(self))
+        return flat(self)
 
 
 class ExpandEvents:
@@ -155,11 +146,11 @@ def run_expand(request: ExpandRequest, events: ExpandEvents | None = None) -> di
                        preset=request.preset, alpha=request.alpha, beta=request.beta, gamma=request.gamma,
                        from_dir=request.from_dir, land=request.land, pick=request.pick,
                        force_coefficients=request.force_coefficients)
-    timing = request.latency or request.cost == "latency"
-    device = str(resolve_device(request.device)) if (timing or request.train) else None
-    timer = str(resolve_device(request.latency_device, "latency_device")) if (timing and request.latency_device) else device
-    meter = Meter(request.cost, timer or "cpu", request.latency_threads, request.latency_batch)
-    timed = replace(meter, cost="latency") if (request.latency or request.cost == "latency") else None
+    timing, times = request.timing, request.latency or request.cost == "latency"
+    device = str(resolve_device(request.placement.device)) if (times or request.train) else None
+    timer = str(resolve_device(timing.latency_device, "latency_device")) if (times and timing.latency_device) else device
+    meter = Meter(request.cost, timer or "cpu", timing.latency_threads, timing.latency_batch)
+    timed = replace(meter, cost="latency") if times else None
     out = Path(request.out or default_out(space))
     events.planned(plan, len(plan.members) * (2 if request.train else 1))
     family = expand_family(space, plan, exact_flops=request.exact_flops, meter=meter, latency=timed,
@@ -169,10 +160,8 @@ def run_expand(request: ExpandRequest, events: ExpandEvents | None = None) -> di
                                       request=request.as_dict(), results="family.json",
                                       command=request.command))
     if request.train:
-        train_family(family, data_name=request.data, data_dir=request.data_dir, device=device,
-                     on_member=events.trained, weights=request.weights,
-                     budget_overrides={"epochs": request.epochs, "train_images": request.train_images,
-                                       "batch_size": request.batch_size, "lr": request.lr, "seed": request.seed})
+        train_family(family, request.dataset, request.budget, request.placement, device=device,
+                     on_member=events.trained, weights=request.weights)
     payload = save_family(family, out)
     finish_run(out, info)
     payload["out"] = str(out)

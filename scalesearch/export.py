@@ -7,49 +7,35 @@ input, and compares the outputs with the eager model's.  Each file's check is re
 `exports.json` (runs/export_files.py); a check that fails is reported after the record is
 written.
 
-Formats and their checks:
-- pt2: a `torch.export` program (`torch.export.save`); reloaded with `torch.export.load`,
-  compared within PT2_TOLERANCE (relative to the largest output, see there).
-- onnx: `torch.onnx.export` (needs the `[export]` extra: onnx, onnxscript); run with
-  onnxruntime where installed, else onnx's reference evaluator, within ONNX_TOLERANCE
-  (fp32 kernels differ from torch's in summation order).
-- state-dict: the weights (`torch.save(model.state_dict())`) with the member's NetSpec
-  YAML beside them; the model is rebuilt from that YAML, loaded, and must match exactly.
+The formats, each with its writer, its reload and its check's tolerance, are registered
+entries (models/export_formats.py): pt2 (a `torch.export` program), onnx (the `[export]`
+extra) and state-dict (the weights with the member's NetSpec YAML beside them; rebuilt,
+loaded, and must match exactly).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from scalesearch.errors import UserError
 from scalesearch.costs.guard import check_spec
 from scalesearch.models import build_model
+from scalesearch.models.export_formats import ExportFormat, export_format
 from scalesearch.models.weights import load_weights
 from scalesearch.runs.export_files import EXPORTS_FILE, check_export_folder, export_targets, write_exports
 from scalesearch.files import remove_stale_temporaries, temporary_sibling, write_atomic
 from scalesearch.spec.netspec import NetSpec, load_spec_yaml
 
-FORMATS = ("pt2", "onnx", "state-dict")
-# Tolerances are relative to the largest output magnitude: a freshly initialised B0's logits
-# are ~1e-14 (zero-initialised residual branches, small classifier), so a fixed atol such
-# as 1e-4 would pass any file.  max |reloaded - eager| <= tolerance x max |eager|.
-PT2_TOLERANCE = 1e-5
-ONNX_TOLERANCE = 1e-4  # fp32 kernels of another runtime sum in another order
-EXACT = 0.0
-_SUFFIX = {"pt2": ".pt2", "onnx": ".onnx", "state-dict": ".pt"}
-
 
 @dataclass(frozen=True)
 class ExportRequest:
     target: Path  # an expand run directory or one member YAML
-    format: str = "pt2"
+    format: str = "pt2"  # a registered export format (models/export_formats.py)
     out: Path | None = None  # default: TARGET_DIR/export-FORMAT
     seed: int = 0
     weights: Path | None = None  # a state_dict to export instead of the seed's weights
@@ -66,22 +52,20 @@ class ExportEvents:
 def run_export(request: ExportRequest, events: ExportEvents | None = None) -> dict[str, Any]:
     """Export and check every member; write exports.json; return its dict."""
     events = events or ExportEvents()
-    if request.format not in FORMATS:
-        raise UserError(f"{{format}} {request.format!r}: unknown; known: {', '.join(FORMATS)}")
-    if request.format == "onnx":
-        _check_onnx_extra()
+    fmt = export_format(request.format)
+    fmt.needs()
     targets = export_targets(Path(request.target))
     out = Path(request.out) if request.out else _default_out(Path(request.target), request.format)
     if out.exists() and not out.is_dir():
         raise UserError(f"{{out}} {out}: exists and is not a folder")
     specs = [(name, load_spec_yaml(path)) for name, path in targets]  # all readable before any is written
     check_export_folder(out, Path(request.target), {f"{name}{ext}" for name, _ in targets
-                                                    for ext in (_SUFFIX[request.format], ".yaml")})
+                                                    for ext in (fmt.suffix, ".yaml")})
     remove_stale_temporaries(out)  # half-written files of an export killed mid-write
     events.planned(len(specs))
     records = []
     for name, spec in specs:
-        record = export_member(name, spec, request.format, out, request.seed, request.weights)
+        record = export_member(name, spec, fmt, out, request.seed, request.weights)
         records.append(record)
         events.exported(record)
     payload = {"kind": "export", "target": str(request.target), "source": str(Path(request.target).resolve()),
@@ -105,7 +89,7 @@ def _default_out(target: Path, fmt: str) -> Path:
     return (target if target.is_dir() else target.parent) / f"export-{fmt}"
 
 
-def export_member(name: str, spec: NetSpec, fmt: str, out: Path, seed: int,
+def export_member(name: str, spec: NetSpec, fmt: ExportFormat, out: Path, seed: int,
                   weights: Path | None = None) -> dict[str, Any]:
     """Write one member in `fmt` under `out`, check the written file; its exports.json record."""
     check_spec(f"exporting {name} at {spec.resolution} px", spec)
@@ -117,43 +101,28 @@ def export_member(name: str, spec: NetSpec, fmt: str, out: Path, seed: int,
         load_weights(model, weights)
     with torch.no_grad():
         expected = model(example)
-    path = out / f"{name}{_SUFFIX[fmt]}"
+    path = out / f"{name}{fmt.suffix}"
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     extra: dict[str, Any] = {}
-    if fmt == "pt2":
-        _write_via_temp(path, lambda tmp: torch.export.save(torch.export.export(model, (example,)), tmp))
-        written = time.perf_counter()
-        with torch.no_grad():
-            got = torch.export.load(path).module()(example)
-        tolerance, runner = PT2_TOLERANCE, "torch.export.load"
-    elif fmt == "onnx":
-        _write_via_temp(path, lambda tmp: _onnx_export(model, example, tmp))
-        written = time.perf_counter()
-        got, runner = _run_onnx(path, example)
-        tolerance = ONNX_TOLERANCE
-    else:
-        spec_path = out / f"{name}.yaml"
+    if fmt.spec_beside:
+        spec_path = path.with_suffix(".yaml")
         write_atomic(spec_path, f"# {name}: the NetSpec of {path.name}\n" + spec.to_yaml())
-        _write_via_temp(path, lambda tmp: torch.save(model.state_dict(), tmp))
-        written = time.perf_counter()
-        rebuilt = build_model(load_spec_yaml(spec_path)).eval()
-        rebuilt.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        with torch.no_grad():
-            got = rebuilt(example)
-        tolerance, runner = EXACT, "build_model(spec YAML) + load_state_dict"
         extra["spec_file"] = spec_path.name
+    _write_via_temp(path, lambda tmp: fmt.write(model, example, tmp))
+    written = time.perf_counter()
+    got, runner = fmt.run(path, example)
     checked = time.perf_counter()
     got = torch.as_tensor(got).detach()
     scale = float(expected.abs().max())
     diff = float((got - expected).abs().max()) if got.shape == expected.shape else float("inf")
     relative = diff / scale if scale > 0 else (0.0 if diff == 0 else float("inf"))
-    ok = got.shape == expected.shape and relative <= tolerance
-    return {"member": name, "spec_hash": spec.spec_hash(), "file": path.name, "format": fmt,
+    ok = got.shape == expected.shape and relative <= fmt.tolerance
+    return {"member": name, "spec_hash": spec.spec_hash(), "file": path.name, "format": fmt.name,
             "bytes": path.stat().st_size, "input": [1, spec.in_channels, spec.resolution, spec.resolution],
             **extra,
             "check": {"ok": ok, "runner": runner, "max_abs_diff": diff, "max_abs_output": scale,
-                      "relative_diff": relative, "tolerance": tolerance,
+                      "relative_diff": relative, "tolerance": fmt.tolerance,
                       "tolerance_meaning": "max |reloaded - eager| <= tolerance x max |eager|",
                       "outputs": list(expected.shape)},
             "seconds": {"export": round(written - started, 3), "check": round(checked - written, 3)}}
@@ -163,41 +132,3 @@ def _write_via_temp(path: Path, write) -> None:
     """Write with `write(tmp_path)` beside `path`, then rename: never half a file at `path`."""
     with temporary_sibling(path) as tmp:
         write(str(tmp))
-
-
-def _check_onnx_extra() -> None:
-    missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise UserError(f"{{format}} onnx needs the export extra (missing: {', '.join(missing)}); "
-                        "pip install 'scalesearch[export]'")
-
-
-def _onnx_export(model: nn.Module, example: torch.Tensor, path: str) -> None:
-    import logging
-    import warnings
-
-    logger = logging.getLogger("torch.onnx")  # notes about torchvision ops it skips: not ours
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(model, (example,), dynamo=True, verbose=False)
-    finally:
-        logger.setLevel(level)
-    program.save(path)
-
-
-def _run_onnx(path: Path, example: torch.Tensor) -> tuple[torch.Tensor, str]:
-    feed = example.numpy()
-    if importlib.util.find_spec("onnxruntime") is not None:
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return torch.from_numpy(session.run(None, {name: feed})[0]), "onnxruntime"
-    import onnx.reference
-
-    evaluator = onnx.reference.ReferenceEvaluator(str(path))
-    name = evaluator.input_names[0]
-    return torch.from_numpy(evaluator.run(None, {name: feed})[0]), "onnx.reference"

@@ -13,7 +13,7 @@ import contextlib
 import math
 import os
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ContextManager
 
@@ -22,7 +22,7 @@ import optuna
 from scalesearch.errors import UserError
 from scalesearch.costs.variant import Variant
 from scalesearch.processes import signals_as_interrupt
-from scalesearch.files import jsonable
+from scalesearch.requests import BudgetChoice, DataChoice, LatencyChoice, Placement, flat, proxy_budget
 from scalesearch.costs.meter import Meter
 from scalesearch.runs.grid_tables import GridTables, add_recommendation, collect, save_grid_tables
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
@@ -33,7 +33,6 @@ from scalesearch.search.study import SearchConfig, open_study
 from scalesearch.search.tie_break import check_tie_break
 from scalesearch.search.worker import Event, run_worker, unit_status, wanted_units
 from scalesearch.spec.spaces import SearchSpace, load_space
-from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import load_data
 from scalesearch.device import available_cores, check_threads, resolve_device
 from scalesearch.training.timing import estimate_seconds
@@ -58,36 +57,26 @@ class GridRequest:
     cost: str = "flops"  # what the phi = 1 network is landed on
     objective: str = "accuracy"  # or "pareto": accuracy vs cost over `targets`
     targets: str | None = None  # "1.5,2,3": cost multiples of a Pareto search (default 1.5,2,3)
-    latency_threads: int = 1
-    latency_batch: int = 1
-    latency_device: str | None = None  # None: the training device
+    timing: LatencyChoice = field(default_factory=LatencyChoice)
     sampler: str = "grid"
     trials: int | None = None
     prune: str = "none"
     prune_warmup: int = 1
-    data: str = "fashion-mnist"
-    data_dir: str | None = None
-    epochs: int | None = None
-    train_images: int | None = None
-    val_images: int = 2000
-    test_images: int | None = None
+    dataset: DataChoice = field(default_factory=DataChoice)
+    budget: BudgetChoice = field(default_factory=BudgetChoice)
     resolution: int | None = None  # proxy base resolution
-    batch_size: int | None = None
-    lr: float | None = None
-    seed: int = 0
     seeds: int | None = None  # every feasible point K times; None = racing
     max_seeds: int = 3
     max_trainings: int | None = None
     confidence: float = 0.9
     tie_break: str = "latency"  # which contender a tie recommends (search/tie_break.py)
-    device: str = "auto"
+    placement: Placement = field(default_factory=Placement)  # its threads: per worker
     workers: int | None = None  # None: measured (one process with every core, or one per core)
-    threads: int | None = None  # per worker
     worker_only: bool = False  # train only: no results, no report (a worker of a shared study)
     command: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return jsonable(asdict(self))
+        return flat(self)
 
 
 @dataclass
@@ -155,19 +144,18 @@ class _Setup:
 def prepare(request: GridRequest) -> _Setup:
     """Everything checkable before a study is opened: one-line errors in a second."""
     space = load_space(request.baseline)
+    timing, dataset = request.timing, request.dataset
     grid = GridSpec.from_space(space, shape=request.grid_shape, step=request.step, low=request.low,
                                high=request.high, target=request.target, tolerance=request.tolerance,
-                               cost=request.cost, latency_threads=request.latency_threads,
-                               latency_batch=request.latency_batch,
-                               latency_device=str(resolve_device(request.latency_device, "latency_device")) if request.latency_device else "",
+                               cost=request.cost, latency_threads=timing.latency_threads,
+                               latency_batch=timing.latency_batch,
+                               latency_device=str(resolve_device(timing.latency_device, "latency_device")) if timing.latency_device else "",
                                targets=_targets(request) if request.objective == "pareto" else ())
-    budget = ProxyBudget.for_space(space.proxy, epochs=request.epochs, train_images=request.train_images,
-                                   batch_size=request.batch_size, lr=request.lr, seed=request.seed,
-                                   val_images=request.val_images)
-    config = SearchConfig(baseline=space.name, grid=grid, budget=budget, data=request.data,
-                          data_dir=request.data_dir,
+    budget = proxy_budget(space.proxy, dataset, request.budget)
+    config = SearchConfig(baseline=space.name, grid=grid, budget=budget, data=dataset.data,
+                          data_dir=request.placement.data_dir,
                           base_resolution=request.resolution or space.proxy_resolution,
-                          test_images=request.test_images, sampler=request.sampler, trials=request.trials,
+                          test_images=dataset.test_images, sampler=request.sampler, trials=request.trials,
                           prune=request.prune, prune_warmup=request.prune_warmup, seeds=request.seeds,
                           max_seeds=request.max_seeds, max_trainings=request.max_trainings,
                           confidence=request.confidence, objective=request.objective)
@@ -175,12 +163,12 @@ def prepare(request: GridRequest) -> _Setup:
     if request.workers is not None and not 0 <= request.workers <= cores:
         raise UserError(f"{{workers}} must be between 0 (set the study up for `scalesearch worker`) and the "
                         f"{cores} cores here, got {request.workers}")
-    check_threads(request.threads)
+    check_threads(request.placement.threads)
     check_tie_break(request.tie_break)
     run_dir = Path(request.out or f"runs/grid-{space.name}")
     storage_name = request.storage or f"journal:{run_dir / 'study.journal'}"
     return _Setup(space, config, run_dir, request.study or f"grid-{space.name}", storage_name,
-                  str(resolve_device(request.device)), request.tie_break)
+                  str(resolve_device(request.placement.device)), request.tie_break)
 
 
 def _targets(request: GridRequest) -> tuple[float, ...]:
@@ -219,7 +207,7 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
         return collect(study, candidates, s.config, s.study_name, s.storage_name).points
 
     if request.worker_only:
-        run_worker(study, candidates, s.space, s.config, data, device=s.device, threads=request.threads,
+        run_worker(study, candidates, s.space, s.config, data, device=s.device, threads=request.placement.threads,
                    on_event=lambda event: events.trial(event, rows))
         return None
     describe_study(study, request, s.space)
@@ -230,11 +218,11 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
     cpu = s.device == "cpu"
     # In one process with every core: only the measured plan asks (a short run skips measuring).
     alone = (_estimate(candidates, pending, s, data, available_cores())
-             if pending and cpu and request.workers is None and request.threads is None else None)
-    processes = (plan_processes(request.workers, request.threads, s.device, probe.build(0),
+             if pending and cpu and request.workers is None and request.placement.threads is None else None)
+    processes = (plan_processes(request.workers, request.placement.threads, s.device, probe.build(0),
                                 (data.in_channels, probe.resolution, probe.resolution), data.num_classes,
                                 s.config.budget.batch_size, seconds=alone)
-                 if pending else ProcessPlan(request.workers or 1, request.threads or 1, "nothing to train"))
+                 if pending else ProcessPlan(request.workers or 1, request.placement.threads or 1, "nothing to train"))
     estimate = (alone if alone is not None and processes.threads == available_cores()
                 else _estimate(candidates, pending, s, data, processes.threads if cpu else None))
     events.planned(GridPlan(s.space, candidates, pending, estimate / processes.workers, processes.workers,
@@ -303,8 +291,8 @@ def describe_study(study: optuna.Study, request: GridRequest, space: SearchSpace
 
 def worker_request(request: GridRequest, s: _Setup, threads: int) -> GridRequest:
     """The request each worker process runs: the same study, train only, its thread share."""
-    return replace(request, workers=1, threads=threads, worker_only=True, storage=s.storage_name,
-                   study=s.study_name, out=s.run_dir)
+    return replace(request, workers=1, placement=replace(request.placement, threads=threads), worker_only=True,
+                   storage=s.storage_name, study=s.study_name, out=s.run_dir)
 
 
 def _estimate(candidates: list[Candidate], pending: list[tuple[int, int]], s: _Setup, data, threads) -> float:

@@ -9,14 +9,14 @@ start N of these with one identical command line.
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from scalesearch.errors import UserError
 from scalesearch.grid import GridEvents, GridRequest, run_grid
+from scalesearch.requests import Placement, compose, flat_names
 from scalesearch.search.storage import open_storage
 from scalesearch.search.study import study_attrs
 from scalesearch.search.worker import Event
@@ -26,9 +26,7 @@ from scalesearch.search.worker import Event
 class JoinRequest:
     storage: str
     study: str
-    data_dir: str | None = None  # where this host keeps the data (None: the study's own setting)
-    device: str = "auto"
-    threads: int | None = None
+    placement: Placement = field(default_factory=Placement)  # data_dir None: the study's own setting
 
 
 @dataclass
@@ -54,11 +52,11 @@ def stored_request(storage_url: str, name: str) -> tuple[dict[str, Any], str | N
 def run_join(request: JoinRequest, events: GridEvents | None = None) -> JoinResult:
     """Train units of the study until none is wanted (see the module docstring)."""
     stored, space_text = stored_request(request.storage, request.study)
-    fields = {f.name for f in dataclasses.fields(GridRequest)}
-    known = {k: v for k, v in stored.items() if k in fields}
+    names = flat_names(GridRequest)
+    known = {k: v for k, v in stored.items() if k in names}
+    here = request.placement
     local = {"storage": request.storage, "study": request.study, "worker_only": True, "workers": 1,
-             "device": request.device, "threads": request.threads,
-             "data_dir": request.data_dir if request.data_dir is not None else known.get("data_dir"),
+             "placement": replace(here, data_dir=here.data_dir if here.data_dir is not None else known.get("data_dir")),
              "out": Path(known["out"]) if known.get("out") else None}
     counter = _Counter(events or GridEvents())
     with tempfile.TemporaryDirectory(prefix="scalesearch-join-") as folder:
@@ -66,7 +64,7 @@ def run_join(request: JoinRequest, events: GridEvents | None = None) -> JoinResu
             path = Path(folder) / (Path(str(known["baseline"])).stem + ".yaml")
             path.write_text(space_text)
             known["baseline"] = str(path)
-        run_grid(GridRequest(**{**known, **local}), counter)
+        run_grid(compose(GridRequest, {**known, **local}), counter)
     return JoinResult(request.study, counter.trained, Path(str(stored["baseline"])).stem)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from scalesearch.errors import UserError
 from scalesearch.join import JoinRequest, JoinResult, run_join, stored_request
+from scalesearch.requests import Placement
 
 CLUSTERS = ("slurm", "local")
 
@@ -31,8 +32,7 @@ class SlurmRequest:
     cpus_per_task: int = 2
     gpus: int = 0  # per task
     folder: Path = Path("runs/slurm")  # submitit's job folder: on a shared disk
-    data_dir: str | None = None
-    device: str = "auto"
+    placement: Placement = field(default_factory=Placement)  # each worker's, on its node
     cluster: str = "slurm"
     dry_run: bool = False  # print the sbatch script, submit nothing
     extra: dict[str, Any] = field(default_factory=dict)  # more submitit parameters
@@ -86,7 +86,7 @@ def launch_slurm(request: SlurmRequest) -> dict[str, Any]:
                                **({"gpus_per_node": params.pop("gpus_per_node")} if "gpus_per_node" in params else {}),
                                **{f"slurm_{k}": v for k, v in params.items()},
                                slurm_array_parallelism=request.workers)
-    join = JoinRequest(request.storage, request.study, request.data_dir, request.device)
+    join = JoinRequest(request.storage, request.study, request.placement)
     jobs = executor.map_array(worker_job, [join] * request.workers)
     return {"dry_run": False, "cluster": request.cluster, "folder": folder, "jobs": jobs,
             "job_ids": [job.job_id for job in jobs]}

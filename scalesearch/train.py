@@ -13,7 +13,7 @@ processes (training.distributed), each running `train_rank`; rank 0 alone writes
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,12 @@ from scalesearch.errors import UserError
 from scalesearch.costs.variant import Variant
 from scalesearch.models.weights import load_weights, map_by_order, read_state_dict
 from scalesearch.spec.weight_sources import with_weight_source
-from scalesearch.files import jsonable, write_json
+from scalesearch.files import write_json
+from scalesearch.requests import BudgetChoice, DataChoice, Placement, data_source, flat, proxy_budget
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.training import distributed
 from scalesearch.training.budget import ProxyBudget
-from scalesearch.training.data import load_data
 from scalesearch.device import available_cores, check_threads, resolve_device
 from scalesearch.training import unit
 from scalesearch.training.loop import StepCallback
@@ -44,18 +44,10 @@ class TrainRequest:
     width: float = 1.0
     resolution_mult: float = 1.0
     pixels: int | None = None  # proxy resolution in px (default: the space's proxy px x r)
-    data: str = "fashion-mnist"
-    data_dir: str | None = None
-    epochs: int | None = None
-    train_images: int | None = None
-    val_images: int = 2000
-    test_images: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
+    dataset: DataChoice = field(default_factory=DataChoice)
+    budget: BudgetChoice = field(default_factory=BudgetChoice)
     optimizer: str = "sgd"
-    seed: int = 0
-    device: str = "auto"
-    threads: int | None = None
+    placement: Placement = field(default_factory=Placement)  # its threads: per process
     nproc: int = 1
     out: Path | None = None
     resume: bool = False
@@ -67,13 +59,11 @@ class TrainRequest:
         """The baseline, with `weights_from`'s BN eps / momentum / activation when given."""
         return with_weight_source(load_space(self.baseline), self.weights_from)
 
-    def budget(self, space: SearchSpace) -> ProxyBudget:
-        return ProxyBudget.for_space(space.proxy, epochs=self.epochs, train_images=self.train_images,
-                                     batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer,
-                                     seed=self.seed, val_images=self.val_images)
+    def proxy_budget(self, space: SearchSpace) -> ProxyBudget:
+        return proxy_budget(space.proxy, self.dataset, self.budget, optimizer=self.optimizer)
 
     def as_dict(self) -> dict[str, Any]:
-        return jsonable(asdict(self))
+        return flat(self)
 
 
 class TrainEvents:
@@ -92,18 +82,17 @@ def run_train(request: TrainRequest, events: TrainEvents | None = None) -> dict[
     if request.weights is not None:  # refused before the folder is made: shapes other than stem and classifier
         deployment = Variant(space, request.depth, request.width, request.resolution_mult)
         map_by_order(deployment.build(0), read_state_dict(request.weights), fit_shape=True)
-    budget = request.budget(space)  # validates before any process starts or folder is made
+    budget = request.proxy_budget(space)  # validates before any process starts or folder is made
     # The data too (cached per process, so a one-process run reads it once): a missing or
     # corrupt dataset is refused before the run folder is claimed.
-    load_data(request.data, request.data_dir, train_images=budget.train_images, val_images=budget.val_images,
-              test_images=request.test_images, seed=request.seed)
-    check_threads(request.threads)
-    device = resolve_device(request.device)
+    data_source(request.dataset, request.placement, budget).load(budget.seed)
+    check_threads(request.placement.threads)
+    device = resolve_device(request.placement.device)
     if request.nproc != 1:
         cores = available_cores()
         distributed.check_nproc(request.nproc, device.type, cores)
-        if request.threads is None and device.type == "cpu":
-            request = replace(request, threads=max(1, cores // request.nproc))
+        if request.placement.threads is None and device.type == "cpu":
+            request = replace(request, placement=replace(request.placement, threads=max(1, cores // request.nproc)))
     info = _claim_out(request, space)
     if request.resume and not (Path(request.out) / CHECKPOINT).exists():
         events.note(f"no {CHECKPOINT} in {request.out} yet; starting from epoch 1")
@@ -120,13 +109,12 @@ def run_train(request: TrainRequest, events: TrainEvents | None = None) -> dict[
 def train_rank(request: TrainRequest, on_step: StepCallback | None = None) -> dict[str, Any]:
     """One training (in a process group, every rank calls it; the run folder is claimed)."""
     space = request.space()
-    budget = request.budget(space)
+    budget = request.proxy_budget(space)
     out = request.out
     checkpoint = None if out is None else Path(out) / CHECKPOINT
     if on_step is None and distributed.is_main():
         on_step = distributed.relay_progress
-    images = load_data(request.data, request.data_dir, train_images=budget.train_images,
-                       val_images=budget.val_images, test_images=request.test_images, seed=request.seed)
+    images = data_source(request.dataset, request.placement, budget).load(budget.seed)
     deployment = Variant(space, request.depth, request.width, request.resolution_mult)
     proxy = deployment.at_proxy(space.proxy_resolution, images.in_channels, images.num_classes)
     if request.pixels is not None:
@@ -142,8 +130,9 @@ def train_rank(request: TrainRequest, on_step: StepCallback | None = None) -> di
 
     extra = {"spec": proxy.spec.to_dict() if proxy.spec else None, "variant": proxy.describe(),
              "data": images.describe()}
-    # One unit, seed index 0 of base seed request.seed; validated every epoch for the progress line.
-    result = unit.train_unit(proxy, budget, 0, images, device=resolve_device(request.device), threads=request.threads,
+    # One unit, seed index 0 of the base seed; validated every epoch for the progress line.
+    result = unit.train_unit(proxy, budget, 0, images, device=resolve_device(request.placement.device),
+                             threads=request.placement.threads,
                              evaluate_test=True, validate_each_epoch=True,
                              prepare=start_from_weights if request.weights is not None else None,
                              on_step=on_step, checkpoint=checkpoint, resume=request.resume, checkpoint_extra=extra)
@@ -181,7 +170,7 @@ def _claim_out(request: TrainRequest, space: SearchSpace) -> RunInfo | None:
     if (out / CHECKPOINT).exists() and not request.resume:
         raise UserError(f"{{out}} {out} already holds a run; add {{resume}} to continue it, "
                         "or choose another {out}")
-    identity = {"data": request.data, "data_dir": request.data_dir, "depth": request.depth,
+    identity = {"data": request.dataset.data, "data_dir": request.placement.data_dir, "depth": request.depth,
                 "width": request.width, "resolution_mult": request.resolution_mult, "pixels": request.pixels}
     if request.weights is not None or request.weights_from is not None:  # older runs keep their identity
         identity.update(weights=str(request.weights), weights_from=request.weights_from)

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -48,7 +48,7 @@ from scalesearch.errors import UserError
 from scalesearch.family import FamilyPlan, Member, expand_family, landing_cost, phi_member
 from scalesearch.costs.variant import Variant
 from scalesearch.runs.compare_units import pending_units, read_units, train_units, unit_key
-from scalesearch.files import jsonable
+from scalesearch.requests import Placement, flat
 from scalesearch.runs.grid_tables import FinishedGrid, read_finished_grid
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.runs.transfer_files import RESULTS, write_transfer
@@ -85,8 +85,7 @@ class TransferRequest:
     budget_scale: float = 1.0  # the phi side trains epochs x budget_scale^phi
     confidence: float = 0.9
     out: Path | None = None  # default runs/transfer-BASELINE-phiP
-    device: str = "auto"
-    threads: int | None = None
+    placement: Placement = field(default_factory=Placement)  # None: every free core, the grid's data folder
     command: str = ""
 
     def __post_init__(self) -> None:
@@ -105,7 +104,7 @@ class TransferRequest:
                                 f"check (e.g. 4: four times the grid's epochs), got {self.budget_scale!r}")
         if not 0.5 <= self.confidence < 1:
             raise TransferError(f"{{confidence}} must be in [0.5, 1), got {self.confidence}")
-        check_threads(self.threads)
+        check_threads(self.placement.threads)
 
     @property
     def fidelity(self) -> bool:
@@ -120,7 +119,7 @@ class TransferRequest:
         return f"φ = {phi_label(self.phi)}"
 
     def as_dict(self) -> dict[str, Any]:
-        return jsonable(asdict(self))
+        return flat(self)
 
 
 def _number(value: Any) -> bool:
@@ -486,11 +485,13 @@ def run_transfer(request: TransferRequest, events: TransferEvents | None = None,
     events = events or TransferEvents()
     train_one = train_one or train_unit
     source = GridSource.read(Path(request.from_dir))
+    if request.placement.data_dir is not None:  # the grid's data, in this host's folder
+        source = replace(source, data_dir=request.placement.data_dir)
     budget = phi_budget(source.budget, request.phi, request.budget_scale)
     out = Path(request.out or default_out(source.space, request.phi, request.budget_scale))
     config = {"baseline": source.space.name, "grid": source.fingerprint(), "phi": request.phi,
               "budget_scale": request.budget_scale, "budget": budget.as_dict()}
-    device = str(resolve_device(request.device))
+    device = str(resolve_device(request.placement.device))
     # Data first: a missing dataset should fail in a second, not after the solving.
     data = _data_source(source, budget).load(budget.seed)
     ranking_1 = rank(source.grid.observations, request.confidence, RESAMPLES)
@@ -504,7 +505,7 @@ def run_transfer(request: TransferRequest, events: TransferEvents | None = None,
     info = claim_run_dir(out, RunInfo(kind="transfer", baseline=source.space.name, space=source.space.identity,
                                       request=request.as_dict(), results=RESULTS, command=request.command,
                                       identity=config))
-    setup = TransferSetup(source, data, budget, device, request.threads)
+    setup = TransferSetup(source, data, budget, device, request.placement.threads)
     todo = pending_units(points, request.seeds, read_units(out))
     events.planned(points, todo, len(points) * request.seeds - len(todo), estimates(setup, todo))
     train_units(out, todo, lambda point, k: train_one(setup, point, k), events)

@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_layout_cache(tmp_path_factory):
-    """Layout measurements go to a cache of the test session's own, not the user's."""
+    """Speed measurements (training/fastest.py) go to a cache of the test session's own, not the user's."""
     import os
 
     os.environ["SCALESEARCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))

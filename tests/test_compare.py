@@ -12,6 +12,7 @@ from scalesearch.compare import (METHODS, PAPER_TABLE3, CompareError, CompareReq
                                  parse_methods, parse_targets, plan_compare, run_compare)
 from scalesearch.errors import UserError
 from scalesearch.report.registry import rebuild
+from scalesearch.requests import compose
 from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import load_space
 from scalesearch.costs.variant import Variant
@@ -135,7 +136,7 @@ def request(tmp_path, space, **changes) -> CompareRequest:
                   methods="width,resolution", data="synthetic", val_images=200, train_images=256,
                   epochs=1, seeds=2, device="cpu")
     values.update(changes)
-    return CompareRequest(**values)
+    return compose(CompareRequest, values)
 
 
 @pytest.fixture

@@ -110,13 +110,15 @@ def test_two_processes_with_batch_norm_train_and_rank_0_alone_writes(cli, space,
 def test_only_the_main_rank_writes(space, tmp_path, monkeypatch):
     """The gate itself, in one process: a rank that is not rank 0 writes no file (the
     launcher alone makes the run folder and its run.json)."""
+    from scalesearch.requests import compose
     from scalesearch.train import TrainRequest, train_rank
 
     monkeypatch.setattr(distributed, "is_main", lambda: False)
     out = tmp_path / "run"
     out.mkdir()
-    metrics = train_rank(TrainRequest(baseline=str(space), data=DATA, epochs=1, train_images=128,
-                                      val_images=256, test_images=256, threads=1, device="cpu", out=out))
+    metrics = train_rank(compose(TrainRequest, dict(baseline=str(space), data=DATA, epochs=1, train_images=128,
+                                                    val_images=256, test_images=256, threads=1, device="cpu",
+                                                    out=out)))
     assert metrics["status"] == "ok"
     assert list(out.iterdir()) == []
 

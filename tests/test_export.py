@@ -46,9 +46,11 @@ def test_every_member_exports_reloads_and_matches_the_eager_model(cli, family, t
 
 
 def test_a_failed_check_is_recorded_then_reported_in_one_line(cli, family, tmp_path, monkeypatch):
-    import scalesearch.export as export
+    from dataclasses import replace
 
-    monkeypatch.setattr(export, "PT2_TOLERANCE", -1.0)  # no file can pass
+    from scalesearch.models.export_formats import EXPORT_FORMATS
+
+    monkeypatch.setitem(EXPORT_FORMATS, "pt2", replace(EXPORT_FORMATS["pt2"], tolerance=-1.0))  # no file can pass
     result = cli("export", family / "member-phi0.yaml", "--format", "pt2", "--out", tmp_path / "o")
     assert result.exit_code == 1 and "differ from the eager model" in result.output
     record = json.loads((tmp_path / "o" / "exports.json").read_text())["members"][0]
@@ -79,7 +81,7 @@ def test_exported_weights_come_from_a_state_dict_file(cli, family, tmp_path):
 @pytest.mark.parametrize("target, fmt, message", [
     ("nowhere", "pt2", "no such file or folder"),
     (".", "pt2", "no family.json"),
-    ("family", "tflite", "Invalid value"),
+    ("family", "tflite", "'tflite': unknown; known: pt2, onnx, state-dict"),
 ])
 def test_bad_targets_are_one_line(cli, family, tmp_path, target, fmt, message):
     where = family if target == "family" else tmp_path / target if target != "." else tmp_path

@@ -596,9 +596,10 @@ def test_report_on_a_running_run_says_it_is_running(cli, tmp_path):
 
 def test_duplicate_pareto_targets_are_merged():
     from scalesearch.grid import GridRequest, prepare
+    from scalesearch.requests import Placement
 
     setup = prepare(GridRequest(baseline="resnet18", objective="pareto", sampler="grid", targets="2,2x,2.0,3",
-                                device="cpu", step=0.4))
+                                placement=Placement(device="cpu"), step=0.4))
     assert tuple(setup.config.grid.targets) == (2.0, 3.0)
 
 
@@ -643,8 +644,8 @@ def test_messages_name_only_options_the_command_accepts(cli, monkeypatch, tmp_pa
     from scalesearch.errors import UserError
 
     def refuse(request, events=None):
-        raise UserError("{data_dir} lacks a file; or raise {max_memory}")
+        raise UserError("{data_dir} lacks a file; lower {epochs} or raise {max_memory}")
 
     monkeypatch.setattr(transfer_cli, "run_transfer", refuse)
-    one_line_error(cli("transfer", "--from", tmp_path, "--out", tmp_path / "t"),
-                   "data_dir lacks a file; or raise --max-memory")  # transfer takes no --data-dir
+    one_line_error(cli("transfer", "--from", tmp_path, "--out", tmp_path / "t"),  # transfer takes no --epochs
+                   "--data-dir lacks a file; lower epochs or raise --max-memory")

@@ -6,6 +6,7 @@ import pytest
 from optuna.trial import TrialState
 
 from scalesearch.launch import SlurmRequest, launch_slurm
+from scalesearch.requests import Placement
 from scalesearch.search.storage import open_storage
 from tests.test_join import GRID
 
@@ -40,8 +41,8 @@ def test_a_study_that_is_not_there_is_refused_before_anything_is_submitted(cli, 
 @pytest.mark.slow
 def test_the_array_trains_the_whole_study(cli, tmp_path):
     storage = _study(cli, tmp_path)
-    submitted = launch_slurm(SlurmRequest(storage, "s", workers=2, folder=tmp_path / "jobs", device="cpu",
-                                          cluster="local"))
+    submitted = launch_slurm(SlurmRequest(storage, "s", workers=2, folder=tmp_path / "jobs",
+                                          placement=Placement(device="cpu"), cluster="local"))
     results = [job.result() for job in submitted["jobs"]]
     assert len(results) == 2 and sum(r["trained"] for r in results) >= 4  # the baseline and 3 points
     trials = optuna.load_study(study_name="s", storage=open_storage(storage, tmp_path)).get_trials()

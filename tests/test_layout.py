@@ -80,7 +80,7 @@ def test_every_module_says_what_it_owns():
 # command imports another; what two commands share lives below them.
 LAYERS = [
     {"errors"},
-    {"compat", "files"},  # optional libraries; atomic files and records
+    {"compat", "files", "registry"},  # optional libraries; atomic files and records; what users extend, by name
     {"machine", "device", "processes"},  # this host: identity, devices and threads, child processes
     {"blocks"},  # the block kinds: module, analytic count, block-string keys, width rule
     {"spec"},  # what a network is
@@ -90,6 +90,7 @@ LAYERS = [
     {"search"},  # the study, its units and the statistics that rank them
     {"runs"},  # what lands in a run directory
     {"family"},  # a family planned, landed and measured (from a grid's run directory too)
+    {"requests"},  # the parts every command's request shares
     {"grid", "expand", "compare", "transfer", "train", "export", "dashboard"},  # the commands
     {"join"},  # a worker joining a grid's study by URL
     {"launch"},  # workers on Slurm / Kubernetes

@@ -12,6 +12,7 @@ import pytest
 from scalesearch import transfer
 from scalesearch.errors import UserError
 from scalesearch.report.registry import rebuild
+from scalesearch.requests import compose
 from scalesearch.runs.compare_units import unit_key
 from scalesearch.files import write_atomic, write_json
 from scalesearch.runs.grid_tables import UNIT_COLUMNS
@@ -140,7 +141,7 @@ class FakeTrainer:
 def request(tmp_path, grid, **changes) -> TransferRequest:
     values = dict(from_dir=grid, phi=2.0, top=3, seeds=3, out=tmp_path / "transfer", device="cpu")
     values.update(changes)
-    return TransferRequest(**values)
+    return compose(TransferRequest, values)
 
 
 # -- which points -----------------------------------------------------------------------------

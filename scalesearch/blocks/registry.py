@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from scalesearch.registry import Registry
+
 ALL_KEYS = ("r", "k", "s", "e", "c", "se", "a")
 
 
@@ -37,17 +39,14 @@ class BlockKind:
     check: Callable = no_check  # (stage) -> what is wrong with a stage of this kind, "" if nothing
 
 
-BLOCKS: dict[str, BlockKind] = {}
+BLOCKS: Registry[BlockKind] = Registry("block kind")
 
 
 def register_block(kind: BlockKind) -> BlockKind:
-    if kind.name in BLOCKS:
-        raise ValueError(f"block kind {kind.name!r} is already registered")
     if not kind.name.isalpha() or not {"r", "c"} <= set(kind.keys) <= set(ALL_KEYS):
         raise ValueError(f"block kind {kind.name!r}: a name of letters, and keys among {ALL_KEYS} "
                          "including r and c")
-    BLOCKS[kind.name] = kind
-    return kind
+    return BLOCKS.add(kind)
 
 
 def block_names() -> str:

@@ -15,9 +15,10 @@ from scalesearch.costs.kinds import cost_help
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, command_line, emit, stderr
 from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DeviceOption, EpochsOption, LatencyDeviceOption, GammaOption, LrOption, TestImagesOption,
-                                     TrainImagesOption, ValImagesOption)
+                                     TrainImagesOption, ValImagesOption, shared_parts)
 from scalesearch.cli.progress import UnitProgress, duration
-from scalesearch.compare import METHODS, PAPER_TABLE3_METHODS, CompareEvents, CompareRequest, run_compare
+from scalesearch.compare import PAPER_TABLE3_METHODS, CompareEvents, CompareRequest, run_compare
+from scalesearch.spec.methods import method_help
 from scalesearch.report import compare_paper
 from scalesearch.report.compare import gap_to_compound
 from scalesearch.report.registry import rebuild
@@ -28,7 +29,7 @@ def compare(
     baseline: BaselineOption,
     out: Annotated[Path, typer.Option(help="Run directory: run.json, units.jsonl, compare.csv/json, report.md/html. Rerun to resume.")],
     target: Annotated[Optional[str], typer.Option(help="FLOP multiples of the baseline to match, e.g. 2x,4x (default 2x; with --preset paper-table3 none: add e.g. 2x for a Figure-3 plot).")] = None,
-    methods: Annotated[Optional[str], typer.Option(help=f"Which scalings to compare: any of {','.join(METHODS)} (default all; {','.join(PAPER_TABLE3_METHODS)} with --preset paper-table3).")] = None,
+    methods: Annotated[Optional[str], typer.Option(help=f"Which scalings to compare, comma-separated: {method_help()} (default all; {','.join(PAPER_TABLE3_METHODS)} with --preset paper-table3).")] = None,
     from_dir: Annotated[Optional[Path], typer.Option("--from", help="Take alpha, beta, gamma from a grid run's best.json.")] = None,
     force_coefficients: Annotated[bool, typer.Option(help="With --from: accept a grid made for another baseline.")] = False,
     alpha: AlphaOption = None,
@@ -66,11 +67,8 @@ def compare(
     request = CompareRequest(
         baseline=baseline, out=out, targets=target, methods=methods,
         from_dir=None if from_dir is None else str(from_dir), force_coefficients=force_coefficients, alpha=alpha, beta=beta, gamma=gamma,
-        preset=preset, data=data, data_dir=data_dir, epochs=epochs, train_images=train_images,
-        val_images=val_images, test_images=test_images, batch_size=batch_size, lr=lr,
-        proxy_resolution=resolution, seeds=seeds, seed=seed, budget_scale=budget_scale, confidence=confidence, device=device,
-        workers=workers, threads=threads, cost=cost, latency=latency, latency_threads=latency_threads,
-        latency_batch=latency_batch, latency_device=latency_device, command=command_line())
+        preset=preset, proxy_resolution=resolution, seeds=seeds, budget_scale=budget_scale, confidence=confidence,
+        workers=workers, cost=cost, latency=latency, command=command_line(), **shared_parts(CompareRequest, locals()))
     rows = run_compare(request, ProgressEvents())
     written = [out / "compare.csv", out / "compare.json", *rebuild(out).values()]
     stderr.print(f"compare: wrote {', '.join(str(p) for p in written)}")

@@ -14,7 +14,7 @@ from scalesearch.costs.kinds import cost_help
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, command_line, emit, stderr
 from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DeviceOption, EpochsOption, GammaOption, LatencyDeviceOption, LrOption, TrainImagesOption,
-                                     WeightsFromOption, WeightsOption)
+                                     WeightsFromOption, WeightsOption, shared_parts)
 from scalesearch.expand import ExpandEvents, ExpandRequest, run_expand
 from scalesearch.report.expand import growth_line
 from scalesearch.report.registry import rebuild
@@ -58,12 +58,9 @@ def expand(
     set_memory_budget(max_memory)
     request = ExpandRequest(baseline=baseline, phi=phi, preset=preset, alpha=alpha, beta=beta, gamma=gamma,
                             from_dir=from_dir, pick=pick, force_coefficients=force_coefficients, land=land,
-                            exact_flops=exact_flops, cost=cost, latency=latency, latency_threads=latency_threads,
-                            latency_batch=latency_batch, latency_device=latency_device, train=train,
-                            data=data, data_dir=data_dir, epochs=epochs, train_images=train_images,
-                            batch_size=batch_size, lr=lr, seed=seed, device=device, weights=weights,
-                            weights_from=weights_from, out=out,
-                            command=command_line())
+                            exact_flops=exact_flops, cost=cost, latency=latency, train=train, weights=weights,
+                            weights_from=weights_from, out=out, command=command_line(),
+                            **shared_parts(ExpandRequest, locals()))
     display = ProgressDisplay()
     try:
         payload = run_expand(request, display)

@@ -1,8 +1,8 @@
-"""`scalesearch export`: a family's members (or one member YAML) as pt2, ONNX or state_dict files."""
+"""`scalesearch export`: a family's members (or one member YAML) as files in a registered format
+(pt2, ONNX, state_dict, ...: models/export_formats.py)."""
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,18 +13,13 @@ from scalesearch.cli.app import OutputFormat, command, emit, stderr
 from scalesearch.cli.options import MaxMemoryOption
 from scalesearch.costs.guard import set_memory_budget
 from scalesearch.export import ExportEvents, ExportRequest, run_export
-
-
-class ExportFormat(str, enum.Enum):
-    pt2 = "pt2"
-    onnx = "onnx"
-    state_dict = "state-dict"
+from scalesearch.models.export_formats import format_help
 
 
 @command("export", "scalesearch export runs/expand-efficientnet-b0 --format onnx --out exported/")
 def export(
     target: Annotated[Path, typer.Argument(metavar="DIR_OR_MEMBER", help="An expand run directory (every member) or one member YAML.")],
-    format: Annotated[ExportFormat, typer.Option("--format", help="pt2 (torch.export program), onnx (needs the [export] extra) or state-dict (weights + NetSpec YAML).")] = ExportFormat.pt2,
+    format: Annotated[str, typer.Option("--format", help=f"The file format: {format_help()}.")] = "pt2",
     out: Annotated[Optional[Path], typer.Option(help="Output folder [default: DIR/export-FORMAT].")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the initial weights (and of the check's input).")] = 0,
     weights: Annotated[Optional[Path], typer.Option(help="A state_dict file to export instead (mapped by order; shapes must match).")] = None,
@@ -34,7 +29,7 @@ def export(
     """Export each member at its deployment shape; reload each file, compare with the eager model, record it in exports.json."""
     set_memory_budget(max_memory)
     display = Notes()
-    payload = run_export(ExportRequest(target=target, format=format.value, out=out, seed=seed, weights=weights),
+    payload = run_export(ExportRequest(target=target, format=format, out=out, seed=seed, weights=weights),
                          display)
     emit(output, payload, lambda: _table(payload))
 

@@ -17,7 +17,8 @@ from scalesearch.costs.kinds import cost_help
 from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, command, command_line,
                                  print_json, print_table, stderr)
 from scalesearch.cli.options import (MaxMemoryOption, BatchSizeOption, DataDirOption, DataOption, DeviceOption, EpochsOption,
-                                     LatencyDeviceOption, LrOption, TestImagesOption, TrainImagesOption, ValImagesOption)
+                                     LatencyDeviceOption, LrOption, TestImagesOption, TrainImagesOption, ValImagesOption,
+                                     shared_parts)
 from scalesearch.grid import GridEvents, GridPlan, GridRequest, run_grid
 from scalesearch.report.registry import rebuild
 from scalesearch.search.worker import Event
@@ -79,13 +80,9 @@ def grid(
     request = GridRequest(
         baseline=baseline, out=out, storage=storage, study=study, grid_shape=grid_shape, step=step,
         low=low, high=high, target=target, tolerance=tolerance, cost=cost, objective=objective, targets=targets,
-        latency_threads=latency_threads,
-        latency_batch=latency_batch, latency_device=latency_device, sampler=sampler, trials=trials,
-        prune=prune, prune_warmup=prune_warmup, data=data, data_dir=data_dir, epochs=epochs,
-        train_images=train_images, val_images=val_images, test_images=test_images,
-        resolution=resolution, batch_size=batch_size, lr=lr, seed=seed, seeds=seeds, max_seeds=max_seeds,
-        max_trainings=max_trainings, confidence=confidence, tie_break=tie_break, device=device,
-        workers=workers, threads=threads, worker_only=worker_only, command=command_line())
+        sampler=sampler, trials=trials, prune=prune, prune_warmup=prune_warmup, resolution=resolution,
+        seeds=seeds, max_seeds=max_seeds, max_trainings=max_trainings, confidence=confidence, tie_break=tie_break,
+        workers=workers, worker_only=worker_only, command=command_line(), **shared_parts(GridRequest, locals()))
     display = LogDisplay() if worker_only or not stderr.is_terminal else LiveDisplay(confidence)
     try:
         result = run_grid(request, display)

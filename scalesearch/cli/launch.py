@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from scalesearch.cli.app import FormatOption, OutputFormat, command, print_json, stderr
-from scalesearch.cli.options import DataDirOption, DeviceOption
+from scalesearch.cli.options import DataDirOption, DeviceOption, shared_parts
 from scalesearch.errors import UserError
 from scalesearch.launch import SlurmRequest, launch_slurm
 
@@ -35,8 +35,8 @@ def launch(
     if scheduler != "slurm":
         raise UserError(f"launch {scheduler}: only slurm is launched from here; for Kubernetes apply "
                         "deploy/kubernetes/ (README, 'Beyond one machine')")
-    request = SlurmRequest(storage, study, workers, partition, time, cpus_per_task, gpus, folder, data_dir, device,
-                           cluster, dry_run)
+    request = SlurmRequest(storage, study, workers, partition, time, cpus_per_task, gpus, folder,
+                           cluster=cluster, dry_run=dry_run, **shared_parts(SlurmRequest, locals()))
     submitted = launch_slurm(request)
     if dry_run:
         print(submitted["sbatch"])

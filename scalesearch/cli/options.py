@@ -5,6 +5,9 @@ Each option is an `Annotated` type: a command takes `epochs: EpochsOption = None
 gets the same flag name, type and help as every other command that trains.  Defaults
 stay with the command, where they are read.
 
+`shared_parts` maps these options onto the parts a request embeds (scalesearch/requests.py):
+the one place where a command's data, budget, device and latency options become a request's.
+
 The core names a setting as a placeholder ("{epochs} must be >= 1"); `flag` says how the
 CLI writes it ("--epochs"): `--` plus the name with dashes, or the entry in `FLAGS`.
 """
@@ -12,10 +15,11 @@ CLI writes it ("--epochs"): `--` plus the name with dashes, or the entry in `FLA
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Mapping, Optional
 
 import typer
 
+from scalesearch.requests import parts_from
 from scalesearch.training.data import SOURCES
 
 # -- which network ------------------------------------------------------------------------
@@ -65,3 +69,16 @@ FLAGS = {"grid_shape": "--grid", "proxy_resolution": "--resolution", "base_resol
 def flag(setting: str) -> str:
     """The flag that sets `setting` (the name in a core error message's placeholder)."""
     return FLAGS.get(setting) or "--" + setting.replace("_", "-")
+
+
+# -- the options onto a request's shared parts ----------------------------------------------
+
+def shared_parts(request: type, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The shared parts `request` embeds, from a command's parameters (its `locals()`):
+    each part's fields from the options of the same name, the rest at the part's defaults.
+
+    >>> from scalesearch.grid import GridRequest
+    >>> shared_parts(GridRequest, {"epochs": 2, "device": "cpu", "out": None})["budget"]
+    BudgetChoice(epochs=2, batch_size=None, lr=None, seed=0)
+    """
+    return parts_from(request, given)

@@ -16,7 +16,7 @@ from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, com
 from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DepthOption, DeviceOption, EpochsOption, GammaOption, LrOption,
                                      PhiOption, TestImagesOption, TrainImagesOption, ValImagesOption,
-                                     WeightsFromOption, WeightsOption, WidthOption)
+                                     WeightsFromOption, WeightsOption, WidthOption, shared_parts)
 from scalesearch.costs.profile import resolve_multipliers
 from scalesearch.train import CHECKPOINT, METRICS, TrainEvents, TrainRequest, run_train
 
@@ -55,12 +55,9 @@ def train(
     """Proxy-train a baseline (optionally scaled) and report validation and test accuracy."""
     set_memory_budget(max_memory)
     d, w, r, px = resolve_multipliers(depth, width, resolution, phi, alpha, beta, gamma)
-    request = TrainRequest(baseline=baseline, depth=d, width=w, resolution_mult=r, pixels=px, data=data,
-                           data_dir=data_dir, epochs=epochs, train_images=train_images,
-                           val_images=val_images, test_images=test_images, batch_size=batch_size, lr=lr,
-                           optimizer=optimizer, seed=seed, device=device, threads=threads, nproc=nproc,
-                           out=out, resume=resume, command=command_line(),
-                           weights=weights, weights_from=weights_from)
+    request = TrainRequest(baseline=baseline, depth=d, width=w, resolution_mult=r, pixels=px, optimizer=optimizer,
+                           nproc=nproc, out=out, resume=resume, command=command_line(), weights=weights,
+                           weights_from=weights_from, **shared_parts(TrainRequest, locals()))
     display = ProgressDisplay(stderr.is_terminal if progress is None else progress)
     try:
         result = run_train(request, display)

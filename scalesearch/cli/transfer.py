@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from scalesearch.cli.app import FormatOption, OutputFormat, command, command_line, print_json, print_table, stderr
-from scalesearch.cli.options import DeviceOption, MaxMemoryOption
+from scalesearch.cli.options import DeviceOption, MaxMemoryOption, shared_parts
 from scalesearch.cli.progress import UnitProgress, duration
 from scalesearch.costs.guard import set_memory_budget
 from scalesearch.report.registry import rebuild
@@ -27,6 +27,7 @@ def transfer(
     confidence: Annotated[float, typer.Option(help="Confidence of the intervals, the separation tests and tau's range.")] = 0.9,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default runs/transfer-BASELINE-phiP, or runs/fidelity-BASELINE-xF): run.json, units.jsonl, transfer.csv/json, report.md/html. Rerun to resume.")] = None,
     device: DeviceOption = "auto",
+    data_dir: Annotated[Optional[str], typer.Option(help="Folder holding the grid's data source's files on this host (default: the grid's).")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for training (default: all free cores).")] = None,
     max_memory: MaxMemoryOption = None,
     format: FormatOption = OutputFormat.table,
@@ -35,8 +36,8 @@ def transfer(
     (at --phi 1 --budget-scale F: whether it wins at F times the grid's epochs)."""
     set_memory_budget(max_memory)
     request = TransferRequest(from_dir=from_dir, phi=phi, top=top, seeds=seeds, budget_scale=budget_scale,
-                              confidence=confidence, out=out, device=device, threads=threads,
-                              command=command_line())
+                              confidence=confidence, out=out, command=command_line(),
+                              **shared_parts(TransferRequest, locals()))
     document = run_transfer(request, ProgressEvents())
     run_dir = Path(document["out"])
     written = [run_dir / "transfer.csv", run_dir / "transfer.json", *rebuild(run_dir).values()]

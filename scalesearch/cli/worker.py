@@ -8,7 +8,7 @@ import typer
 
 from scalesearch.cli.app import FormatOption, OutputFormat, command, print_json, stderr
 from scalesearch.cli.grid import LogDisplay
-from scalesearch.cli.options import DataDirOption, DeviceOption, MaxMemoryOption
+from scalesearch.cli.options import DataDirOption, DeviceOption, MaxMemoryOption, shared_parts
 from scalesearch.join import JoinRequest, run_join
 from scalesearch.costs.guard import set_memory_budget
 
@@ -32,7 +32,7 @@ def worker(
     set_memory_budget(max_memory)
     display = LogDisplay()
     try:
-        result = run_join(JoinRequest(storage, study, data_dir, device, threads), display)
+        result = run_join(JoinRequest(storage, study, **shared_parts(JoinRequest, locals())), display)
     finally:
         display.close()
     line = f"worker: nothing left to train in study {result.study!r} ({result.trained} unit(s) trained here)"

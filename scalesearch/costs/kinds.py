@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from scalesearch.errors import UserError
+from scalesearch.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -39,26 +39,21 @@ class CostKind:
         return tuple(knob for knob, grows in (("resolution", resolution), ("width", width)) if grows)
 
 
-COSTS: dict[str, CostKind] = {}
+COSTS: Registry[CostKind] = Registry("cost")
 
 
 def register_cost(kind: CostKind) -> CostKind:
-    if kind.name in COSTS:
-        raise ValueError(f"cost {kind.name!r} is already registered")
-    COSTS[kind.name] = kind
-    return kind
+    return COSTS.add(kind)
 
 
 def cost_kind(name: str) -> CostKind:
     """The registered cost `name`; a user error that lists the known ones otherwise."""
-    if name not in COSTS:
-        raise UserError(f"{{cost}} must be one of {', '.join(COSTS)}, got {name!r}")
-    return COSTS[name]
+    return COSTS.lookup(name, "{{cost}} must be one of {known}, got {name}")
 
 
 def cost_help() -> str:
     """Each known cost with what it counts, for a `--cost` option's help."""
-    return "; ".join(f"{kind.name} ({kind.unit}: {kind.help})" for kind in COSTS.values())
+    return COSTS.described(lambda kind: f"{kind.name} ({kind.unit}: {kind.help})")
 
 
 def recomputable(name: str) -> bool:

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from scalesearch.errors import UserError
 from scalesearch.processes import die_with_parent, exit_code, signals_as_interrupt, stop
 from scalesearch.device import available_cores
-from scalesearch.training.tuning import choose_workers
+from scalesearch.training.fastest import choose_workers
 
 TICK_SECONDS = 2.0
 
@@ -40,7 +40,7 @@ def plan_processes(workers: int | None, threads: int | None, device: str, networ
     """How many worker processes, with how many threads each: what the user said, or
     (neither said, on a CPU) the faster of one process with every core and one
     single-thread process per core, measured for `network` on this machine
-    (training/tuning.py).  `seconds`, the run's training time in one process when known:
+    (training/fastest.py).  `seconds`, the run's training time in one process when known:
     under SHORT_RUN_SECONDS one process takes every core unmeasured, since timing the
     layouts (a few processes started and timed) would take longer than the run."""
     cores = available_cores()

@@ -10,7 +10,7 @@ evaluation on the test split, which is only reported, never selected on.
 Speed on a CPU comes from the data side as much as the model: the dataset is one uint8
 tensor resized once per resolution (batches.resized), batches are gathered, cropped and
 flipped as whole-batch tensor ops, and model and input take the memory format measured
-to be faster for this network on this machine (training/tuning.py; channels_last is
+to be faster for this network on this machine (training/fastest.py; channels_last is
 1.5-2.7x over NCHW on an AVX-512 CPU, and can lose on an AVX2 one).  Validation runs once,
 after the last epoch, unless a caller needs every epoch's (a pruner, `train`'s history).
 On CUDA the data sits on the GPU, the step runs under bf16 autocast and is replayed as
@@ -54,7 +54,7 @@ from scalesearch.training.checkpoint import load_checkpoint, save_checkpoint
 from scalesearch.training.data import ImageData
 from scalesearch.device import autocast, thread_count
 from scalesearch.training.step import EagerStep, make_step
-from scalesearch.training.tuning import FORMATS, Layout, choose_layout
+from scalesearch.training.fastest import FORMATS, MemoryFormatChoice, choose_memory_format
 
 StepCallback = Callable[[int, int, str], None]  # (steps done, total steps, "epoch 1/3 loss ...")
 FLIP_STREAM = 0x5EED_F11B  # added to the seed: alternate flips' coins, apart from the crops' stream
@@ -393,7 +393,7 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
     (test_accuracy NaN): it is only reported, so a search scores it once per point.
     `validate_each_epoch=False` validates after the last epoch only (`on_epoch` is then
     called once).  `layout` is a memory format ("channels_last", "contiguous") or "auto":
-    measured on this machine for this network (training/tuning.py).  `graphs=False` keeps a
+    measured on this machine for this network (training/fastest.py).  `graphs=False` keeps a
     CUDA training eager instead of replaying its step as a CUDA graph (training/step.py).
     `on_session(session)` runs once the session is set up (a benchmark adds
     `extra_averages` there); `on_trained(session)` after the last epoch's validation,
@@ -408,7 +408,7 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
     started = time.perf_counter()
     device = torch.device(device)
     with thread_count(threads if device.type == "cpu" else None) as n_threads:
-        chosen = _layout(layout, model, data, resolution, budget, device, n_threads)
+        chosen = _memory_format(layout, model, data, resolution, budget, device, n_threads)
         s = set_up(model, data, resolution, budget, device, FORMATS[chosen.memory_format])
         start_epoch, history = 0, []
         if checkpoint is not None and resume and Path(checkpoint).is_file():
@@ -477,13 +477,13 @@ def _check_size(model: nn.Module, data: ImageData, resolution: int, budget: Prox
                budget.batch_size, training=True)
 
 
-def _layout(layout: str, model: nn.Module, data: ImageData, resolution: int, budget: ProxyBudget,
-            device: torch.device, threads: int) -> Layout:
+def _memory_format(layout: str, model: nn.Module, data: ImageData, resolution: int, budget: ProxyBudget,
+                   device: torch.device, threads: int) -> MemoryFormatChoice:
     if layout != "auto":
         if layout not in FORMATS:
             raise ValueError(f"layout must be auto or one of {', '.join(FORMATS)}, got {layout!r}")
-        return Layout(layout, {}, False)
+        return MemoryFormatChoice(layout, {}, False)
     shape = (data.in_channels, resolution, resolution)
-    chosen = (choose_layout(model, shape, data.num_classes, budget.batch_size, device, threads)
+    chosen = (choose_memory_format(model, shape, data.num_classes, budget.batch_size, device, threads)
               if distributed.is_main() or distributed.world_size() == 1 else None)
     return distributed.from_main(chosen)  # every rank trains in rank 0's choice

@@ -1,9 +1,11 @@
-"""Measure, then choose: the fastest way to train one network on this machine.
+"""The fastest way to train one network on this machine: measured, then chosen.
+
+(Speed only: nothing here changes what a training computes — no hyperparameter is chosen.)
 
 What is fast depends on the CPU and the model: channels_last gave EfficientNet-B0 2.7x
 over NCHW on an AVX-512 Xeon and 1.3x on an AVX2 EPYC, where it slowed the backward of
 small depthwise convs; ResNet-18's dense convs barely care (reference.md).  So before a
-training starts, `choose_layout` times a few steps of the network in each memory format
+training starts, `choose_memory_format` times a few steps of the network in each memory format
 and keeps the faster (in ABBA order, each format's fastest step: a core taken by another
 process for a moment slows some steps of one format, not its best one, and the order cancels
 a drift; a single round once put a format at a third of its speed on a shared machine),
@@ -36,7 +38,9 @@ METHOD = "abba-fastest-step"  # in the cache key: a change of method measures ag
 
 
 @dataclass(frozen=True)
-class Layout:
+class MemoryFormatChoice:
+    """The memory format a network trains fastest in here, and what each format measured."""
+
     memory_format: str  # a FORMATS key
     rates: dict[str, float]  # images/s each format trained at when measured
     measured: bool  # False: read from the cache
@@ -83,9 +87,9 @@ def images_per_second(model: nn.Module, shape: tuple[int, int, int], num_classes
     return batch_size / min(times)
 
 
-def choose_layout(model: nn.Module, shape: tuple[int, int, int], num_classes: int, batch_size: int,
-                  device: torch.device, threads: int,
-                  measure: Callable[..., float] = images_per_second) -> Layout:
+def choose_memory_format(model: nn.Module, shape: tuple[int, int, int], num_classes: int, batch_size: int,
+                         device: torch.device, threads: int,
+                         measure: Callable[..., float] = images_per_second) -> MemoryFormatChoice:
     """The faster memory format for training `model` here (cached; see the module docstring).
 
     On CUDA too: channels_last is what tensor cores want, but at proxy sizes a step may be
@@ -102,16 +106,18 @@ def choose_layout(model: nn.Module, shape: tuple[int, int, int], num_classes: in
                                         "classes": num_classes, "batch": batch_size, "device": str(device),
                                         "threads": threads}, run,
                              lambda v: isinstance(v, dict) and v.get("memory_format") in FORMATS)
-    return Layout(value["memory_format"], dict(value.get("rates", {})), measured)
+    return MemoryFormatChoice(value["memory_format"], dict(value.get("rates", {})), measured)
 
 
 # -- workers x threads -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class WorkerLayout:
+class WorkerChoice:
+    """How this host's cores train fastest: how many worker processes, how many threads each."""
+
     workers: int
     threads: int  # per worker
-    rates: dict[str, float]  # aggregate images/s of each layout tried ("1x2", "2x1", ...)
+    rates: dict[str, float]  # aggregate images/s of each split tried ("1x2", "2x1", ...)
     measured: bool
 
     @property
@@ -123,18 +129,18 @@ class WorkerLayout:
 
 def choose_workers(model: nn.Module, shape: tuple[int, int, int], num_classes: int, batch_size: int,
                    cores: int, memory_format: str = "channels_last",
-                   measure: Callable[[int, int], float] | None = None) -> WorkerLayout:
+                   measure: Callable[[int, int], float] | None = None) -> WorkerChoice:
     """One process with every core, or one single-thread process per core, whichever trains
     more images per second in all on this machine (cached).  Small proxy networks scale
     poorly across intra-op threads, so the second often wins; dense ones may not."""
     if cores <= 1:
-        return WorkerLayout(1, 1, {}, False)
+        return WorkerChoice(1, 1, {}, False)
     measure = measure or (lambda workers, threads: _concurrent_rate(model, shape, num_classes, batch_size,
                                                                     memory_format, workers, threads))
     options = {f"1x{cores}": (1, cores), f"{cores}x1": (cores, 1)}
 
     def run() -> dict[str, Any]:
-        rates = {name: measure(*layout) for name, layout in options.items()}
+        rates = {name: measure(*split) for name, split in options.items()}
         workers, threads = options[max(rates, key=rates.get)]
         return {"workers": workers, "threads": threads, "rates": rates}
 
@@ -142,7 +148,7 @@ def choose_workers(model: nn.Module, shape: tuple[int, int, int], num_classes: i
                                          "classes": num_classes, "batch": batch_size, "cores": cores,
                                          "memory_format": memory_format}, run,
                              lambda v: isinstance(v, dict) and bool(v.get("workers")))
-    return WorkerLayout(int(value["workers"]), int(value["threads"]), dict(value.get("rates", {})), measured)
+    return WorkerChoice(int(value["workers"]), int(value["threads"]), dict(value.get("rates", {})), measured)
 
 
 def _concurrent_rate(model: nn.Module, shape, num_classes: int, batch_size: int, memory_format: str,

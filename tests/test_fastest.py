@@ -6,7 +6,7 @@ import torch
 from scalesearch.models import build_model
 from scalesearch.spec.netspec import NetSpec
 from scalesearch import machine
-from scalesearch.training import tuning
+from scalesearch.training import fastest
 from tests.test_train import TINY
 
 
@@ -27,7 +27,7 @@ def counting(rates):
 
 def choose(measure):
     model = build_model(NetSpec.from_dict(TINY))
-    return tuning.choose_layout(model, (1, 16, 16), 10, 64, torch.device("cpu"), 1, measure=measure)
+    return fastest.choose_memory_format(model, (1, 16, 16), 10, 64, torch.device("cpu"), 1, measure=measure)
 
 
 def test_the_faster_format_is_chosen_and_cached(cache):
@@ -71,7 +71,7 @@ def test_measuring_leaves_the_model_and_the_rng_alone(cache):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     torch.manual_seed(3)
     state = torch.get_rng_state()
-    tuning.choose_layout(model, (1, 16, 16), 10, 16, torch.device("cpu"), 1)
+    fastest.choose_memory_format(model, (1, 16, 16), 10, 16, torch.device("cpu"), 1)
     assert torch.equal(torch.get_rng_state(), state)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
@@ -96,12 +96,12 @@ def test_same_seed_and_layout_give_the_same_result(cache):
 
 def test_a_short_run_takes_every_core_unmeasured_and_a_long_one_measures(monkeypatch):
     from scalesearch.search import pool
-    from scalesearch.training.tuning import WorkerLayout
+    from scalesearch.training.fastest import WorkerChoice
 
     asked = []
     monkeypatch.setattr(pool, "available_cores", lambda: 4)
     monkeypatch.setattr(pool, "choose_workers",
-                        lambda *args, **kwargs: asked.append(args) or WorkerLayout(4, 1, {"4x1": 9.0}, True))
+                        lambda *args, **kwargs: asked.append(args) or WorkerChoice(4, 1, {"4x1": 9.0}, True))
     short = pool.plan_processes(None, None, "cpu", None, (1, 32, 32), 10, 64, seconds=pool.SHORT_RUN_SECONDS - 1)
     assert (short.workers, short.threads) == (1, 4) and "not measured" in short.why and not asked
     long = pool.plan_processes(None, None, "cpu", None, (1, 32, 32), 10, 64, seconds=pool.SHORT_RUN_SECONDS + 1)

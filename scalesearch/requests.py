@@ -1,0 +1,125 @@
+"""The parts every command's request shares, declared once and embedded in each.
+
+A request (`GridRequest`, `CompareRequest`, ...) holds what only its command asks and
+embeds the shared parts it uses:
+
+    dataset    DataChoice     which data source, how many images of each split
+    budget     BudgetChoice   the proxy budget's settings: epochs, batch size, lr, seed
+    placement  Placement      what is local to the host that trains: device, threads, data folder
+    timing     LatencyChoice  how latency is timed: threads, batch, device
+
+The data folder is the host's, not the data's: a grid worker joining from another host
+(join.py) or a transfer reading a grid made elsewhere brings its own, with its device.
+
+None in a field means the baseline's own default (its proxy budget, the training device).
+
+A request is recorded flat (run.json, a grid study's attributes): each part's fields in
+place of the part, as before requests were composed, so every field name is unique across
+a request and its parts, old records read back unchanged, and readers look up
+`record["epochs"]`.  `flat` writes that record; `compose` reads it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping, TypeVar, get_type_hints
+
+from scalesearch.files import jsonable
+from scalesearch.training.budget import ProxyBudget
+from scalesearch.training.unit import DataSource
+
+Request = TypeVar("Request")
+
+
+@dataclass(frozen=True)
+class DataChoice:
+    """Which images a command trains and evaluates on."""
+
+    data: str = "fashion-mnist"
+    train_images: int | None = None  # a seeded subset (None: the space's proxy budget)
+    val_images: int = 2000  # held out of the training split: what a search selects on
+    test_images: int | None = None  # None: the whole test split
+
+
+@dataclass(frozen=True)
+class BudgetChoice:
+    """The proxy budget's settings; None falls back to the space's proxy budget."""
+
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    seed: int = 0  # the base seed: seed index k trains with seed + k
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What is local to the host one process trains on."""
+
+    device: str = "auto"  # cpu, cuda or auto
+    threads: int | None = None  # None: the command's own rule (cores / workers, or every core)
+    data_dir: str | None = None  # where this host keeps the data's files (None: the source's default)
+
+
+@dataclass(frozen=True)
+class LatencyChoice:
+    """How a latency is timed (the paper's convention: one thread, batch 1)."""
+
+    latency_threads: int = 1
+    latency_batch: int = 1
+    latency_device: str | None = None  # None: the training device
+
+
+PARTS = (DataChoice, BudgetChoice, Placement, LatencyChoice)
+
+
+def proxy_budget(proxy: dict[str, Any], dataset: DataChoice, budget: BudgetChoice, **more: Any) -> ProxyBudget:
+    """A space's `proxy:` budget with a request's settings on top (None keeps the space's)."""
+    return ProxyBudget.for_space(proxy, **asdict(budget), train_images=dataset.train_images,
+                                 val_images=dataset.val_images, **more)
+
+
+def data_source(dataset: DataChoice, placement: Placement, budget: ProxyBudget) -> DataSource:
+    """Where a command's units get their images: the data chosen, in this host's folder,
+    with the budget's image counts."""
+    return DataSource(dataset.data, placement.data_dir, train_images=budget.train_images,
+                      val_images=budget.val_images, test_images=dataset.test_images)
+
+
+def parts(kind: type) -> dict[str, type]:
+    """The shared parts a request class embeds: field name -> part class."""
+    hints = get_type_hints(kind)
+    return {f.name: hints[f.name] for f in fields(kind) if hints[f.name] in PARTS}
+
+
+def part_names(kind: type) -> set[str]:
+    """The field names a request's parts hold."""
+    return {f.name for part in parts(kind).values() for f in fields(part)}
+
+
+def flat_names(kind: type) -> set[str]:
+    """Every field name of a request's flat record: its own and its parts'."""
+    return {f.name for f in fields(kind) if f.name not in parts(kind)} | part_names(kind)
+
+
+def parts_from(kind: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts `kind` embeds, each from the values named like its fields (the rest at
+    the part's defaults)."""
+    return {name: part(**{f.name: values[f.name] for f in fields(part) if f.name in values})
+            for name, part in parts(kind).items()}
+
+
+def flat(request: Any) -> dict[str, Any]:
+    """The request as its flat, JSON-ready record (the module docstring)."""
+    record: dict[str, Any] = {}
+    for f in fields(request):
+        value = getattr(request, f.name)
+        record.update(asdict(value) if isinstance(value, PARTS) else {f.name: value})
+    return jsonable(record)
+
+
+def compose(kind: type[Request], record: Mapping[str, Any]) -> Request:
+    """A `kind` request from flat values: each part from the values named like its fields,
+    or given whole under its own name; the request's own fields from the others.  A name
+    that is neither is refused (TypeError), as the request's own constructor would."""
+    held = part_names(kind)
+    return kind(**{**parts_from(kind, record), **{k: v for k, v in record.items() if k not in held}})
