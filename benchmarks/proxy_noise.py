@@ -7,7 +7,8 @@ its data split, order, crops and flips across points (common random numbers), as
 grid.  Per recipe it reports:
 
 - residual sd: the noise sd of the point + seed two-way fit (search/twoway.TwoWay,
-  pooled): the quantity ranking uses;
+  pooled) over the grid points, the baseline left out as ranking leaves it out: the
+  quantity ranking uses;
 - paired sd: the sd over seeds of each point's difference from the baseline, pooled
   over points, divided by sqrt(2) (a per-unit figure, comparable to the residual sd);
 - the validation part, two ways: "binomial", sqrt(a(1-a)/n) from the accuracy and n as
@@ -70,6 +71,10 @@ RECIPES = {
     # 1.5x today's steps (the most issue 25 allows per unit), the same 8 warm-up steps.
     "18432x1": {"train_images": 18432, "epochs": 1, "warmup_epochs": 8 / 144},
     "6144x3": {"train_images": 6144, "epochs": 3, "warmup_epochs": 8 / 48},
+    # Steadier trainings for the points whose seeds scatter most (deep or wide at 2x):
+    # half the peak learning rate; a whole epoch of warm-up instead of a quarter.
+    "lr0.05": {"lr": 0.05},
+    "warm1": {"warmup_epochs": 1.0},
     # The faithfulness reference: 4x today's steps, on 3x the images for 4 epochs.
     "4x": {"train_images": 12288, "epochs": 4},
 }
@@ -221,15 +226,16 @@ def noise_row(units: list[dict], n: int) -> dict:
         correct = _unpack(u["correct"], u["images"])[:n]
         acc = float(correct.mean())
         obs.setdefault(u["point"], {})[u["seed"]] = 100 * acc
-        shared.setdefault(u["seed"], {})[u["point"]] = correct
-        binomial.append(acc * (1 - acc) / n)
         seconds.append(u["train_seconds"] + u["bn_seconds"] + n * u["eval_seconds_per_image"])
-    fit = TwoWay(obs, prior=math.inf)
+        if u["point"] != "baseline":  # the baseline is in no ranking (search/worker.UnitStatus.accuracies)
+            shared.setdefault(u["seed"], {})[u["point"]] = correct
+            binomial.append(acc * (1 - acc) / n)
+    fit = TwoWay({p: by_seed for p, by_seed in obs.items() if p != "baseline"}, prior=math.inf)
     sd = fit.noise.sd
     parts = [shared_split_variance(c) for c in shared.values() if len(c) > 1]
     split = 100 * math.sqrt(np.mean(parts)) if parts else math.nan
     unit_seconds = float(np.mean(seconds))
-    return {"residual_sd": sd, "df": fit.noise.df, "paired_sd": paired_sd(obs),
+    return {"residual_sd": sd, "df": fit.noise.df, "points": len(fit.points), "paired_sd": paired_sd(obs),
             "val_binomial": 100 * math.sqrt(np.mean(binomial)), "val_shared": split,
             "training": math.sqrt(max(0.0, sd ** 2 - split ** 2)) if math.isfinite(sd) else math.nan,
             "seconds": unit_seconds, "sd_root_s": sd * math.sqrt(unit_seconds),
@@ -285,19 +291,21 @@ def table(records: list[dict], val_sizes: list[int], points: set[str] | None = N
             groups.setdefault(r["baseline"], {}).setdefault((r["recipe"], r["weights"]), []).append(r)
     for baseline, by_recipe in groups.items():
         lines += [f"\n### {baseline}\n",
-                  "| recipe | weights | val images | units | mean acc % | residual sd (90% CI) | df | paired sd "
+                  "| recipe | weights | val images | units | grid points | mean acc % | residual sd (90% CI) | df | paired sd "
                   "| val part: binomial | val part: shared split | training part | s/unit | sd x sqrt(s) "
                   "| sd^2 x s vs today | p (F, lower) |",
-                  "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         today_units = by_recipe.get(("base", "last"))
         today = noise_row(today_units, val_sizes[0]) if today_units else None
         for (recipe, weights), units in sorted(by_recipe.items(), key=_recipe_order):
             if recipe == REFERENCE:
                 continue
+            if len({u["point"] for u in units} - {"baseline"}) < 2:
+                continue  # no ranking to have noise in yet
             for n in [v for v in val_sizes if v <= min(u["images"] for u in units)]:
                 row = noise_row(units, n)
                 low, high = sd_interval(row["residual_sd"], row["df"])
-                lines.append(f"| {recipe} | {weights} | {n:,} | {row['units']} | {row['mean_acc']:.1f} "
+                lines.append(f"| {recipe} | {weights} | {n:,} | {row['units']} | {row['points']} | {row['mean_acc']:.1f} "
                              f"| {row['residual_sd']:.2f} ({low:.2f}-{high:.2f}) | {row['df']} "
                              f"| {row['paired_sd']:.2f} | {row['val_binomial']:.2f} | {row['val_shared']:.2f} "
                              f"| {row['training']:.2f} | {row['seconds']:.1f} | {row['sd_root_s']:.1f} "
@@ -476,18 +484,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report:
         run(args)
     records = [r for r in read_records(args.out) if bool(r.get("dry_run")) == bool(args.dry_run)]
-    print(table(records, args.val, noise_points(args)))
+    print(table(records, args.val))
     print(faithfulness_table(records, args.val[0]))
-
-
-def noise_points(args: argparse.Namespace) -> set[str]:
-    """The labels of --points' candidates in each baseline: the noise table's design (the
-    faithfulness units trained at more points are left out of it, so every recipe's noise
-    is measured on the same points)."""
-    labels = set()
-    for name in args.baselines.split(","):
-        labels |= {point_label(c) for c in pick_candidates(load_space(name), parse_points(args.points))}
-    return labels
 
 
 if __name__ == "__main__":

@@ -17,16 +17,16 @@ from benchmarks import proxy_noise  # noqa: E402
 def test_the_dry_run_trains_scores_and_prints_the_table(tmp_path):
     out = tmp_path / "noise.jsonl"
     done = subprocess.run([sys.executable, "benchmarks/proxy_noise.py", "--dry-run", "--out", str(out),
-                           "--points", "1:1:1.4", "--seeds", "0-1", "--weights", "last,ema,mean"],
+                           "--points", "1:1:1.4,1.389:1:1.2", "--seeds", "0-1", "--weights", "last,ema,mean"],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert {r["weights"] for r in records} == {"last", "ema", "mean"} and len(records) == 2 * 2 * 3
+    assert {r["weights"] for r in records} == {"last", "ema", "mean"} and len(records) == 3 * 2 * 3
     assert "CPU:" in done.stdout.splitlines()[0]
-    assert "| base | ema | 400 | 4 |" in done.stdout
+    assert "| base | ema | 400 | 6 | 2 |" in done.stdout  # 6 units, 2 grid points ranked
     # A second run skips what the file holds: pieces add up.
     again = subprocess.run([sys.executable, "benchmarks/proxy_noise.py", "--dry-run", "--out", str(out),
-                            "--points", "1:1:1.4", "--seeds", "0-1", "--weights", "last,ema,mean"],
+                            "--points", "1:1:1.4,1.389:1:1.2", "--seeds", "0-1", "--weights", "last,ema,mean"],
                            cwd=REPO, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and len(out.read_text().splitlines()) == len(records)
 
@@ -60,7 +60,7 @@ def test_the_noise_row_recovers_a_known_residual_sd():
                 __import__("torch").from_numpy(correct)), "train_seconds": 10.0, "bn_seconds": 1.0,
                 "eval_seconds_per_image": 0.001})
     row = proxy_noise.noise_row(units, n)
-    assert 1.3 < row["residual_sd"] < 2.7 and row["df"] == 22
+    assert 1.3 < row["residual_sd"] < 2.7 and row["df"] == 11 and row["points"] == 2  # the baseline is in no ranking
     assert row["seconds"] == pytest.approx(15.0) and row["sd_root_s"] == pytest.approx(row["residual_sd"] * 15 ** 0.5)
     assert row["val_shared"] < 0.5  # every point right on the same first images: the split is shared
 
