@@ -218,8 +218,9 @@ def shared_split_variance(correct: dict[str, np.ndarray]) -> float:
     return float(centred.var(1, ddof=1).sum() / n / max(1, len(correct) - 1))
 
 
-def noise_row(units: list[dict], n: int) -> dict:
-    """The figures of one (baseline, recipe, weights) on the first n validation images."""
+def noise_row(units: list[dict], n: int) -> dict | None:
+    """The figures of one (baseline, recipe, weights) on the first n validation images
+    (None with fewer than two grid points)."""
     obs: dict = {}
     shared, binomial, seconds = {}, [], []
     for u in units:
@@ -230,7 +231,10 @@ def noise_row(units: list[dict], n: int) -> dict:
         if u["point"] != "baseline":  # the baseline is in no ranking (search/worker.UnitStatus.accuracies)
             shared.setdefault(u["seed"], {})[u["point"]] = correct
             binomial.append(acc * (1 - acc) / n)
-    fit = TwoWay({p: by_seed for p, by_seed in obs.items() if p != "baseline"}, prior=math.inf)
+    ranked = {p: by_seed for p, by_seed in obs.items() if p != "baseline"}
+    if len(ranked) < 2:
+        return None  # no ranking to have noise in
+    fit = TwoWay(ranked, prior=math.inf)
     sd = fit.noise.sd
     parts = [shared_split_variance(c) for c in shared.values() if len(c) > 1]
     split = 100 * math.sqrt(np.mean(parts)) if parts else math.nan
@@ -281,16 +285,21 @@ def versus_today(row: dict, today: dict) -> str:
     return f"| {ratio:.2f} | {p_value:.3f} |"
 
 
-def table(records: list[dict], val_sizes: list[int], points: set[str] | None = None) -> str:
-    """One Markdown table per baseline: a row per (recipe, weights, validation images), over
-    the baseline and `points` (labels; None: every point in the file)."""
+def table(records: list[dict], val_sizes: list[int], design: dict[str, tuple[set[str], set[int]]] | None = None,
+          title: str = "") -> str:
+    """One Markdown table per baseline: a row per (recipe, weights, validation images).
+    `design`: per baseline, the grid points (labels) and seeds a row keeps (with the
+    baseline's units of those seeds), so that recipes are compared on the same units;
+    None keeps every unit in the file."""
     lines = []
     groups: dict = {}
     for r in records:
-        if r["status"] == "ok" and (points is None or r["point"] == "baseline" or r["point"] in points):
+        points, seeds = (design or {}).get(r["baseline"], (None, None))
+        if r["status"] == "ok" and (points is None or r["point"] == "baseline" or r["point"] in points) \
+                and (seeds is None or r["seed"] in seeds):
             groups.setdefault(r["baseline"], {}).setdefault((r["recipe"], r["weights"]), []).append(r)
     for baseline, by_recipe in groups.items():
-        lines += [f"\n### {baseline}\n",
+        lines += [f"\n### {baseline}{title}\n",
                   "| recipe | weights | val images | units | grid points | mean acc % | residual sd (90% CI) | df | paired sd "
                   "| val part: binomial | val part: shared split | training part | s/unit | sd x sqrt(s) "
                   "| sd^2 x s vs today | p (F, lower) |",
@@ -300,10 +309,10 @@ def table(records: list[dict], val_sizes: list[int], points: set[str] | None = N
         for (recipe, weights), units in sorted(by_recipe.items(), key=_recipe_order):
             if recipe == REFERENCE:
                 continue
-            if len({u["point"] for u in units} - {"baseline"}) < 2:
-                continue  # no ranking to have noise in yet
             for n in [v for v in val_sizes if v <= min(u["images"] for u in units)]:
                 row = noise_row(units, n)
+                if row is None:
+                    continue
                 low, high = sd_interval(row["residual_sd"], row["df"])
                 lines.append(f"| {recipe} | {weights} | {n:,} | {row['units']} | {row['points']} | {row['mean_acc']:.1f} "
                              f"| {row['residual_sd']:.2f} ({low:.2f}-{high:.2f}) | {row['df']} "
@@ -428,9 +437,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-minutes", type=float, default=0, help="start no unit after this long (0: no limit)")
     parser.add_argument("--until", default="", help="start no unit after this UTC time, HH:MM")
     parser.add_argument("--report", action="store_true", help="only print the tables from --out")
+    parser.add_argument("--design", action="append", default=[], metavar="NAME=POINTS@SEEDS",
+                        help="a design the noise table compares recipes on (repeatable; default: "
+                             + "; ".join(f"{n}={t}" for n, t in DESIGNS) + ")")
     parser.add_argument("--dry-run", action="store_true", help="tiny budget on synthetic data: checks it runs")
     args = parser.parse_args(argv)
     args.val = sorted(int(v) for v in args.val.split(","))
+    args.designs = [tuple(d.split("=", 1)) for d in args.design] if args.design else DESIGNS
+    if any(len(d) != 2 for d in args.designs):
+        parser.error("--design: NAME=POINTS@SEEDS, e.g. steady=1:1:1.4,1.389:1:1.2@0-3")
     args.weights = args.weights.split(",")
     if any(w not in WEIGHTS for w in args.weights):
         parser.error(f"--weights: each of {', '.join(WEIGHTS)}, got {','.join(args.weights)!r}")
@@ -484,8 +499,27 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report:
         run(args)
     records = [r for r in read_records(args.out) if bool(r.get("dry_run")) == bool(args.dry_run)]
-    print(table(records, args.val))
+    for name, text in args.designs:
+        print(table(records, args.val, resolve_design(text, records), f": {name} design ({text})"))
     print(faithfulness_table(records, args.val[0]))
+
+
+# The designs the report compares recipes on (--design NAME=POINTS@SEEDS, repeatable): the
+# steady points of the first runs; the points whose seeds scatter most (deep, or wide, at
+# 2x); and the six points of the faithfulness check.
+DESIGNS = [("steady", "1:1:1.4,1.389:1:1.2@0-3"),
+           ("scattered", "2:1:1,1:1.4:1,1.389:1.2:1@0-3"),
+           ("six", "2:1:1,1.389:1:1.2,1:1:1.4,1.366:1.1:1.1,1.183:1.3:1,1:1.4:1@0-1")]
+
+
+def resolve_design(text: str, records: list[dict]) -> dict[str, tuple[set[str], set[int]]]:
+    """"POINTS@SEEDS" -> per baseline in the records: the labels of the grid candidates
+    nearest POINTS (as --points picks them) and the seeds."""
+    points, _, seeds = text.partition("@")
+    wanted = parse_points(points)
+    return {name: ({point_label(c) for c in pick_candidates(load_space(name), wanted)[1:]},
+                   set(parse_seeds(seeds)) if seeds else None)
+            for name in sorted({r["baseline"] for r in records})}
 
 
 if __name__ == "__main__":
