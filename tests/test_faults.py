@@ -153,6 +153,7 @@ def test_bad_input_is_one_line_and_exit_1(cli, files, args, fragment):
     assert not list(files.rglob("*.tmp")) and not list(files.rglob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_a_run_directory_belongs_to_one_run(cli, tmp_path):
     out = tmp_path / "run"
     assert cli("grid", "-b", "resnet18", *TINY_GRID, "--workers", "1", "--out", out).exit_code == 0
@@ -452,6 +453,7 @@ def _temporaries(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if ".tmp" in p.name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_export_with_130_the_hint_and_no_temporary_file(cli, tmp_path, sig):
     from tests.tiny import tiny_family

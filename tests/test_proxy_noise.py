@@ -14,6 +14,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks import proxy_noise  # noqa: E402
 
 
+@pytest.mark.slow
 def test_the_dry_run_trains_scores_and_prints_the_table(tmp_path):
     out = tmp_path / "noise.jsonl"
     done = subprocess.run([sys.executable, "benchmarks/proxy_noise.py", "--dry-run", "--out", str(out),
