@@ -354,16 +354,10 @@ def faithfulness_row(units: list[dict], reference: list[dict], n: int, confidenc
     fit, fit_ref = TwoWay({p: obs[p] for p in shared}), TwoWay({p: ref[p] for p in shared})
     known = fit.noise.known and fit_ref.noise.known
 
-    def errors(f: TwoWay, draw_seed: int):
-        draws = f.errors(np.random.default_rng(draw_seed), f.variances, 4000)
-        return draws[:, [f.points.index(p) for p in shared]]
-
-    truth = None
-    if known:
-        shrunk, _ = fit_ref.shrunk_means()
-        truth = [float(shrunk[fit_ref.points.index(p)]) for p in shared]
-    agreement = rank_agreement([fit.mean(p)[0] for p in shared], [fit_ref.mean(p)[0] for p in shared], truth,
-                               errors(fit, 1) if known else None, errors(fit_ref, 2) if known else None,
+    agreement = rank_agreement([fit.mean(p)[0] for p in shared], [fit_ref.mean(p)[0] for p in shared],
+                               fit_ref.shrunk_means_of(shared) if known else None,
+                               fit.error_draws(shared, 1, 4000) if known else None,
+                               fit_ref.error_draws(shared, 2, 4000) if known else None,
                                confidence)
     best_ref = max(shared, key=lambda p: fit_ref.mean(p)[0])
     order = sorted(shared, key=lambda p: -fit.mean(p)[0])

@@ -340,23 +340,6 @@ def phi_observations(points: list[TransferPoint], units: dict[str, dict], seeds:
     return out
 
 
-def _errors(fit: TwoWay, names: list[str], seed: int):
-    """Draws of `names`' mean errors (resamples x names) from the fit's noise, None without
-    a noise estimate."""
-    import numpy as np
-
-    if not fit.noise.known:
-        return None
-    errors = fit.errors(np.random.default_rng(seed), fit.variances, RESAMPLES)
-    return errors[:, [fit.points.index(n) for n in names]]
-
-
-def _perfect_truth(fit: TwoWay, names: list[str]):
-    """The true means perfect transfer would keep: phi = 1's, shrunk (TwoWay.shrunk_means)."""
-    shrunk, _ = fit.shrunk_means()
-    return [float(shrunk[fit.points.index(n)]) for n in names]
-
-
 def answer(obs_1, ranking_1: Ranking, obs_phi, ranking_phi: Ranking, shared: list[str],
            confidence: float) -> tuple[Any, dict[str, Difference] | None]:
     """Kendall's tau over `shared` beside perfect transfer's, and the phi = 1 winner minus
@@ -365,9 +348,10 @@ def answer(obs_1, ranking_1: Ranking, obs_phi, ranking_phi: Ranking, shared: lis
     fit_1, fit_phi = TwoWay(obs_1), TwoWay(obs_phi) if obs_phi else None
     known = bool(shared) and fit_1.noise.known and fit_phi is not None and fit_phi.noise.known
     agreement = rank_agreement([ranking_1.get(n).mean for n in shared], [ranking_phi.get(n).mean for n in shared],
-                               _perfect_truth(fit_1, shared) if known else None,
-                               _errors(fit_1, shared, 1) if known else None,
-                               _errors(fit_phi, shared, 2) if known else None, confidence)
+                               # perfect transfer keeps phi = 1's means, shrunk
+                               fit_1.shrunk_means_of(shared) if known else None,
+                               fit_1.error_draws(shared, 1, RESAMPLES) if known else None,
+                               fit_phi.error_draws(shared, 2, RESAMPLES) if known else None, confidence)
     winner = ranking_1.leader
     against = (versus_control(fit_phi, winner, confidence)
                if fit_phi is not None and winner in obs_phi and len(obs_phi) > 1 else None)

@@ -234,6 +234,19 @@ class TwoWay:
         grand = float(np.mean(centre))
         return grand + keep * (centre - grand), keep
 
+    def error_draws(self, names: list, seed: int, draws: int) -> np.ndarray | None:
+        """Draws of `names`' mean errors (draws x names) from the fit's noise, seeded by
+        `seed`; None without a noise estimate."""
+        if not self.noise.known:
+            return None
+        errors = self.errors(np.random.default_rng(seed), self.variances, draws)
+        return errors[:, [self.points.index(n) for n in names]]
+
+    def shrunk_means_of(self, names: list) -> list[float]:
+        """`names`' shrunk means (`shrunk_means`), in that order."""
+        shrunk, _ = self.shrunk_means()
+        return [float(shrunk[self.points.index(n)]) for n in names]
+
     def posterior_draws(self, resamples: int, seed: int) -> np.ndarray:
         """The means drawn from their posterior (resamples x points): each draw's noise
         variances from their scaled inverse chi-square (s~^2 and its df), the means from a
