@@ -140,3 +140,22 @@ def test_presets_stay_as_published(cli, tmp_path):
     member = payload["members"][1]
     assert member["t"] is None and member["target_ratio"] == pytest.approx(PAPER_B0.product ** 2)
     assert (member["depth"], member["width"]) == pytest.approx((1.2 ** 2, 1.1 ** 2))
+
+
+def test_a_member_file_trains_at_its_own_proxy_resolution(cli, tmp_path):
+    """`train --baseline member-phi2.yaml` trains the member as `expand --train` would: at
+    the baseline's proxy px x r and with the baseline's proxy recipe (a bare NetSpec would
+    train at 32 px whatever its r)."""
+    from scalesearch.spec.spaces import load_space
+    from scalesearch.train import TrainRequest
+
+    payload, out = _expand(cli, tmp_path, "--baseline", "mobilenetv2", "--phi", "0,2", "--preset", "paper")
+    base = load_space("mobilenetv2")
+    for member in payload["members"]:
+        space = TrainRequest(baseline=str(out / member["spec_file"])).space()
+        expected = round(base.proxy_resolution * member["resolution"] / base.resolution)
+        assert space.proxy_resolution == expected
+        assert {k: v for k, v in space.proxy.items() if k != "resolution"} == \
+            {k: v for k, v in base.proxy.items() if k != "resolution"}
+        assert space.network.resolution == member["resolution"]
+    assert space.proxy_resolution > base.proxy_resolution  # phi 2 is larger than the baseline
