@@ -63,7 +63,11 @@ from scalesearch.training.loop import WeightAverage, recompute_bn_statistics, tr
 DEFAULT_OUT = Path("benchmarks/results/proxy-noise.jsonl")
 # Training recipes: budget settings over the space's proxy.  The equal-step ones keep
 # 96 steps and the same 8 warm-up steps (warmup_epochs scaled by the epoch's length).
-RECIPES = {
+# Every recipe but lr0.05 was measured at the peak learning rate the spaces had until
+# 2026-12-06, 0.1; it is pinned so that the recorded units keep their meaning now that
+# MobileNetV2's and EfficientNet-B0's proxies train at 0.05 ("base" is that old proxy).
+LR_BEFORE = 0.1
+_RECIPES = {
     "base": {},
     "12288x1": {"train_images": 12288, "epochs": 1, "warmup_epochs": 8 / 96},
     "6144x2": {"train_images": 6144, "epochs": 2, "warmup_epochs": 8 / 48},
@@ -78,6 +82,7 @@ RECIPES = {
     # The faithfulness reference: 4x today's steps, on 3x the images for 4 epochs.
     "4x": {"train_images": 12288, "epochs": 4},
 }
+RECIPES = {name: {"lr": LR_BEFORE, **settings} for name, settings in _RECIPES.items()}
 WEIGHTS = ("last", "ema", "mean")  # what can be scored on a unit (--weights): see `tracked_averages`
 EMA_DECAY = 0.95
 

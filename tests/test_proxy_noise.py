@@ -92,3 +92,10 @@ def test_faithfulness_tells_the_longer_trainings_order_from_its_reverse():
     assert flipped["tau"] < -0.8 and flipped["share_at_most"] < 0.01 and flipped["ref_best_rank"] == 6
     table = proxy_noise.faithfulness_table(reference + _units(long_means, 3, 0.3, "base", rng), 4000)
     assert "| base | last | 6 | 3 |" in table and "| 4x |" not in table
+
+
+def test_recorded_recipes_keep_the_learning_rate_they_were_measured_at():
+    """The recorded units were trained at lr 0.1 (lr0.05 at 0.05); the spaces' own proxies
+    now train at 0.05, so a recipe that fell back on the space would change meaning."""
+    assert {name: recipe["lr"] for name, recipe in proxy_noise.RECIPES.items()} == {
+        name: 0.05 if name == "lr0.05" else 0.1 for name in proxy_noise.RECIPES}
