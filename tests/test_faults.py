@@ -651,3 +651,23 @@ def test_messages_name_only_options_the_command_accepts(cli, monkeypatch, tmp_pa
     monkeypatch.setattr(transfer_cli, "run_transfer", refuse)
     one_line_error(cli("transfer", "--from", tmp_path, "--out", tmp_path / "t"),  # transfer takes no --epochs
                    "--data-dir lacks a file; lower epochs or raise --max-memory")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("late", ["raise KeyboardInterrupt('a late signal')", "raise SystemExit(130)"])
+def test_an_interrupted_program_exits_130_whatever_reaches_the_top(late):
+    """A KeyboardInterrupt that escapes the typer app (a signal landing while click turns the
+    command's exit into SystemExit) must not reach the top, where CPython ends the process
+    by SIGINT (-2, seen once in the suite for a signalled export); nor may one land in the
+    interpreter's shutdown after an exit 130: the program leaves with 130 at once."""
+    code = ("import sys, scalesearch.cli as cli\n"
+            "def app():\n"
+            "    print('interrupted: run the same command to resume', file=sys.stderr)\n"
+            f"    {late}\n"
+            "cli.app = app\n"
+            "import atexit, os, signal\n"
+            "atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))  # a signal during shutdown\n"
+            "cli.main()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 130, done.stderr
+    assert "run the same command to resume" in done.stderr and "Traceback" not in done.stderr
