@@ -159,3 +159,20 @@ def test_a_member_file_trains_at_its_own_proxy_resolution(cli, tmp_path):
             {k: v for k, v in base.proxy.items() if k != "resolution"}
         assert space.network.resolution == member["resolution"]
     assert space.proxy_resolution > base.proxy_resolution  # phi 2 is larger than the baseline
+
+
+def test_the_last_line_names_the_picked_point_and_where_it_came_from(cli, tmp_path):
+    """The README's main command ends with expand --pick recommended: its last line says
+    whose family it is — the recommended contender, not the leader — and where it went."""
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    (grid / "best.json").write_text(json.dumps({
+        "baseline": "efficientnet-b0", "alpha": 1.512287, "beta": 1.0, "gamma": 1.15, "target": 2.0,
+        "recommended": {"alpha": 1.183432, "beta": 1.0, "gamma": 1.3, "target": 2.0}}))
+    out = tmp_path / "family"
+    result = cli("expand", "--baseline", "efficientnet-b0", "--from", grid, "--pick", "recommended",
+                 "--phi", "0..2", "--out", out)
+    assert result.exit_code == 0, result.output
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("family of alpha=1.18343 beta=1 gamma=1.3 from ") and "(recommended)" in last, last
+    assert "φ = 0..2; φ = 2 costs 4." in last and str(out / "family.json") in last

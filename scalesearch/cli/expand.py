@@ -69,6 +69,8 @@ def expand(
     out = Path(payload["out"])
     rebuild(out)  # files first: a broken pipe on stdout loses nothing
     emit(format, payload, lambda: _table(payload, out))
+    if format is OutputFormat.table:
+        print(last_line(payload, out))
 
 
 class ProgressDisplay(ExpandEvents):
@@ -91,6 +93,19 @@ class ProgressDisplay(ExpandEvents):
 
     def close(self) -> None:
         self.progress.stop()
+
+
+def last_line(payload: dict, out: Path) -> str:
+    """The run in one line, as grid ends: whose family, from where, where it went."""
+    c = payload.get("coefficients")
+    whose = (f"alpha={c['alpha']:g} beta={c['beta']:g} gamma={c['gamma']:g} from {payload['coefficient_source']}"
+             if c else payload["coefficient_source"])
+    phis = [m["phi"] for m in payload["members"]]
+    run = len(phis) > 2 and phis == list(range(int(phis[0]), int(phis[0]) + len(phis)))
+    listed = f"{phis[0]}..{phis[-1]}" if run else ", ".join(phi_label(p) for p in phis)
+    last = max(payload["members"], key=lambda m: m["phi"])
+    return (f"family of {whose}: φ = {listed}; φ = {phi_label(last['phi'])} costs "
+            f"{last['flops_ratio']:.1f}x the baseline  ->  {out / 'family.json'}, {out / 'report.md'}")
 
 
 def _table(payload: dict, out: Path) -> Table:
