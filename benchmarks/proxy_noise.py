@@ -102,9 +102,13 @@ def parse_points(text: str) -> list[tuple[float, float, float]]:
     return [tuple(float(v) for v in p.split(":")) for p in text.split(",") if p]
 
 
+POINTS_STEP = 0.1  # the grid the recorded units' points come from (pick_candidates)
+
+
 def pick_candidates(space, wanted: list[tuple[float, float, float]]) -> list:
-    """The baseline and the grid candidate nearest each wanted (alpha, beta, gamma)."""
-    candidates = build_candidates(space, GridSpec.from_space(space))
+    """The baseline and the step-0.1 grid's candidate nearest each wanted (alpha, beta, gamma):
+    the grid every recorded unit was measured on (the spaces' own step may be coarser)."""
+    candidates = build_candidates(space, GridSpec.from_space(space, step=POINTS_STEP))
     chosen = [candidates[0]]
     for point in wanted:
         best = min(candidates[1:], key=lambda c: sum((a - b) ** 2 for a, b in zip(

@@ -99,3 +99,12 @@ def test_recorded_recipes_keep_the_learning_rate_they_were_measured_at():
     now train at 0.05, so a recipe that fell back on the space would change meaning."""
     assert {name: recipe["lr"] for name, recipe in proxy_noise.RECIPES.items()} == {
         name: 0.05 if name == "lr0.05" else 0.1 for name in proxy_noise.RECIPES}
+
+
+@pytest.mark.parametrize("baseline", ["efficientnet-b0", "mobilenetv2"])
+def test_recorded_points_stay_the_step_01_grids_whatever_the_spaces_step(baseline):
+    """The recorded units are (1.389, 1, 1.2) and friends, from the step-0.1 grid; the spaces
+    now default to 0.15, whose nearest point to (1.389, 1, 1.2) is (1.512, 1, 1.15)."""
+    from scalesearch.spec.spaces import load_space
+    chosen = proxy_noise.pick_candidates(load_space(baseline), proxy_noise.parse_points("1.389:1:1.2,1:1.4:1"))
+    assert [(round(c.alpha, 3), c.beta, c.gamma) for c in chosen[1:]] == [(1.389, 1.0, 1.2), (1.0, 1.4, 1.0)]
