@@ -269,7 +269,7 @@ def train_unit(setup: ProxySetup, item: Planned, seed_index: int) -> dict:
 def estimates(setup: ProxySetup, todo: list[tuple[Planned, int]]) -> dict[str, float]:
     """Seconds each pending unit should take (training.timing)."""
     seconds = estimate_seconds([setup.proxy(item) for item, _ in todo], setup.budget,
-                               len(setup.data.train_y), len(setup.data.val_y), len(setup.data.test_y))
+                               len(setup.data.train_y), len(setup.data.val_y), len(setup.data.test_y), setup.threads)
     return {unit_key(item.key, k): t for (item, k), t in zip(todo, seconds)}
 
 
@@ -523,7 +523,9 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
                                               command=request.command, identity=config))
     done = read_units(request.out)
     todo = pending_units(plan, request.seeds, done)
-    seconds = estimates(setup, todo)
+    # Timed at the asked threads: the default (every core) beside another job's process
+    # oversubscribes, and `--threads 1` next to one was once estimated at 363 min for 17.5.
+    seconds = estimates(replace(setup, threads=request.placement.threads), todo)
     processes = _processes(request, setup, len(todo), in_process=train_one is not None,
                            seconds=sum(seconds.values()))
     events.planned(plan, costs, todo, len(plan) * request.seeds - len(todo),

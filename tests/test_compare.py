@@ -340,3 +340,13 @@ def test_figure3_when_the_run_has_two_targets(tmp_path, tiny, no_estimate):
     assert (tmp_path / "run" / "figures" / "figure3.png").read_bytes().startswith(b"\x89PNG")
     assert "Figure 3" in (tmp_path / "run" / "report.md").read_text()
     assert "Beside the paper" not in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_the_estimate_times_a_step_at_the_threads_asked_for(tmp_path, tiny, monkeypatch):
+    """--threads 1 beside another job was estimated at the default's every-core threads:
+    oversubscribed, 363 min for a run that took 17.5."""
+    seen = []
+    monkeypatch.setattr(compare, "estimate_seconds",
+                        lambda networks, *args: seen.append(args[-1]) or [1.0] * len(networks))
+    run_compare(request(tmp_path, tiny, threads=1), train_one=FakeTrainer())
+    assert seen == [1]
