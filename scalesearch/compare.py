@@ -496,7 +496,8 @@ class CompareEvents:
     """What a front end hears while a compare runs (the CLI draws progress from these)."""
 
     def planned(self, plan: list[Planned], costs: list[dict], todo: list[tuple[Planned, int]],
-                finished: int, estimates: dict[str, float]) -> None: ...
+                finished: int, estimates: dict[str, float], workers: int = 1) -> None:
+        """`estimates`: seconds each unit should take in its worker; `workers` train at once."""
 
     def unit_started(self, item: Planned, seed_index: int) -> None: ...
 
@@ -525,11 +526,15 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
     todo = pending_units(plan, request.seeds, done)
     # Timed at the asked threads: the default (every core) beside another job's process
     # oversubscribes, and `--threads 1` next to one was once estimated at 363 min for 17.5.
-    seconds = estimates(replace(setup, threads=request.placement.threads), todo)
+    timed = request.placement.threads or available_cores()
+    seconds = estimates(replace(setup, threads=timed), todo)
     processes = _processes(request, setup, len(todo), in_process=train_one is not None,
                            seconds=sum(seconds.values()))
-    events.planned(plan, costs, todo, len(plan) * request.seeds - len(todo),
-                   {k: v / processes.workers for k, v in seconds.items()})
+    if processes.threads != timed:
+        # Then again at the threads each worker trains with: two 1-thread workers timed at
+        # 2 threads were estimated at 6 min for 11.9 (MobileNetV2, Table 3 preset).
+        seconds = estimates(replace(setup, threads=processes.threads), todo)
+    events.planned(plan, costs, todo, len(plan) * request.seeds - len(todo), seconds, processes.workers)
     if processes.workers == 1:
         setup = replace(setup, threads=processes.threads)
         train_units(request.out, todo, lambda item, k: (train_one or train_unit)(setup, item, k), events)

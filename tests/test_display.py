@@ -29,3 +29,26 @@ def test_a_narrow_terminal_folds_cells_instead_of_cutting_them(monkeypatch):
     app.print_table(_wide_table())
     text = buffer.getvalue()
     assert "…" not in text and "5,288,12" in text.replace("\n", "").replace("│", "").replace(" ", "")
+
+
+def test_units_in_two_workers_are_each_timed_from_their_own_start(capsys, monkeypatch):
+    """Two workers interleave: a unit's line took the other unit's start (38 s printed for a
+    123 s training), and its estimate was printed divided by the workers."""
+    progress = importlib.import_module("scalesearch.cli.progress")
+    clock = iter([0.0, 5.0, 100.0, 123.0])
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+
+    class Item:
+        def __init__(self, key):
+            self.key = key
+
+    bar = progress.UnitProgress("compare")
+    bar.begin(2, {"a/seed0": 90.0, "b/seed0": 110.0}, workers=2)
+    bar.unit_started(Item("a"), 0)  # t = 0
+    bar.unit_started(Item("b"), 0)  # t = 5
+    ok = {"status": "ok", "val_accuracy": 0.5, "test_accuracy": 0.5}
+    bar.unit_done(Item("a"), 0, {"key": "a/seed0", **ok})  # t = 100
+    bar.unit_done(Item("b"), 0, {"key": "b/seed0", **ok})  # t = 123
+    lines = capsys.readouterr().err.splitlines()
+    assert "(100 s, estimated 90 s)" in lines[0] and "a/seed0" in lines[0]
+    assert "(118 s, estimated 110 s)" in lines[1] and "b/seed0" in lines[1]

@@ -81,14 +81,15 @@ class ProgressEvents(UnitProgress, CompareEvents):
     def __init__(self) -> None:
         super().__init__("compare")
 
-    def planned(self, plan, costs, todo, finished, estimates) -> None:
+    def planned(self, plan, costs, todo, finished, estimates, workers=1) -> None:
         for item, cost in zip(plan, costs):
             if not item.within_tolerance:
                 stderr.print(f"warning: {item.key} reaches {cost['cost_ratio']:.2f}x, outside ±5% of "
                              f"{item.label}; rounding leaves no closer setting")
         stderr.print(f"compare: {len(plan)} variants, {len(todo)} units to train "
-                     f"({finished} already done), estimated {duration(sum(estimates.values()))}")
-        self.begin(len(todo), estimates)
+                     f"({finished} already done), estimated {duration(sum(estimates.values()) / workers)}"
+                     + (f" in {workers} worker processes" if workers > 1 else ""))
+        self.begin(len(todo), estimates, workers)
 
 
 def rows_table(rows: list[dict], baseline: str) -> Table:

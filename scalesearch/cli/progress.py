@@ -7,21 +7,25 @@ import time
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from scalesearch.cli.app import stderr
+from scalesearch.runs.compare_units import unit_key
 
 
 class UnitProgress:
-    """A rich bar on stderr whose length is the estimated seconds, so its ETA is the
-    estimate; one line per finished unit (all a log or a pipe gets)."""
+    """A rich bar on stderr whose length is the estimated wall seconds, so its ETA is the
+    estimate; one line per finished unit (all a log or a pipe gets), with the seconds it
+    took beside the seconds estimated for it.  Units may train `workers` at a time: each
+    then moves the bar by its estimate / workers, and is timed from its own start."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.progress: Progress | None = None
         self.estimates: dict[str, float] = {}
-        self.started = 0.0
+        self.workers = 1
+        self.started: dict[str, float] = {}
 
-    def begin(self, todo: int, estimates: dict[str, float]) -> None:
-        self.estimates = estimates
-        total = sum(estimates.values())
+    def begin(self, todo: int, estimates: dict[str, float], workers: int = 1) -> None:
+        self.estimates, self.workers = estimates, max(1, workers)
+        total = sum(estimates.values()) / self.workers
         if not todo or not stderr.is_terminal:
             return
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -30,17 +34,18 @@ class UnitProgress:
         self.task = self.progress.add_task(self.name, total=max(total, 1e-9))
 
     def unit_started(self, item, seed_index: int) -> None:
-        self.started = time.perf_counter()
+        self.started[unit_key(item.key, seed_index)] = time.perf_counter()
         if self.progress:
             self.progress.update(self.task, description=f"{item.key} seed {seed_index}")
 
     def unit_done(self, item, seed_index: int, record: dict) -> None:
         key = record["key"]
         if self.progress:
-            self.progress.advance(self.task, self.estimates.get(key, 0.0))
+            self.progress.advance(self.task, self.estimates.get(key, 0.0) / self.workers)
             if self.progress.finished:
                 self.progress.stop()
-        took = time.perf_counter() - self.started
+        start = self.started.pop(key, None)
+        took = time.perf_counter() - start if start is not None else 0.0
         if record.get("status") == "ok":
             test = record.get("test_accuracy")
             tested = f", test {test:.2%}" if isinstance(test, float) and test == test else ""
