@@ -2,6 +2,7 @@
 
 import importlib
 import io
+from types import SimpleNamespace
 
 from rich.console import Console
 from rich.table import Table
@@ -36,7 +37,7 @@ def test_units_in_two_workers_are_each_timed_from_their_own_start(capsys, monkey
     123 s training), and its estimate was printed divided by the workers."""
     progress = importlib.import_module("scalesearch.cli.progress")
     clock = iter([0.0, 5.0, 100.0, 123.0])
-    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(progress, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
 
     class Item:
         def __init__(self, key):
