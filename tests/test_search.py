@@ -211,6 +211,41 @@ def test_seeds_k_trains_every_point_k_times_and_the_baseline_too(resnet18, monke
     assert summary["baseline_seeds"] == 2 and set(summary["seeds"].values()) == {2}
 
 
+class FailingTrainer(FakeTrainer):
+    """As FakeTrainer, but the points in `fails` blow up: their units come back failed-to-train
+    at a chance-level accuracy, as the unit funnel's health check records them."""
+
+    def __init__(self, means, fails, **kwargs):
+        super().__init__(means, **kwargs)
+        self.fails = fails
+
+    def __call__(self, candidate, space, config, data, *, seed_index=0, **kwargs):
+        out = super().__call__(candidate, space, config, data, seed_index=seed_index, **kwargs)
+        if candidate.index in self.fails:
+            out.val_accuracy, out.status = 0.12, "failed-to-train"
+            out.message = "blew up: first-epoch mean loss 6.10 > 1.5 x ln 10 = 3.45"
+        return out
+
+
+def test_a_unit_that_failed_to_train_is_never_ranked_and_the_outcome_says_so(resnet18, monkeypatch):
+    space, candidates = resnet18
+    trainer = FailingTrainer(gap_of(5, best_index=7), fails={2}, noise_seed=1)
+    the_study, summary = search(space, candidates, monkeypatch, trainer, seeds=2)
+    tables = collect(the_study, candidates, SearchConfig(space.name, GridSpec(step=0.1), ProxyBudget(epochs=1), seeds=2),
+                     "s", "memory")
+    point = next(p for p in tables.points if p["index"] == 2)
+    # Ranked as a low accuracy it would be "separated" from the leader; it is in no ranking at all.
+    assert point["state"] == "failed-to-train" and point["mean"] is None and not point["separated"]
+    assert sorted(s for p, s in trainer.calls if p == 2) == [0]  # not trained again: it cannot be ranked
+    failed = [u for u in tables.units if u["point"] == 2]
+    assert [u["state"] for u in failed] == ["failed-to-train"] and failed[0]["note"].startswith("blew up")
+    assert summary["failed_to_train"]["units"] == 1 and summary["failed_to_train"]["points"] == ["(1.65289, 1, 1.1)"]
+    assert "1 of 25 trainings failed to train (blew up: (1.65289, 1, 1.1))" in summary["outcome"]
+    assert "this proxy cannot rank these points" in summary["outcome"]
+    assert "scalesearch calibrate --baseline resnet18" in summary["outcome"]
+    assert summary["alpha"] == candidates[7].alpha  # the rest still rank
+
+
 def test_an_interrupted_race_resumes_without_retraining_a_finished_unit(resnet18, monkeypatch):
     space, candidates = resnet18
     storage = optuna.storages.InMemoryStorage()

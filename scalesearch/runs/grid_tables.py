@@ -29,6 +29,7 @@ from scalesearch.search.surface import fit_surface
 from scalesearch.search.tie_break import recommend, sentence as tie_sentence
 from scalesearch.search.worker import UnitStatus, unit_status, wanted_units
 from scalesearch.spec.scaling import Coefficients, label
+from scalesearch.training import health
 
 UNIT_COLUMNS = ["trial", "point", "seed", "role", "alpha", "beta", "gamma", "state", "val_accuracy",
                 "test_accuracy", "epochs", "proxy_resolution", "seconds", "images_per_second", "note"]
@@ -68,8 +69,8 @@ def _unit_row(trial: optuna.trial.FrozenTrial, by_index: dict[int, Candidate]) -
     point = attrs.get("point")
     c = by_index.get(point) if point is not None else None
     state = "rejected" if attrs.get("rejected") else STATES.get(trial.state, trial.state.name.lower())
-    if attrs.get("status") == "diverged":
-        state = "diverged"
+    if health.failed(attrs):
+        state = health.FAILED
     row = {"trial": trial.number, "point": point, "seed": attrs.get("seed"), "role": c.role if c else "proposal",
            "alpha": attrs.get("alpha", c.alpha if c else None), "beta": attrs.get("beta", c.beta if c else None),
            "gamma": attrs.get("gamma", c.gamma if c else None), "state": state,
@@ -100,8 +101,8 @@ def _point_row(c: Candidate, status: UnitStatus, ranking: Ranking) -> dict[str, 
         fails = sum(n for (point, _), n in status.failures.items() if point == c.index)
         state = f"failed x{fails}" if fails else "not run"
     row.update(state=state, seeds=len(complete), contender=False, separated=False)
-    if any(t.user_attrs.get("status") == "diverged" for t in complete):
-        row["state"] = "diverged"
+    if any(health.failed(t.user_attrs) for t in complete):
+        row["state"] = health.FAILED
     first = mine.get(0)
     row["test_accuracy"] = (first.user_attrs.get("test_accuracy") if first is not None else None)
     values = [t.user_attrs.get("val_accuracy") for t in complete if t.user_attrs.get("val_accuracy") is not None]
@@ -117,8 +118,35 @@ def _point_row(c: Candidate, status: UnitStatus, ranking: Ranking) -> dict[str, 
     return {k: row.get(k) for k in POINT_COLUMNS}
 
 
+def _failed_to_train(status: UnitStatus, candidates: list[Candidate]) -> dict[str, Any]:
+    """How many finished trainings failed the health check, of how many, on which points, why."""
+    by_index = {c.index: c for c in candidates}
+    failed = sorted(status.failed_units)
+    finished = sum(1 for t in status.done.values() if t.state == TrialState.COMPLETE)
+    return {"units": len(failed), "of": finished,
+            "points": [label(by_index[p].as_dict()) if by_index[p].role == "candidate" else "the baseline"
+                       for p in sorted({p for p, _ in failed})],
+            "reasons": sorted({(status.done[u].user_attrs.get("note") or "").split(":")[0] for u in failed} - {""})}
+
+
+def failure_sentence(failed: dict[str, Any] | None, baseline: str) -> str:
+    """The outcome's warning when trainings failed to train ("" when none did)."""
+    if not failed or not failed.get("units"):
+        return ""
+    points = failed["points"]
+    shown = ", ".join(points[:4]) + (f" and {len(points) - 4} more" if len(points) > 4 else "")
+    return (f" {failed['units']} of {failed['of']} trainings failed to train ({'; '.join(failed['reasons'])}: "
+            f"{shown}): this proxy cannot rank these points, and they are left out; run "
+            f"`scalesearch calibrate --baseline {baseline}` for a recipe under which they train.")
+
+
 def outcome(summary: dict[str, Any]) -> str:
-    """The result in one sentence: a decision with its margin, or a tie with its width."""
+    """The result in one sentence: a decision with its margin, or a tie with its width; and
+    the trainings that failed to train, if any."""
+    return _decision(summary) + failure_sentence(summary.get("failed_to_train"), summary.get("baseline", "X"))
+
+
+def _decision(summary: dict[str, Any]) -> str:
     if "alpha" not in summary:
         return "No candidate has finished yet."
     leader = label(summary)
@@ -143,7 +171,7 @@ def summarize(points: list[dict[str, Any]], ranking: Ranking, status: UnitStatus
               config: SearchConfig, study_name: str, storage: str) -> dict[str, Any]:
     baseline = next(p for p in points if p["role"] == "baseline")
     feasible = [p for p in points if p["feasible"] and p["role"] == "candidate"]
-    finished = [p for p in feasible if p["state"] in ("complete", "pruned", "diverged")]
+    finished = [p for p in feasible if p["state"] in ("complete", "pruned", health.FAILED)]
     pending = wanted_units(candidates, status, config)
     summary: dict[str, Any] = {
         "baseline": config.baseline, "study": study_name, "storage": storage,
@@ -157,6 +185,7 @@ def summarize(points: list[dict[str, Any]], ranking: Ranking, status: UnitStatus
         "confidence": config.confidence, "target": config.grid.target, "tolerance": config.grid.tolerance,
         "noise": {"sd": ranking.noise.sd, "df": ranking.noise.df, "kind": ranking.noise.kind},
         "decided": ranking.decided,
+        "failed_to_train": _failed_to_train(status, candidates),
         "seeds": {label(p): p["seeds"] for p in feasible if p["seeds"]},
         "selected_on": "validation split carved from the training data (test only reported, first seed)",
         "flops_shape": "deployment (the space's native resolution, 3 channels, 1000 classes)",
@@ -212,9 +241,11 @@ def _brief(p: dict[str, Any]) -> dict[str, Any]:
 def _over_baseline(status: UnitStatus, candidates: list[Candidate], leader: int, confidence: float) -> dict | None:
     """The leader minus the baseline on their seeds, with its interval (None without both)."""
     values: dict[int, dict[int, float]] = {}
+    failed = status.failed_points  # points that failed to train are in no comparison, the baseline neither
     for (point, seed), trial in status.done.items():
         value = trial.user_attrs.get("val_accuracy")
-        if trial.state == TrialState.COMPLETE and value is not None and math.isfinite(value):
+        if (trial.state == TrialState.COMPLETE and point not in failed and value is not None
+                and math.isfinite(value)):
             values.setdefault(point, {})[seed] = value
     if 0 not in values or leader not in values:
         return None

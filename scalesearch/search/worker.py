@@ -39,6 +39,7 @@ from scalesearch.search.ranking import racing_needs, rank
 from scalesearch.search.storage import LeaseKeeper, owner_attrs, reap_stale_trials, retrying
 from scalesearch.search.study import SearchConfig, point_params, set_violation, suggest_params
 from scalesearch.spec.spaces import SearchSpace
+from scalesearch.training import health
 from scalesearch.training.data import ImageData
 from scalesearch.training.unit import DataSource, train_unit, unit_seed
 from scalesearch.training.loop import TrainResult
@@ -56,15 +57,27 @@ class UnitStatus:
     rejected: list[FrozenTrial] = field(default_factory=list)  # sampler proposals off the feasible set
 
     def accuracies(self, candidates: list[Candidate]) -> dict[int, dict[int, float]]:
-        """point -> seed -> validation accuracy of every complete unit of a candidate."""
+        """point -> seed -> validation accuracy of every complete unit of a candidate, leaving
+        out every point with a unit that failed to train (training/health.py): its healthy
+        seeds alone would rank the seeds the optimizer spared, not the network."""
         roles = {c.index: c.role for c in candidates}
         out: dict[int, dict[int, float]] = {}
         for (point, seed), trial in self.done.items():
             value = trial.user_attrs.get("val_accuracy")
             if (roles.get(point) == "candidate" and trial.state == TrialState.COMPLETE
-                    and value is not None and math.isfinite(value)):
+                    and point not in self.failed_points and value is not None and math.isfinite(value)):
                 out.setdefault(point, {})[seed] = float(value)
         return out
+
+    @property
+    def failed_units(self) -> list[Unit]:
+        """The finished units that failed the health check."""
+        return [unit for unit, trial in self.done.items()
+                if trial.state == TrialState.COMPLETE and health.failed(trial.user_attrs)]
+
+    @property
+    def failed_points(self) -> set[int]:
+        return {point for point, _ in self.failed_units}
 
     @property
     def trainings(self) -> int:
@@ -107,7 +120,8 @@ def wanted_units(candidates: list[Candidate], status: UnitStatus, config: Search
     pending = [u for u in first if open_(u)]
     if pending or any(s == 0 for _, s in status.running):
         return pending  # more seeds are decided once every first seed is in
-    trained = sorted({p for p, s in status.done if p != 0 and status.done[(p, s)].state == TrialState.COMPLETE})
+    trained = sorted({p for p, s in status.done if p != 0 and status.done[(p, s)].state == TrialState.COMPLETE}
+                     - status.failed_points)  # a point that failed to train is not ranked: no more seeds
     if not config.racing:
         more = [(p, s) for s in range(1, config.seeds or 1) for p in trained]
     else:
@@ -379,6 +393,8 @@ def train_candidate(candidate: Candidate, space: SearchSpace, config: SearchConf
 
 def _result_attrs(result: TrainResult) -> dict[str, Any]:
     keys = ("val_accuracy", "test_accuracy", "images_per_second", "seconds", "status", "resolution",
-            "epochs", "threads")
+            "epochs", "threads", "first_loss")
     attrs = {k: getattr(result, k) for k in keys}
+    if result.status != "ok":
+        attrs["note"] = result.message  # why it failed to train: trials.csv's note
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in attrs.items()}

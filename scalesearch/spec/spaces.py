@@ -17,7 +17,7 @@ import importlib.resources
 import math
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,10 +29,11 @@ from scalesearch.spec.netspec import NetSpec, SpecError
 
 _BUILTIN_PACKAGE = "scalesearch.builtin_spaces"
 _SPACE_KEYS = {"description", "network", "proxy", "grid", "dropout_growth"}
-_PROXY_KEYS = {"resolution", "epochs", "train_images", "batch_size", "lr",
-               "val_images", "eval_weights", "ema_decay", "flips"}  # the recipe: training/budget.py
+_PROXY_KEYS = {"resolution", "epochs", "train_images", "batch_size", "lr", "warmup_epochs", "weight_decay",
+               "optimizer", "readout_fan_in", "clip_grad", "val_images", "eval_weights", "ema_decay", "flips",
+               "calibrated"}  # the recipe: training/budget.py; `calibrated` says by what run it was chosen
+_WORD_KEYS = {"shape", "eval_weights", "flips", "optimizer", "calibrated"}  # names, not numbers: checked where read
 _GRID_KEYS = {"step", "target", "tolerance", "shape", "low", "high"}
-_WORD_KEYS = {"shape", "eval_weights", "flips"}  # names, not numbers: checked where they are read
 
 
 class SpaceError(UserError):
@@ -61,6 +62,17 @@ class SearchSpace:
     def proxy_resolution(self) -> int:
         """The base resolution trials train at (scaled by each candidate's r)."""
         return int(self.proxy.get("resolution", 32))
+
+    @property
+    def calibrated(self) -> str:
+        """How the proxy recipe was chosen (`scalesearch calibrate` writes it); "" if never."""
+        return str(self.proxy.get("calibrated") or "")
+
+    def with_proxy(self, recipe: dict[str, Any] | None) -> "SearchSpace":
+        """This space with `recipe` (a `--proxy FILE`'s block, `read_recipe`) over its own proxy."""
+        if not recipe:
+            return self
+        return replace(self, proxy={**self.proxy, **recipe})
 
     @property
     def identity(self) -> str:
@@ -133,6 +145,21 @@ def _space_from_text(text: str, source: str) -> SearchSpace:
     growth = _section(data, "dropout_growth", {"per_phi", "max"}, source)
     return SearchSpace(name=network.name, source=source, description=data.get("description", ""),
                        network=network, proxy=proxy, grid=grid, dropout_growth=growth)
+
+
+def read_recipe(path: str | Path) -> dict[str, Any]:
+    """The `proxy:` block of a recipe file (what `scalesearch calibrate` writes, or a space's
+    YAML), checked like a space's: `grid/compare/train --proxy FILE` trains with it."""
+    source = str(path)
+    if not Path(path).is_file():
+        raise SpaceError(f"{source}: no such file (a recipe file holds a proxy: block, as `scalesearch calibrate` writes)")
+    try:
+        data = yaml.safe_load(read_text(Path(path), "proxy recipe"))
+    except yaml.YAMLError:
+        raise SpecError(f"{source}: not valid YAML") from None
+    if not isinstance(data, dict) or not isinstance(data.get("proxy"), dict):
+        raise SpecError(f"{source}: expected a mapping with a 'proxy' field (as `scalesearch calibrate` writes)")
+    return _section(data, "proxy", _PROXY_KEYS, source)
 
 
 def _section(data: dict, key: str, allowed: set[str], source: str) -> dict[str, Any]:

@@ -18,7 +18,8 @@ EVAL_WEIGHTS = ("last", "ema", "mean")  # what is evaluated: see ProxyBudget.eva
 FLIPS = ("random", "alternate")
 # Recipe settings added after studies and checkpoints were first written: left out of
 # `as_dict` at these defaults, so a study or checkpoint from before them still matches.
-_RECIPE_DEFAULTS = {"eval_weights": "last", "ema_decay": 0.95, "flips": "random"}
+_RECIPE_DEFAULTS = {"eval_weights": "last", "ema_decay": 0.95, "flips": "random", "readout_fan_in": 0,
+                    "clip_grad": 0.0}
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,13 @@ class ProxyBudget:
     # random: each image flipped with probability 1/2 in every epoch; alternate: each image
     # flipped on alternate epochs, starting from a coin drawn once by the seed.
     flips: str = "random"
+    # The classifier's learning rate (training/loop.parameter_groups): 0 = the peak lr, like
+    # every layer; N > 0 = lr x min(1, N / its fan-in), muP's readout rule.  One SGD step moves
+    # a logit by about lr x |features|^2, which grows with the classifier's fan-in: a 2048-wide
+    # ResNet-50 head at lr 0.1 averaged a first-epoch loss of 4.4 (chance 2.30), 2.6 with N = 512.
+    readout_fan_in: int = 0
+    # Gradient-norm clipping (the global L2 norm, before each step): 0 = off.
+    clip_grad: float = 0.0
 
     def __post_init__(self) -> None:
         def need(ok: bool, setting: str, what: str) -> None:
@@ -81,6 +89,10 @@ class ProxyBudget:
         need(_finite(self.ema_decay) and 0 < self.ema_decay < 1, "ema_decay",
              f"must be in (0, 1), got {self.ema_decay!r}")
         need(self.flips in FLIPS, "flips", f"must be one of {', '.join(FLIPS)}, got {self.flips!r}")
+        need(_whole(self.readout_fan_in) and self.readout_fan_in >= 0, "readout_fan_in",
+             f"must be a whole number >= 0 (0 = off), got {self.readout_fan_in!r}")
+        need(_finite(self.clip_grad) and self.clip_grad >= 0, "clip_grad",
+             f"must be >= 0 (0 = off), got {self.clip_grad!r}")
 
     def as_dict(self) -> dict[str, Any]:
         """Every setting, the recipe settings only where they differ from their defaults:
@@ -93,7 +105,7 @@ class ProxyBudget:
     @classmethod
     def for_space(cls, proxy: dict[str, Any], **given: Any) -> "ProxyBudget":
         """A search space's `proxy:` defaults, overridden by every setting given (not None)."""
-        values = {k: v for k, v in proxy.items() if k != "resolution"}
+        values = {k: v for k, v in proxy.items() if k not in ("resolution", "calibrated")}
         values.update({k: v for k, v in given.items() if v is not None})
         kinds = {f.name: type(f.default) for f in fields(cls)}
         return cls(**{k: _as_kind(kinds.get(k), v) for k, v in values.items()})

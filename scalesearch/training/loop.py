@@ -62,7 +62,9 @@ FLIP_STREAM = 0x5EED_F11B  # added to the seed: alternate flips' coins, apart fr
 
 @dataclass
 class TrainResult:
-    """What one run gives back.  `status` is "ok" or "diverged" (non-finite loss)."""
+    """What one run gives back.  `status` is "ok" or "diverged" (non-finite loss); the unit
+    funnel (training/unit.py) turns a training that fails its health check into
+    "failed-to-train" (training/health.py), `message` saying why."""
 
     val_accuracy: float  # on the validation split carved from train: what a search selects on
     test_accuracy: float  # on the source's test split: reported only
@@ -86,8 +88,13 @@ class TrainResult:
     step: str = "eager"  # how each step ran: eager or cuda-graph (training/step.py)
     step_note: str = ""  # why a CUDA step ran eagerly
 
+    @property
+    def first_loss(self) -> float | None:
+        """The first epoch's mean training loss (what the health check reads)."""
+        return self.history[0]["train_loss"] if self.history else None
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "first_loss": self.first_loss}
 
 
 def learning_rate(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
@@ -98,18 +105,40 @@ def learning_rate(step: int, total_steps: int, warmup_steps: int, peak: float) -
     return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Decay conv / linear weights only: decaying BN scales and biases only hurts."""
-    decay, no_decay = [], []
+def readout(model: nn.Module) -> nn.Linear | None:
+    """The classifier: a built network's `classifier`, else the model's last nn.Linear."""
+    head = getattr(model, "classifier", None)
+    if isinstance(head, nn.Linear):
+        return head
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return linears[-1] if linears else None
+
+
+def readout_lr_scale(model: nn.Module, fan_in: int) -> float:
+    """The classifier's share of the peak lr under `ProxyBudget.readout_fan_in` (1 when off)."""
+    head = readout(model)
+    if not fan_in or head is None:
+        return 1.0
+    return min(1.0, fan_in / head.in_features)
+
+
+def parameter_groups(model: nn.Module, weight_decay: float, readout_fan_in: int = 0) -> list[dict[str, Any]]:
+    """Decay conv / linear weights only: decaying BN scales and biases only hurts.  Each
+    group's `lr_scale` multiplies the schedule's rate (training/step.set_learning_rate):
+    the classifier's is `readout_lr_scale`, everything else's 1."""
+    scale = readout_lr_scale(model, readout_fan_in)
+    head = {id(p) for p in readout(model).parameters()} if scale != 1.0 else set()
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for param in model.parameters():
         if param.requires_grad:
-            (decay if param.ndim > 1 else no_decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+            groups.setdefault((param.ndim > 1, id(param) in head), []).append(param)
+    return [{"params": params, "weight_decay": weight_decay if decayed else 0.0,
+             "lr_scale": scale if in_head else 1.0}
+            for (decayed, in_head), params in sorted(groups.items(), key=lambda kv: (not kv[0][0], kv[0][1]))]
 
 
 def make_optimizer(model: nn.Module, budget: ProxyBudget, device: torch.device) -> torch.optim.Optimizer:
-    groups = parameter_groups(model, budget.weight_decay)
+    groups = parameter_groups(model, budget.weight_decay, budget.readout_fan_in)
     if budget.optimizer == "rmsprop":
         # The EfficientNet recipe: decay 0.9, momentum 0.9, eps 1e-3 (TF puts eps inside the sqrt; close enough).
         return torch.optim.RMSprop(groups, lr=budget.lr, alpha=0.9, eps=1e-3, momentum=budget.momentum)
@@ -415,7 +444,8 @@ def train_model(model: nn.Module, data: ImageData, resolution: int, budget: Prox
             start_epoch, history = load_checkpoint(Path(checkpoint), s.net, s.optimizer, s.batches,
                                                    budget, checkpoint_extra, average=s.average)
         s.model = distributed.wrap_model(s.net, device)
-        s.step = make_step(s.model, s.optimizer, device, budget.label_smoothing, s.world, graphs)
+        s.step = make_step(s.model, s.optimizer, device, budget.label_smoothing, s.world, graphs,
+                           clip=budget.clip_grad)
         if on_session is not None:
             on_session(s)
         last = history[-1]["val_accuracy"] if history else None

@@ -28,13 +28,15 @@ WARMUP_STEPS = 3
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """The schedule's rate for the next step: written into a device tensor where the optimizer
-    holds one (so a captured step reads it), else set as a number."""
+    """The schedule's rate for the next step, times each group's `lr_scale` (the classifier's
+    readout rule, training/loop.parameter_groups): written into a device tensor where the
+    optimizer holds one (so a captured step reads it), else set as a number."""
     for group in optimizer.param_groups:
+        rate = lr * group.get("lr_scale", 1.0)
         if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)
+            group["lr"].fill_(rate)
         else:
-            group["lr"] = lr
+            group["lr"] = rate
 
 
 class EagerStep:
@@ -43,9 +45,9 @@ class EagerStep:
     kind = "eager"
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
-                 label_smoothing: float = 0.0, why: str = ""):
+                 label_smoothing: float = 0.0, why: str = "", clip: float = 0.0):
         self.model, self.optimizer, self.device = model, optimizer, device
-        self.label_smoothing, self.why = label_smoothing, why
+        self.label_smoothing, self.why, self.clip = label_smoothing, why, clip
 
     def forward_backward(self, x: torch.Tensor, y: torch.Tensor, scale: float = 1.0,
                          cache: bool = True) -> torch.Tensor:
@@ -54,6 +56,8 @@ class EagerStep:
         # `scale`: a rank's share of the global batch, so DDP's mean is the batch's mean.
         loss = loss * scale
         loss.backward()
+        if self.clip:  # the global gradient norm, on the device: no sync, so a CUDA graph captures it
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip, foreach=True)
         self.optimizer.step()
         return loss.detach()
 
@@ -67,8 +71,8 @@ class GraphedStep(EagerStep):
     """The same step, captured as a CUDA graph after `WARMUP_STEPS` eager ones (module docstring)."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
-                 label_smoothing: float = 0.0):
-        super().__init__(model, optimizer, device, label_smoothing)
+                 label_smoothing: float = 0.0, clip: float = 0.0):
+        super().__init__(model, optimizer, device, label_smoothing, clip=clip)
         self.kind = "cuda-graph"
         self.steps = 0
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -118,17 +122,17 @@ class GraphedStep(EagerStep):
 
 
 def make_step(model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
-              label_smoothing: float = 0.0, world: int = 1, graphs: bool = True) -> EagerStep:
+              label_smoothing: float = 0.0, world: int = 1, graphs: bool = True, clip: float = 0.0) -> EagerStep:
     """The step this training runs: a CUDA graph where it can be (module docstring), else eager."""
     for group in optimizer.param_groups:  # a resumed optimizer may bring a saved rate tensor back
         if isinstance(group["lr"], torch.Tensor):
             group["lr"] = float(group["lr"])
     if not graphs:
-        return EagerStep(model, optimizer, device, label_smoothing, why="graphs turned off")
+        return EagerStep(model, optimizer, device, label_smoothing, why="graphs turned off", clip=clip)
     if device.type != "cuda":
-        return EagerStep(model, optimizer, device, label_smoothing)
+        return EagerStep(model, optimizer, device, label_smoothing, clip=clip)
     if world > 1 or not isinstance(optimizer, torch.optim.SGD):
         why = "DDP ranks run eagerly" if world > 1 else f"{type(optimizer).__name__} runs eagerly"
-        return EagerStep(model, optimizer, device, label_smoothing, why=why)
-    return GraphedStep(model, optimizer, device, label_smoothing)
+        return EagerStep(model, optimizer, device, label_smoothing, why=why, clip=clip)
+    return GraphedStep(model, optimizer, device, label_smoothing, clip=clip)
 

@@ -11,6 +11,9 @@ unit means the same everywhere:
   where something reads it: a pruner, or `train`'s progress); the test split on seed 0 only
   — it is reported, never ranked on.
 - `prepare(model)` runs between building and training (loading starting weights).
+- **Whether it trained**: every unit passes the health check (training/health.py); one
+  that blew up, diverged or stayed at chance comes back with status "failed-to-train" and
+  its reason in `message`, its accuracy kept for the record and never ranked.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any, Callable
 from torch import nn
 
 from scalesearch.costs.variant import Variant
+from scalesearch.training import health
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import ImageData, load_data
 from scalesearch.training.loop import TrainResult, train_model
@@ -61,6 +65,15 @@ def train_unit(variant: Variant, budget: ProxyBudget, seed_index: int, data: Dat
     model = variant.build(seed)
     if prepare is not None:
         prepare(model)
-    return train_model(model, images, variant.resolution, replace(budget, seed=seed), device=device,
-                       threads=threads, evaluate_test=seed_index == 0 if evaluate_test is None else evaluate_test,
-                       validate_each_epoch=validate_each_epoch, on_epoch=on_epoch, **loop)
+    result = train_model(model, images, variant.resolution, replace(budget, seed=seed), device=device,
+                         threads=threads, evaluate_test=seed_index == 0 if evaluate_test is None else evaluate_test,
+                         validate_each_epoch=validate_each_epoch, on_epoch=on_epoch, **loop)
+    return checked(result, images.num_classes)
+
+
+def checked(result: TrainResult, num_classes: int) -> TrainResult:
+    """`result`, marked failed-to-train with its reason where it fails the health check."""
+    why = health.failure(result.status, result.message, result.first_loss, result.val_accuracy, num_classes)
+    if why:
+        result.status, result.message = health.FAILED, why
+    return result
