@@ -54,7 +54,7 @@ from scalesearch.spec.spaces import load_space
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import ImageData
 from scalesearch.device import available_cores, resolve_device
-from scalesearch.training import unit
+from scalesearch.training import health, unit
 from scalesearch.training.timing import estimate_seconds
 
 TOLERANCE = 0.05  # every solved variant's measured FLOPs within ±5% of its target
@@ -280,13 +280,16 @@ def summarise(plan: list[Planned], costs: list[dict], units: dict[str, dict], se
     """One row per planned variant: settings, deployment cost, accuracy mean and std, and
     its test-accuracy difference to compound at the same target with its interval.
 
-    Costs are at the deployment shape; accuracies at the proxy shape.  Diverged units
-    are counted in `failed` and left out of the mean.
+    Costs are at the deployment shape; accuracies at the proxy shape.  A variant with a unit
+    that failed to train (training/health.py) is compared with nothing: its units are
+    counted in `failed`, the first reason in `failed_reason`, and no accuracy is averaged
+    (its healthy seeds alone would be the seeds the optimizer spared).
     """
     rows = []
     for item, cost in zip(plan, costs):
         done = [units[unit_key(item.key, k)] for k in range(seeds) if unit_key(item.key, k) in units]
-        ok = [u for u in done if u.get("status") == "ok"]
+        failed = [u for u in done if health.failed(u)]
+        ok = [] if failed else [u for u in done if u.get("status") == "ok"]
         small = proxy(item)
         rows.append({
             "test_by_seed": {u["seed_index"]: u["test_accuracy"] for u in ok},
@@ -300,7 +303,8 @@ def summarise(plan: list[Planned], costs: list[dict], units: dict[str, dict], se
             "target_error": None if item.target is None else cost["cost_ratio"] / item.target - 1,
             **{k: cost.get(k) for k in ("latency_ms", "latency_spread", "latency_ratio", "latency_format")},
             "proxy_resolution": small.resolution, "proxy_flops": small.macs(),
-            "seeds": len(ok), "failed": len(done) - len(ok),
+            "seeds": len(ok), "failed": len(failed), "trained": len(done),
+            "failed_reason": (failed[0].get("message") or "diverged") if failed else None,
             **_mean_std("val", [u["val_accuracy"] for u in ok]),
             **_mean_std("test", [u["test_accuracy"] for u in ok]),
             "images_per_second": _mean([u["images_per_second"] for u in ok]),

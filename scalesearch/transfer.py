@@ -60,7 +60,7 @@ from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.data import ImageData
 from scalesearch.device import check_threads, resolve_device
-from scalesearch.training import unit
+from scalesearch.training import health, unit
 from scalesearch.training.timing import estimate_seconds
 
 RESAMPLES = 4000  # draws for p_best and the perfect-transfer range of tau
@@ -329,9 +329,12 @@ def verdict(winner: str, ranking: Ranking, phi: float, seeds: int,
 
 
 def phi_observations(points: list[TransferPoint], units: dict[str, dict], seeds: int) -> dict[str, dict[int, float]]:
-    """label -> seed -> validation accuracy of every finished, non-diverged unit at phi."""
+    """label -> seed -> validation accuracy of every finished unit at phi, leaving out every
+    point with a unit that failed to train (training/health.py): it is ranked nowhere."""
     out: dict[str, dict[int, float]] = {}
     for point in points:
+        if any(health.failed(units.get(unit_key(point.key, k))) for k in range(seeds)):
+            continue
         for k in range(seeds):
             unit = units.get(unit_key(point.key, k))
             value = unit.get("val_accuracy") if unit and unit.get("status") == "ok" else None
@@ -409,6 +412,13 @@ def summarise(source: GridSource, request: TransferRequest, budget: ProxyBudget,
     obs_1 = source.grid.observations
     agreement, against = answer(obs_1, ranking_1, obs_phi, ranking_phi, shared, request.confidence)
     outcome, sentence = verdict(winner, ranking_phi, request.phi, request.seeds, against, request.at)
+    failed = [units[unit_key(p.key, k)] for p in points for k in range(request.seeds)
+              if health.failed(units.get(unit_key(p.key, k)))]
+    if failed:
+        sentence += (f" {len(failed)} of {sum(unit_key(p.key, k) in units for p in points for k in range(request.seeds))}"
+                     f" trainings at {request.at} failed to train ({failed[0].get('message') or 'diverged'}): their "
+                     f"points are left out; run `scalesearch calibrate --baseline {source.space.name}` for a recipe "
+                     "under which they train.")
     rows = [point_row(p, ranking_1, names_1, ranking_phi, names_phi, units, request.seeds, proxy) for p in points]
     grid_epochs = source.budget.epochs
     return {

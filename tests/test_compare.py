@@ -190,6 +190,30 @@ def test_rows_carry_cost_and_accuracy_mean_and_std(tmp_path, tiny, no_estimate):
     assert any(p.name == "report.html" for p in written)
 
 
+def test_a_variant_that_failed_to_train_is_compared_with_nothing(tmp_path, tiny, no_estimate):
+    from scalesearch.report.compare import verdicts
+
+    def trainer(setup, item, seed_index):
+        record = FakeTrainer()(setup, item, seed_index)
+        if item.method == "width" and seed_index == 1:  # one seed of width blows up
+            record.update(status="failed-to-train", val_accuracy=0.11, test_accuracy=0.11,
+                          message="blew up: first-epoch mean loss 6.10 > 1.5 x ln 10 = 3.45")
+        return record
+
+    rows = run_compare(request(tmp_path, tiny, methods="width,resolution,compound"), train_one=trainer)
+    width = next(r for r in rows if r["method"] == "width")
+    # Its healthy seed alone would be the seed the optimizer spared: no mean, no verdict, no gain.
+    assert width["failed"] == 1 and width["trained"] == 2 and width["seeds"] == 0
+    assert width["test_accuracy"] is None and width["vs_compound"] is None and width["gain"] is None
+    assert width["failed_reason"].startswith("blew up")
+    lines = verdicts(rows, baseline="tiny")
+    assert lines[0].startswith("2x: width: 1 of 2 trainings failed to train (blew up: first-epoch mean loss 6.10")
+    assert "compared with nothing; run `scalesearch calibrate --baseline tiny`" in lines[0]
+    assert not any("compound beats width" in line or "compound ties width" in line for line in lines)
+    rebuild(tmp_path / "run")
+    assert "failed to train" in (tmp_path / "run" / "report.md").read_text()
+
+
 def test_verdicts_say_beats_ties_or_loses_beyond_noise(tmp_path, tiny, no_estimate):
     import random
 

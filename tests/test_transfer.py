@@ -219,6 +219,25 @@ def test_undecided_with_one_seed_and_no_range_for_tau(tmp_path, grid):
     assert doc["winner"]["best_or_tied"] is None
 
 
+def test_a_point_that_failed_to_train_at_phi_is_ranked_nowhere(tmp_path, grid):
+    base = FakeTrainer({W: 0.90, P2: 0.80, P3: 0.70, PAPER: 0.60})
+
+    def trainer(setup, point, seed_index):
+        record = base(setup, point, seed_index)
+        if point.chosen.label == P2 and seed_index == 2:  # one of P2's trainings blew up
+            record.update(status="failed-to-train", val_accuracy=0.1,
+                          message="blew up: first-epoch mean loss 5.00 > 1.5 x ln 10 = 3.45")
+        return record
+
+    doc = run_transfer(request(tmp_path, grid), train_one=trainer)
+    row = next(r for r in doc["points"] if r["label"] == P2)
+    # Its two healthy seeds are not ranked either: they would be the seeds the optimizer spared.
+    assert row["failed_phi"] == 1 and row["mean_phi"] is None and row["rank_phi"] is None
+    assert P2 not in doc["tau"]["labels"] and P2 not in doc["phi_ranking"]["contenders"]
+    assert "1 of 12 trainings at φ = 2 failed to train (blew up: " in doc["verdict"]["sentence"]
+    assert "scalesearch calibrate --baseline tiny" in doc["verdict"]["sentence"]
+
+
 # -- the fidelity check: phi = 1, a longer budget ----------------------------------------------
 
 def test_a_fidelity_check_retrains_the_contenders_and_a_spread_longer(tmp_path, grid):

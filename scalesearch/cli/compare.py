@@ -20,7 +20,7 @@ from scalesearch.cli.progress import UnitProgress, duration
 from scalesearch.compare import PAPER_TABLE3_METHODS, CompareEvents, CompareRequest, run_compare
 from scalesearch.spec.methods import method_help
 from scalesearch.report import compare_paper
-from scalesearch.report.compare import gap_to_compound
+from scalesearch.report.compare import failure_lines, gap_to_compound
 from scalesearch.report.registry import rebuild
 
 
@@ -72,6 +72,8 @@ def compare(
     rows = run_compare(request, ProgressEvents())
     written = [out / "compare.csv", out / "compare.json", *rebuild(out).values()]
     stderr.print(f"compare: wrote {', '.join(str(p) for p in written)}")
+    for line in failure_lines(rows, baseline):
+        stderr.print(f"warning: {line}")
     emit(format, rows, lambda: with_paper(rows_table(rows, baseline), rows, request))
 
 
@@ -131,5 +133,5 @@ def with_paper(table: Table, rows: list[dict], request: CompareRequest) -> Table
 def accuracy(row: dict, split: str) -> str:
     mean, std = row.get(f"{split}_accuracy"), row.get(f"{split}_std")
     if mean is None:
-        return "failed" if row.get("failed") else "-"
+        return "failed to train" if row.get("failed") else "-"
     return f"{mean:.2%}" + (f" ± {std:.2%}" if std is not None else "")

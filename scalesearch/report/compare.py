@@ -49,7 +49,7 @@ def compare_report(run_dir: Path, info: dict[str, Any]) -> Report:
         report.paragraph(f"Latency: median ± interquartile spread of a forward pass at the deployment shape, "
                          f"{config.get('latency_threads', 1)} thread(s), batch {config.get('latency_batch', 1)}, "
                          f"on {config.get('machine')}. {correlation}")
-    lines = verdicts(rows, config.get("confidence", 0.9))
+    lines = verdicts(rows, config.get("confidence", 0.9), config.get("baseline"))
     if lines:
         report.heading("Does compound scaling win?")
         for line in lines:
@@ -100,14 +100,22 @@ def gap_to_compound(row: dict) -> str:
 def accuracy_cell(row: dict, split: str) -> str:
     mean, std = row.get(f"{split}_accuracy"), row.get(f"{split}_std")
     if mean is None:
-        return "failed" if row.get("failed") else "not trained yet"
+        return "failed to train" if row.get("failed") else "not trained yet"
     return f"{mean:.2%}" + (f" ± {std:.2%}" if std is not None else "")
 
 
-def verdicts(rows: list[dict], confidence: float = 0.9) -> list[str]:
+def failure_lines(rows: list[dict], baseline: str | None = None) -> list[str]:
+    """One line per variant whose trainings failed to train: compared with nothing."""
+    return [f"{r['target']}: {r['method']}: {r['failed']} of {r.get('trained') or r['failed']} trainings failed to "
+            f"train ({r.get('failed_reason') or 'diverged'}): this proxy cannot rank it, so it is compared with "
+            f"nothing; run `scalesearch calibrate --baseline {baseline or 'BASELINE'}` for a recipe under which it trains."
+            for r in rows if r.get("failed")]
+
+
+def verdicts(rows: list[dict], confidence: float = 0.9, baseline: str | None = None) -> list[str]:
     """Per target, compound against every method, in words: beats / ties / loses to, with
     the test-accuracy difference and its interval (beyond noise only when it excludes 0)."""
-    lines = []
+    lines = failure_lines(rows, baseline)
     for target in dict.fromkeys(r["target"] for r in rows if r["method"] not in ("baseline", "compound")):
         at = [r for r in rows if r["target"] == target and r.get("vs_compound") is not None]
         for row in at:

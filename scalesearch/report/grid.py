@@ -14,6 +14,7 @@ import pandas as pd
 from scalesearch.report.document import Report
 from scalesearch.report.plots import plt, to_png
 from scalesearch.files import read_json
+from scalesearch.training.health import FAILED
 
 
 def grid_report(run_dir: Path, info: dict[str, Any]) -> Report:
@@ -55,11 +56,12 @@ def grid_report(run_dir: Path, info: dict[str, Any]) -> Report:
         report.figure("pareto", _front_plot(trained, best["front"], cost),
                       f"Mean validation accuracy against {cost} (× the baseline's) for every trained point; the "
                       "line joins the Pareto front.")
-    elif len(trained):
+    elif len(trained) or (points["state"] == FAILED).any():
         report.heading("Accuracy over the grid")
         report.figure("grid-heatmap", _heatmap(points[points["role"] == "candidate"], trained, best),
                       "Validation accuracy by width (β) and resolution (γ) coefficient: mean ± half its "
                       "interval, seeds and α per cell. Infeasible cells give their measured cost ratio; "
+                      "\"failed to train\": a point whose training blew up or stayed at chance (not ranked); "
                       "blank cells were not on the grid or not run; bold: the leader.")
     if best.get("fit"):
         report.heading("A smooth answer")
@@ -151,6 +153,9 @@ def _heatmap(candidates: pd.DataFrame, trained: pd.DataFrame, best: dict[str, An
     for _, row in candidates[~candidates["feasible"].astype(bool)].iterrows():
         i, j = gammas.index(row["gamma"]), betas.index(row["beta"])
         labels[i][j] = f"infeasible\n×{row['measured_ratio']:.2f}"
+    for _, row in candidates[candidates["state"] == FAILED].iterrows():
+        i, j = gammas.index(row["gamma"]), betas.index(row["beta"])
+        labels[i][j] = f"failed to train\nα={row['alpha']:g}"
     for _, row in trained.iterrows():
         i, j = gammas.index(row["gamma"]), betas.index(row["beta"])
         if math.isnan(grid[i][j]) or row["mean"] > grid[i][j]:

@@ -401,9 +401,11 @@ def read_finished_grid(run_dir: Path) -> FinishedGrid:
                         "was it written by `scalesearch grid`?")
     observations: dict[str, dict[int, float]] = {}
     coefficients: dict[str, Coefficients] = {}
-    for row in trials.to_dict("records"):
+    records = trials.to_dict("records")
+    failed = {label(row) for row in records if row["state"] in (health.FAILED, "diverged")}  # ranked nowhere
+    for row in records:
         value, seed = row["val_accuracy"], row["seed"]
-        if (row["role"] != "candidate" or row["state"] != "complete" or pd.isna(value)
+        if (row["role"] != "candidate" or row["state"] != "complete" or label(row) in failed or pd.isna(value)
                 or not math.isfinite(value) or pd.isna(seed)):
             continue
         name = label(row)
