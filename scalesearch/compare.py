@@ -48,7 +48,8 @@ from scalesearch.costs.meter import FLOPS, Meter
 from scalesearch.costs.variant import Variant
 from scalesearch.search.pool import ProcessPlan, plan_processes, run_pool
 from scalesearch.search.ranking import TwoWay, versus_control
-from scalesearch.requests import BudgetChoice, DataChoice, LatencyChoice, Placement, data_source, flat, proxy_budget
+from scalesearch.requests import (BudgetChoice, DataChoice, LatencyChoice, Placement, data_source, flat, proxy_budget,
+                                  uncalibrated)
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.spaces import load_space
 from scalesearch.training.budget import ProxyBudget
@@ -507,6 +508,9 @@ class CompareEvents:
 
     def unit_done(self, item: Planned, seed_index: int, record: dict) -> None: ...
 
+    def note(self, text: str) -> None:
+        """Something worth a line that is not an error (an uncalibrated recipe)."""
+
 
 def run_compare(request: CompareRequest, events: CompareEvents | None = None,
                 train_one: Callable[[ProxySetup, Planned, int], dict] | None = None) -> list[dict]:
@@ -519,6 +523,8 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
     events = events or CompareEvents()
     c = Comparison.resolve(request)
     config = c.config()  # also validates the budget before any work
+    if line := uncalibrated(c.space.proxy, request.budget, request.baseline):
+        events.note(line)
     c.meter  # and where latency is timed
     setup, plan = _set_up(c)  # data first: a missing dataset fails in a second, not after solving
     costs = confirm(plan, c.latency_meter)

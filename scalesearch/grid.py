@@ -22,9 +22,9 @@ import optuna
 from scalesearch.errors import UserError
 from scalesearch.costs.variant import Variant
 from scalesearch.processes import signals_as_interrupt
-from scalesearch.requests import BudgetChoice, DataChoice, LatencyChoice, Placement, flat, proxy_budget
+from scalesearch.requests import BudgetChoice, DataChoice, LatencyChoice, Placement, flat, proxy_budget, uncalibrated
 from scalesearch.costs.meter import Meter
-from scalesearch.runs.grid_tables import GridTables, add_recommendation, collect, save_grid_tables
+from scalesearch.runs.grid_tables import GridTables, add_recommendation, collect, name_baseline, save_grid_tables
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.search.candidates import Candidate, GridSpec, build_candidates
 from scalesearch.search.pool import ProcessPlan, plan_processes, run_pool
@@ -184,6 +184,8 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
     """Search, save trials.csv / best.json / run.json, return them (None for worker_only)."""
     events = events or GridEvents()
     s = prepare(request)
+    if not request.worker_only and (line := uncalibrated(s.space.proxy, request.budget, request.baseline)):
+        events.note(line)
     data = load_data(s.config.data, s.config.data_dir, train_images=s.config.budget.train_images,
                      val_images=s.config.budget.val_images, test_images=s.config.test_images,
                      seed=s.config.budget.seed)
@@ -250,6 +252,7 @@ def _save_results(study: optuna.Study, candidates: list[Candidate], s: _Setup, i
                   interrupted: bool = False, prepared_only: bool = False) -> GridResult:
     """Collect the study's tables, save them (the run is finished once every unit is in)."""
     tables = collect(study, candidates, s.config, s.study_name, s.storage_name)
+    name_baseline(tables, str(info.request.get("baseline") or ""))
     add_recommendation(tables, s.tie_break, _cost_ratio(candidates, s))
     save_grid_tables(s.run_dir, tables)
     if tables.summary["complete"]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping, TypeVar, get_type_hints
 
+from scalesearch.errors import UserError
 from scalesearch.files import jsonable
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.unit import DataSource
@@ -49,6 +50,10 @@ class BudgetChoice:
     batch_size: int | None = None
     lr: float | None = None
     seed: int = 0  # the base seed: seed index k trains with seed + k
+    # A recipe file's proxy block (`--proxy FILE`: what `scalesearch calibrate` writes), over the
+    # space's own and under the settings above; held as values, so a worker on another host
+    # that recomposes the request from a study trains with it too.
+    proxy: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -72,10 +77,32 @@ class LatencyChoice:
 PARTS = (DataChoice, BudgetChoice, Placement, LatencyChoice)
 
 
+def recipe_over(proxy: dict[str, Any], budget: BudgetChoice) -> dict[str, Any]:
+    """A space's `proxy:` block with the request's recipe file over it.  The file may not move
+    the base resolution (every caller reads it from the space): --resolution does that."""
+    recipe = budget.proxy or {}
+    if "resolution" in recipe and int(recipe["resolution"]) != int(proxy.get("resolution", 32)):
+        raise UserError(f"{{proxy}}: its resolution {recipe['resolution']} is not the space's base resolution "
+                        f"{proxy.get('resolution', 32)}; drop it from the file and give {{resolution}} instead")
+    return {**proxy, **recipe}
+
+
 def proxy_budget(proxy: dict[str, Any], dataset: DataChoice, budget: BudgetChoice, **more: Any) -> ProxyBudget:
-    """A space's `proxy:` budget with a request's settings on top (None keeps the space's)."""
-    return ProxyBudget.for_space(proxy, **asdict(budget), train_images=dataset.train_images,
+    """A space's `proxy:` budget with the request's recipe file and settings on top (None keeps
+    the space's)."""
+    settings = {k: v for k, v in asdict(budget).items() if k != "proxy"}
+    return ProxyBudget.for_space(recipe_over(proxy, budget), **settings, train_images=dataset.train_images,
                                  val_images=dataset.val_images, **more)
+
+
+def uncalibrated(space_proxy: dict[str, Any], budget: BudgetChoice, baseline: str) -> str:
+    """The line grid, compare and transfer print once when the recipe they train with was never
+    calibrated ("" when it was)."""
+    if recipe_over(space_proxy, budget).get("calibrated"):
+        return ""
+    return (f"the proxy recipe of {baseline} was never calibrated: a training it blows up is reported, "
+            f"not ranked; `scalesearch calibrate --baseline {baseline}` finds one under which its hardest "
+            "networks train (then --proxy FILE)")
 
 
 def data_source(dataset: DataChoice, placement: Placement, budget: ProxyBudget) -> DataSource:

@@ -48,7 +48,7 @@ from scalesearch.errors import UserError
 from scalesearch.family import FamilyPlan, Member, expand_family, landing_cost, phi_member
 from scalesearch.costs.variant import Variant
 from scalesearch.runs.compare_units import pending_units, read_units, train_units, unit_key
-from scalesearch.requests import Placement, flat
+from scalesearch.requests import BudgetChoice, Placement, flat, uncalibrated
 from scalesearch.runs.grid_tables import FinishedGrid, read_finished_grid
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.runs.transfer_files import RESULTS, write_transfer
@@ -462,6 +462,9 @@ class TransferEvents:
 
     def unit_done(self, point: TransferPoint, seed_index: int, record: dict) -> None: ...
 
+    def note(self, text: str) -> None:
+        """Something worth a line that is not an error (the grid's recipe was never calibrated)."""
+
 
 def default_out(space: SearchSpace, phi: float, budget_scale: float = 1.0) -> Path:
     name = re.sub(r'[^A-Za-z0-9_.-]+', '-', space.name)
@@ -482,6 +485,10 @@ def run_transfer(request: TransferRequest, events: TransferEvents | None = None,
     if request.placement.data_dir is not None:  # the grid's data, in this host's folder
         source = replace(source, data_dir=request.placement.data_dir)
     budget = phi_budget(source.budget, request.phi, request.budget_scale)
+    recorded = source.grid.request.get("proxy")  # the grid's --proxy FILE, as values
+    if line := uncalibrated(source.space.proxy, BudgetChoice(proxy=recorded if isinstance(recorded, dict) else None),
+                            source.space.name):
+        events.note(line)
     out = Path(request.out or default_out(source.space, request.phi, request.budget_scale))
     config = {"baseline": source.space.name, "grid": source.fingerprint(), "phi": request.phi,
               "budget_scale": request.budget_scale, "budget": budget.as_dict()}

@@ -91,7 +91,7 @@ LAYERS = [
     {"runs"},  # what lands in a run directory
     {"family"},  # a family planned, landed and measured (from a grid's run directory too)
     {"requests"},  # the parts every command's request shares
-    {"grid", "expand", "compare", "transfer", "train", "export", "dashboard"},  # the commands
+    {"grid", "expand", "compare", "transfer", "train", "export", "dashboard", "calibrate"},  # the commands
     {"join"},  # a worker joining a grid's study by URL
     {"launch"},  # workers on Slurm / Kubernetes
     {"api"},  # the public Python API

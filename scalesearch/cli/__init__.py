@@ -5,7 +5,7 @@ import os
 import sys
 
 from scalesearch.cli.app import app
-from scalesearch.cli import baselines, compare, dashboard, expand, export, grid, launch, profile, report, storage_proxy, train, transfer, worker  # noqa: F401  (each registers its command)
+from scalesearch.cli import baselines, calibrate, compare, dashboard, expand, export, grid, launch, profile, report, storage_proxy, train, transfer, worker  # noqa: F401  (each registers its command)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from scalesearch.costs.guard import set_memory_budget
 from scalesearch.costs.kinds import cost_help
 from scalesearch.cli.app import BaselineOption, FormatOption, OutputFormat, command, command_line, emit, stderr
 from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
-                                     DeviceOption, EpochsOption, LatencyDeviceOption, GammaOption, LrOption, TestImagesOption,
+                                     DeviceOption, EpochsOption, LatencyDeviceOption, GammaOption, LrOption, ProxyOption, TestImagesOption,
                                      TrainImagesOption, ValImagesOption, shared_parts)
 from scalesearch.cli.progress import UnitProgress, duration
 from scalesearch.compare import PAPER_TABLE3_METHODS, CompareEvents, CompareRequest, run_compare
@@ -44,6 +44,7 @@ def compare(
     test_images: TestImagesOption = None,
     batch_size: BatchSizeOption = None,
     lr: LrOption = None,
+    proxy: ProxyOption = None,
     resolution: Annotated[Optional[int], typer.Option(help="Proxy base resolution in px, scaled by each variant's r (default: the baseline's, e.g. 32).")] = None,
     seeds: Annotated[int, typer.Option(help="Trainings per variant (mean ± std over seeds; differences to compound with their interval).")] = 3,
     budget_scale: Annotated[float, typer.Option(help="Train every variant, the baseline included, for F x the proxy epochs (1 = the space's proxy budget).")] = 1.0,

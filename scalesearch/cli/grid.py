@@ -17,7 +17,7 @@ from scalesearch.costs.kinds import cost_help
 from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, command, command_line,
                                  print_json, print_table, stderr)
 from scalesearch.cli.options import (MaxMemoryOption, BatchSizeOption, DataDirOption, DataOption, DeviceOption, EpochsOption,
-                                     LatencyDeviceOption, LrOption, TestImagesOption, TrainImagesOption, ValImagesOption,
+                                     LatencyDeviceOption, LrOption, ProxyOption, TestImagesOption, TrainImagesOption, ValImagesOption,
                                      shared_parts)
 from scalesearch.grid import GridEvents, GridPlan, GridRequest, run_grid
 from scalesearch.report.registry import rebuild
@@ -57,6 +57,7 @@ def grid(
     resolution: Annotated[Optional[int], Opt(help="Proxy base resolution in px, scaled by gamma.")] = None,
     batch_size: BatchSizeOption = None,
     lr: LrOption = None,
+    proxy: ProxyOption = None,
     seed: Annotated[int, Opt(help="Base seed: seed s of every point is seed + s (its split, order, crops, init).")] = 0,
     seeds: Annotated[Optional[int], Opt(help="Train every feasible point this many times (no racing).")] = None,
     max_seeds: Annotated[int, Opt(help="Racing: seeds per contender at most.")] = 3,

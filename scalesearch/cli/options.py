@@ -20,6 +20,7 @@ from typing import Annotated, Any, Mapping, Optional
 import typer
 
 from scalesearch.requests import parts_from
+from scalesearch.spec.spaces import read_recipe
 from scalesearch.training.data import SOURCES
 
 # -- which network ------------------------------------------------------------------------
@@ -47,6 +48,9 @@ TestImagesOption = Annotated[Optional[int], typer.Option(
     help="Test images to report on, never selected on (default: the whole test split).")]
 BatchSizeOption = Annotated[Optional[int], typer.Option(help="Batch size (default: the space's proxy budget).")]
 LrOption = Annotated[Optional[float], typer.Option(help="Peak learning rate (default: the space's proxy budget).")]
+ProxyOption = Annotated[Optional[Path], typer.Option(
+    help="A recipe file: a YAML proxy: block (what `scalesearch calibrate` writes as proxy.yaml) over the space's own; "
+         "--epochs, --lr ... still go on top.")]
 DeviceOption = Annotated[str, typer.Option(help="cpu, cuda or auto.")]
 LatencyDeviceOption = Annotated[Optional[str], typer.Option(
     help="Where latency is timed: cpu, cuda or auto (default: --device). A family for a GPU server "
@@ -79,6 +83,9 @@ def shared_parts(request: type, given: Mapping[str, Any]) -> dict[str, Any]:
 
     >>> from scalesearch.grid import GridRequest
     >>> shared_parts(GridRequest, {"epochs": 2, "device": "cpu", "out": None})["budget"]
-    BudgetChoice(epochs=2, batch_size=None, lr=None, seed=0)
+    BudgetChoice(epochs=2, batch_size=None, lr=None, seed=0, proxy=None)
     """
-    return parts_from(request, given)
+    values = dict(given)
+    if values.get("proxy") is not None:  # --proxy FILE: the request holds the file's block, as values
+        values["proxy"] = read_recipe(values["proxy"])
+    return parts_from(request, values)

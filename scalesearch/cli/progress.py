@@ -33,6 +33,9 @@ class UnitProgress:
         self.progress.start()
         self.task = self.progress.add_task(self.name, total=max(total, 1e-9))
 
+    def note(self, text: str) -> None:
+        stderr.print(f"note: {text}", markup=False)
+
     def unit_started(self, item, seed_index: int) -> None:
         self.started[unit_key(item.key, seed_index)] = time.perf_counter()
         if self.progress:

@@ -15,7 +15,7 @@ from scalesearch.cli.app import (BaselineOption, FormatOption, OutputFormat, com
                                  fail, stderr)
 from scalesearch.cli.options import (MaxMemoryOption, AlphaOption, BatchSizeOption, BetaOption, DataDirOption, DataOption,
                                      DepthOption, DeviceOption, EpochsOption, GammaOption, LrOption,
-                                     PhiOption, TestImagesOption, TrainImagesOption, ValImagesOption,
+                                     PhiOption, ProxyOption, TestImagesOption, TrainImagesOption, ValImagesOption,
                                      WeightsFromOption, WeightsOption, WidthOption, shared_parts)
 from scalesearch.costs.profile import resolve_multipliers
 from scalesearch.train import CHECKPOINT, METRICS, TrainEvents, TrainRequest, run_train
@@ -39,6 +39,7 @@ def train(
     test_images: TestImagesOption = None,
     batch_size: BatchSizeOption = None,
     lr: LrOption = None,
+    proxy: ProxyOption = None,
     optimizer: Annotated[str, typer.Option(help="sgd (Nesterov momentum) or rmsprop.")] = "sgd",
     seed: Annotated[int, typer.Option(help="Seed for the validation split, the subset, the weights and the batches.")] = 0,
     device: DeviceOption = "auto",

@@ -31,6 +31,7 @@ BUILDERS: dict[str, str | Builder] = {
     "grid": "scalesearch.report.grid:grid_report",
     "compare": "scalesearch.report.compare:compare_report",
     "transfer": "scalesearch.report.transfer:transfer_report",
+    "calibrate": "scalesearch.report.calibrate:calibrate_report",
 }
 
 

@@ -143,12 +143,14 @@ def failure_sentence(failed: dict[str, Any] | None, baseline: str) -> str:
 def outcome(summary: dict[str, Any]) -> str:
     """The result in one sentence: a decision with its margin, or a tie with its width; and
     the trainings that failed to train, if any."""
-    return _decision(summary) + failure_sentence(summary.get("failed_to_train"), summary.get("baseline", "X"))
+    baseline = summary.get("baseline_ref") or summary.get("baseline", "X")
+    return _decision(summary) + failure_sentence(summary.get("failed_to_train"), baseline)
 
 
 def _decision(summary: dict[str, Any]) -> str:
     if "alpha" not in summary:
-        return "No candidate has finished yet."
+        return ("No point can be ranked." if (summary.get("failed_to_train") or {}).get("units")
+                else "No candidate has finished yet.")
     leader = label(summary)
     contenders = summary.get("contenders") or []
     runner = summary.get("runner_up")
@@ -276,6 +278,13 @@ def add_recommendation(tables: GridTables, tie_break: str,
         return
     summary["recommended"] = recommend(summary, tables.points, tie_break, cost_ratio)
     summary["outcome"] = outcome(summary)
+
+
+def name_baseline(tables: GridTables, reference: str) -> None:
+    """The baseline as the user named it (a YAML path, a factory), for the outcome's hints."""
+    if reference and reference != tables.summary.get("baseline"):
+        tables.summary["baseline_ref"] = reference
+        tables.summary["outcome"] = outcome(tables.summary)
 
 
 def save_grid_tables(run_dir: Path, tables: GridTables) -> None:
