@@ -152,9 +152,10 @@ def networks(space: SearchSpace, table3: bool) -> list[Network]:
     its landed network, as the grid trains it), and with `table3` the paper's Table 3 variants."""
     out = [Network("baseline", Variant(space))]
     feasible = [c for c in build_candidates(space, GridSpec.from_space(space)) if c.feasible and c.role == "candidate"]
-    for name, attribute in (("deepest", "alpha"), ("widest", "beta"), ("sharpest", "gamma")):
+    # By the landed multipliers: what the grid trains, not the coefficients before landing.
+    for name, attribute in (("deepest", "depth"), ("widest", "width"), ("sharpest", "resolution_mult")):
         if feasible:
-            c = max(feasible, key=lambda c: (getattr(c, attribute), c.index))
+            c = max(feasible, key=lambda c: (getattr(c, attribute), -c.index))
             label = f"{name} ({c.alpha:.3g}, {c.beta:.3g}, {c.gamma:.3g})"
             if label not in {n.name for n in out}:
                 out.append(Network(label, c.variant(space)))

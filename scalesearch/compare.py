@@ -523,8 +523,6 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
     events = events or CompareEvents()
     c = Comparison.resolve(request)
     config = c.config()  # also validates the budget before any work
-    if line := uncalibrated(c.space.proxy, request.budget, request.baseline):
-        events.note(line)
     c.meter  # and where latency is timed
     setup, plan = _set_up(c)  # data first: a missing dataset fails in a second, not after solving
     costs = confirm(plan, c.latency_meter)
@@ -532,6 +530,8 @@ def run_compare(request: CompareRequest, events: CompareEvents | None = None,
     info = claim_run_dir(request.out, RunInfo(kind="compare", baseline=c.space.name, space=c.space.identity,
                                               request=request.as_dict(), results="compare.json",
                                               command=request.command, identity=config))
+    if line := uncalibrated(c.space.proxy, request.budget, request.baseline):  # once every input has passed
+        events.note(line)
     done = read_units(request.out)
     todo = pending_units(plan, request.seeds, done)
     # Timed at the asked threads: the default (every core) beside another job's process

@@ -184,8 +184,6 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
     """Search, save trials.csv / best.json / run.json, return them (None for worker_only)."""
     events = events or GridEvents()
     s = prepare(request)
-    if not request.worker_only and (line := uncalibrated(s.space.proxy, request.budget, request.baseline)):
-        events.note(line)
     data = load_data(s.config.data, s.config.data_dir, train_images=s.config.budget.train_images,
                      val_images=s.config.budget.val_images, test_images=s.config.test_images,
                      seed=s.config.budget.seed)
@@ -213,6 +211,8 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
                    on_event=lambda event: events.trial(event, rows))
         return None
     describe_study(study, request, s.space)
+    if line := uncalibrated(s.space.proxy, request.budget, request.baseline):  # once every input has passed
+        events.note(line)
     if request.workers == 0:  # set up for workers that join by URL: save what is there, train nothing
         return _save_results(study, candidates, s, info, prepared_only=True)
     pending = wanted_units(candidates, unit_status(study), s.config)

@@ -101,7 +101,7 @@ def run_train(request: TrainRequest, events: TrainEvents | None = None) -> dict[
     else:
         metrics = distributed.launch("scalesearch.train:train_rank", {"request": request}, request.nproc,
                                      device.type, on_progress=lambda p: events.step(*p))
-    if info is not None and metrics["status"] == "ok":
+    if info is not None and metrics["status"] != "diverged":  # a finished training, if one that failed to train
         finish_run(request.out, info)
     return metrics
 

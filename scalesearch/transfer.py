@@ -485,10 +485,6 @@ def run_transfer(request: TransferRequest, events: TransferEvents | None = None,
     if request.placement.data_dir is not None:  # the grid's data, in this host's folder
         source = replace(source, data_dir=request.placement.data_dir)
     budget = phi_budget(source.budget, request.phi, request.budget_scale)
-    recorded = source.grid.request.get("proxy")  # the grid's --proxy FILE, as values
-    if line := uncalibrated(source.space.proxy, BudgetChoice(proxy=recorded if isinstance(recorded, dict) else None),
-                            source.space.name):
-        events.note(line)
     out = Path(request.out or default_out(source.space, request.phi, request.budget_scale))
     config = {"baseline": source.space.name, "grid": source.fingerprint(), "phi": request.phi,
               "budget_scale": request.budget_scale, "budget": budget.as_dict()}
@@ -506,6 +502,10 @@ def run_transfer(request: TransferRequest, events: TransferEvents | None = None,
     info = claim_run_dir(out, RunInfo(kind="transfer", baseline=source.space.name, space=source.space.identity,
                                       request=request.as_dict(), results=RESULTS, command=request.command,
                                       identity=config))
+    recorded = source.grid.request.get("proxy")  # the grid's --proxy FILE, as values
+    if line := uncalibrated(source.space.proxy, BudgetChoice(proxy=recorded if isinstance(recorded, dict) else None),
+                            source.space.name):
+        events.note(line)
     setup = TransferSetup(source, data, budget, device, request.placement.threads)
     todo = pending_units(points, request.seeds, read_units(out))
     events.planned(points, todo, len(points) * request.seeds - len(todo), estimates(setup, todo))

@@ -1,6 +1,7 @@
 """`scalesearch train`: JSON with both shapes' costs, --out / --resume, one-line errors."""
 
 import json
+import math
 
 import pytest
 
@@ -36,7 +37,11 @@ def test_json_has_accuracy_throughput_and_both_shapes(cli, space):
         assert key in data
     assert data["flops_shape"] == "deployment" and data["deployment_resolution"] == 64
     assert data["proxy_resolution"] == 16 and data["proxy_flops"] < data["flops"]  # the space's proxy: section
-    assert data["train_images"] == 256 and data["epochs"] == 1 and data["status"] == "ok"
+    assert data["train_images"] == 256 and data["epochs"] == 1
+    # One epoch of 256 images: the health check's verdict, whichever it is, is the one its thresholds give.
+    learned = data["val_accuracy"] >= 0.19 and data["first_loss"] <= 1.5 * math.log(10)
+    assert data["status"] == ("ok" if learned else "failed-to-train")
+    assert ("failed to train" in result.stderr) == (not learned)
 
 
 def test_options_override_the_space_and_scale(cli, space):

@@ -119,7 +119,7 @@ def test_only_the_main_rank_writes(space, tmp_path, monkeypatch):
     metrics = train_rank(compose(TrainRequest, dict(baseline=str(space), data=DATA, epochs=1, train_images=128,
                                                     val_images=256, test_images=256, threads=1, device="cpu",
                                                     out=out)))
-    assert metrics["status"] == "ok"
+    assert metrics["status"] in ("ok", "failed-to-train")  # a finished training, judged (training/health.py)
     assert list(out.iterdir()) == []
 
 

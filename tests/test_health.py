@@ -28,13 +28,16 @@ def test_a_training_that_learned_passes():
 @pytest.mark.parametrize("kwargs, reason", [
     ({"first_loss": 4.41}, "blew up: first-epoch mean loss 4.41 > 1.5 x ln 10 = 3.45"),
     ({"val": 0.157}, "stayed at chance: validation 15.7% < 19.0%"),
-    ({"val": math.nan, "first_loss": math.nan, "status": "diverged", "message": "loss became non-finite at epoch 1"},
-     "loss became non-finite at epoch 1"),
 ])
 def test_a_training_that_did_not_train_fails_with_its_reason(kwargs, reason):
     out = checked(result(**kwargs), 10)
     assert out.status == health.FAILED and out.message.startswith(reason)
     assert health.failed(out.as_dict())
+
+
+def test_a_diverged_training_keeps_its_status_and_counts_as_failed():
+    out = checked(result(val=math.nan, first_loss=math.nan, status="diverged", message="loss became non-finite"), 10)
+    assert out.status == "diverged" and out.message == "loss became non-finite" and health.failed(out.as_dict())
 
 
 def test_the_thresholds_follow_the_class_count():

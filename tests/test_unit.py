@@ -7,15 +7,23 @@ from scalesearch.costs.variant import Variant
 from scalesearch.spec.spaces import load_space
 from scalesearch.training import unit
 from scalesearch.training.budget import ProxyBudget
+from scalesearch.training.loop import TrainResult
 
 PACKAGE = Path(unit.__file__).resolve().parent.parent
 
 
+class Images(str):
+    """A stand-in for a seed's images: its name, and the class count the health check reads."""
+
+    num_classes = 10
+
+
 def test_seed_s_is_base_plus_s_for_weights_data_and_budget_and_test_only_on_seed_0(monkeypatch):
     calls, loads = [], []
+    trained = TrainResult(val_accuracy=0.8, test_accuracy=0.8, images_per_second=1.0, epochs=1, seconds=1.0)
     monkeypatch.setattr(unit, "train_model", lambda model, images, resolution, budget, **kw:
-                        calls.append((model, images, resolution, budget, kw)))
-    monkeypatch.setattr(unit, "load_data", lambda *a, seed, **kw: loads.append(seed) or f"images{seed}")
+                        calls.append((model, images, resolution, budget, kw)) or trained)
+    monkeypatch.setattr(unit, "load_data", lambda *a, seed, **kw: loads.append(seed) or Images(f"images{seed}"))
     variant = Variant(load_space("resnet18")).at_proxy(32, 1, 10)
     source, budget = unit.DataSource(val_images=64), ProxyBudget(epochs=1, seed=7)
     prepared = []

@@ -65,8 +65,11 @@ def train(
     finally:
         display.close()
     emit(format, result, lambda: _table(result))
-    if result["status"] != "ok":
+    if result["status"] == "diverged":
         fail(result["message"])
+    if result["status"] != "ok":  # it finished, but a search would not rank it
+        stderr.print(f"warning: this training failed to train ({result['message']}): a search would not rank it; "
+                     f"`scalesearch calibrate --baseline {baseline}` finds a recipe under which it trains", markup=False)
 
 
 class ProgressDisplay(TrainEvents):
