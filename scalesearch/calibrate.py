@@ -5,7 +5,8 @@ the classifier's learning-rate rule) that suits one network blows another up, an
 the grid ranks which networks survive the optimizer.  calibrate trains the networks most
 likely to fail — the baseline and the deepest, widest and highest-resolution phi = 1
 members the grid would train (with `table3`, also compare's Table 3 variants: depth x4,
-width x2, resolution x2 and the compound 1.4 / 1.2 / 1.3) — under every recipe of a short
+width x2, resolution x2 and the compound 1.4 / 1.2 / 1.3, those of them the paper reports
+for a built-in network) — under every recipe of a short
 bracket, through the unit funnel (training/unit.py) and its health check:
 
 1. seed 0 of every network under every recipe, recipe by recipe; a recipe with a unit
@@ -160,9 +161,10 @@ def networks(space: SearchSpace, table3: bool) -> list[Network]:
             if label not in {n.name for n in out}:
                 out.append(Network(label, c.variant(space)))
     if table3:
-        settings = paper_table3().settings
-        for method in TABLE3_METHODS:
-            d, w, r = settings[method]
+        table = paper_table3()
+        # The variants the paper compares for this network (MobileNetV1 has no depth cell), all four for another.
+        for method in [m for m in TABLE3_METHODS if m in (table.methods(space.name) or TABLE3_METHODS)]:
+            d, w, r = table.settings[method]
             out.append(Network(f"table3 {method} (d {d:g}, w {w:g}, r {r:g})",
                                Variant(space, depth=d, width=w, resolution_mult=r)))
     return out

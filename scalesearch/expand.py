@@ -57,7 +57,8 @@ def train_family(family: Family, dataset: DataChoice, choice: BudgetChoice, plac
                             prepare=start_from_weights if weights is not None and fits[variant] is None else None)
         member.training = {**loaded, "proxy_resolution": variant.resolution, "val_accuracy": result.val_accuracy,
                            "test_accuracy": result.test_accuracy, "train_seconds": result.seconds,
-                           "images_per_second": result.images_per_second, "train_status": result.status}
+                           "images_per_second": result.images_per_second, "train_status": result.status,
+                           **({"train_note": result.message} if result.status != "ok" else {})}
         if on_member is not None:
             on_member(member)
     family.training = {"data": data.name, "proxy_base_resolution": base_resolution,

@@ -68,6 +68,9 @@ def test_the_default_bracket_and_networks_come_from_the_space(tmp_path, tiny):
     assert names[0] == "baseline" and [n.split()[0] for n in names[1:4]] == ["deepest", "widest", "sharpest"]
     assert names[4:] == ["table3 depth (d 4, w 1, r 1)", "table3 width (d 1, w 2, r 1)",
                          "table3 resolution (d 1, w 1, r 2)", "table3 compound (d 1.4, w 1.2, r 1.3)"]
+    # A built-in network gets the variants the paper compares for it: MobileNetV1 has no depth cell.
+    v1 = [n.name.split()[1] for n in calibrate.networks(load_space("mobilenetv1"), table3=True) if n.name.startswith("table3")]
+    assert v1 == ["width", "resolution", "compound"]
     from scalesearch.search.candidates import GridSpec, build_candidates
 
     deepest = calibrate.networks(space, table3=False)[1]
