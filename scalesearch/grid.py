@@ -28,7 +28,7 @@ from scalesearch.runs.grid_tables import GridTables, add_recommendation, collect
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.search.candidates import Candidate, GridSpec, build_candidates
 from scalesearch.search.pool import ProcessPlan, plan_processes, run_pool
-from scalesearch.search.storage import TornRecordWarning, open_storage
+from scalesearch.search.storage import TornRecordWarning, open_storage, redact
 from scalesearch.search.study import SearchConfig, open_study
 from scalesearch.search.tie_break import check_tie_break
 from scalesearch.search.worker import Event, run_worker, unit_status, wanted_units
@@ -76,7 +76,8 @@ class GridRequest:
     command: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return flat(self)
+        """The flat record run.json and the study keep: the storage's password redacted."""
+        return {**flat(self), "storage": redact(self.storage)}
 
 
 @dataclass
@@ -198,13 +199,13 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
     info = None if request.worker_only else claim_run_dir(s.run_dir, RunInfo(
         kind="grid", baseline=s.space.name, space=s.space.identity, request=request.as_dict(),
         results="best.json", command=request.command,
-        identity={"study": s.study_name, "storage": s.storage_name, **s.config.fingerprint(s.space)}))
+        identity={"study": s.study_name, "storage": redact(s.storage_name), **s.config.fingerprint(s.space)}))
     with events.measuring():
         study, candidates = open_study(storage, s.study_name, s.config, s.space,
                                        lambda: build_candidates(s.space, s.config.grid, s.device))
 
     def rows() -> list[dict[str, Any]]:
-        return collect(study, candidates, s.config, s.study_name, s.storage_name).points
+        return collect(study, candidates, s.config, s.study_name, redact(s.storage_name)).points
 
     if request.worker_only:
         run_worker(study, candidates, s.space, s.config, data, device=s.device, threads=request.placement.threads,
@@ -228,7 +229,7 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
     estimate = (alone if alone is not None and processes.threads == available_cores()
                 else _estimate(candidates, pending, s, data, processes.threads if cpu else None))
     events.planned(GridPlan(s.space, candidates, pending, estimate / processes.workers, processes.workers,
-                            processes.why, s.study_name, s.storage_name, s.config.budget.epochs,
+                            processes.why, s.study_name, redact(s.storage_name), s.config.budget.epochs,
                             "racing" if s.config.racing else f"{s.config.seeds or 1} seed(s) per point"))
     interrupted = False
     try:
@@ -251,7 +252,7 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
 def _save_results(study: optuna.Study, candidates: list[Candidate], s: _Setup, info: RunInfo,
                   interrupted: bool = False, prepared_only: bool = False) -> GridResult:
     """Collect the study's tables, save them (the run is finished once every unit is in)."""
-    tables = collect(study, candidates, s.config, s.study_name, s.storage_name)
+    tables = collect(study, candidates, s.config, s.study_name, redact(s.storage_name))
     name_baseline(tables, str(info.request.get("baseline") or ""))
     add_recommendation(tables, s.tie_break, _cost_ratio(candidates, s))
     save_grid_tables(s.run_dir, tables)

@@ -20,6 +20,7 @@ from scalesearch.requests import Placement, compose, flat_names
 from scalesearch.search.storage import open_storage
 from scalesearch.search.study import study_attrs
 from scalesearch.search.worker import Event
+from scalesearch.spec.spaces import builtin_names
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class JoinRequest:
     storage: str
     study: str
     placement: Placement = field(default_factory=Placement)  # data_dir None: the study's own setting
+    allow_factory: tuple[str, ...] = ()  # factories this worker's own command line trusts (module:function)
 
 
 @dataclass
@@ -49,9 +51,22 @@ def stored_request(storage_url: str, name: str) -> tuple[dict[str, Any], str | N
     return attrs["request"], attrs.get("space_text")
 
 
+def check_code(baseline: Any, space_text: str | None, allowed: tuple[str, ...], study: str) -> None:
+    """A study is input from elsewhere: anyone who can write its database could name a
+    `module:function` factory for every worker to import.  Built-in names and YAML spaces
+    are data; a factory is code, run only when this worker's own command line names it."""
+    name = str(baseline)
+    if space_text is not None or name in builtin_names() or name.endswith((".yaml", ".yml")) or ":" not in name:
+        return
+    if name not in allowed:
+        raise UserError(f"study {study!r} names the factory {name!r} as its baseline, and a worker imports no code "
+                        f"a study names: start it with --allow-factory {name} if you trust that module")
+
+
 def run_join(request: JoinRequest, events: GridEvents | None = None) -> JoinResult:
     """Train units of the study until none is wanted (see the module docstring)."""
     stored, space_text = stored_request(request.storage, request.study)
+    check_code(stored.get("baseline"), space_text, request.allow_factory, request.study)  # before anything resolves it
     names = flat_names(GridRequest)
     known = {k: v for k, v in stored.items() if k in names}
     here = request.placement

@@ -185,7 +185,9 @@ def test_a_down_scaling_grids_surface_fit_searches_its_own_range():
 
 @pytest.mark.parametrize("args, message", [
     (("--target", "0.5", "--high", "1.2"), "--high 1.2: a down-scaling grid"),
-    (("--target", "1"), "--target 1.0: the phi = 1 cost multiple must be above 1"),
+    (("--target", "1"), "--target 1.0: the phi = 1 cost multiple must be at least 1.05"),
+    (("--target", "1.02"), "within 5% of 1 only the baseline itself is on the law"),
+    (("--target", "5000"), "(scale up, at most 1000)"),
     (("--low", "0.8"), "--low 0.8: coefficients below 1 shrink the network"),
 ])
 def test_grid_refuses_a_wrong_direction_in_one_line(cli, tmp_path, args, message):

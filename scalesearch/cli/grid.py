@@ -99,7 +99,9 @@ def grid(
     if result.prepared_only:
         stderr.print(f"study {summary['study']!r} is set up in {summary['storage']}; start workers on any host with: "
                      f"scalesearch worker --storage {summary['storage']} --study {summary['study']}  "
-                     "(rerun this command for the results so far)", markup=False)
+                     + ("(a *** password is left out: each worker's driver reads PGPASSWORD or ~/.pgpass) "
+                        if ":***@" in str(summary["storage"]) else "")
+                     + "(rerun this command for the results so far)", markup=False)
     if format is OutputFormat.json:
         print_json(summary)
         return

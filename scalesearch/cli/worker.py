@@ -21,6 +21,7 @@ def worker(
     device: DeviceOption = "auto",
     threads: Annotated[Optional[int], typer.Option(help="Threads for this worker (default: every core it may use).")] = None,
     max_memory: MaxMemoryOption = None,
+    allow_factory: Annotated[Optional[list[str]], typer.Option(help="A module:function factory this worker may import when the study names it as its baseline (a study is input from elsewhere: by default a worker runs no code it names).")] = None,
     format: FormatOption = OutputFormat.table,
 ) -> None:
     """Train units of a study that `scalesearch grid` set up (e.g. with --workers 0), with no other options.
@@ -32,7 +33,8 @@ def worker(
     set_memory_budget(max_memory)
     display = LogDisplay()
     try:
-        result = run_join(JoinRequest(storage, study, **shared_parts(JoinRequest, locals())), display)
+        result = run_join(JoinRequest(storage, study, allow_factory=tuple(allow_factory or ()),
+                                      **shared_parts(JoinRequest, locals())), display)
     finally:
         display.close()
     line = f"worker: nothing left to train in study {result.study!r} ({result.trained} unit(s) trained here)"

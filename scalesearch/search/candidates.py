@@ -43,6 +43,11 @@ from scalesearch.spec.spaces import SearchSpace
 
 DOWN_LOW = 0.5  # a down-scaling grid's default floor: coefficients in [0.5, 1]
 MAX_POINTS = 2000  # a grid this large is a typo (step 1e-9), not a search
+# A phi = 1 cost multiple within 5 % of 1 puts only the baseline itself on the law (the smallest
+# grid step, 0.05, moves the product by 10 %); beyond 1,000x (or below 1/1,000) the landed
+# networks' sizes overflow the measurements long before anything could train.
+TARGET_GAP = 0.05
+TARGET_RANGE = (1e-3, 1e3)
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,9 @@ class GridSpec:
         if points > MAX_POINTS:
             raise UserError(f"the grid would have about {points:,.0f} points (more than {MAX_POINTS:,}); "
                             "use a coarser {step} or a narrower {low}..{high}")
+        # An empty grid is refused here, before any run folder is claimed or any cost measured.
+        if not any(_points(self, t) for t in self.targets or (self.target,)):
+            raise UserError(_empty_message(self, []))
 
     @property
     def down(self) -> bool:
@@ -90,9 +98,12 @@ class GridSpec:
         return (self.targets[0] if self.targets else self.target) < 1
 
     def _check_targets(self) -> None:
-        if self.target == 1:
-            raise UserError(f"{{target}} {self.target}: the phi = 1 cost multiple must be above 1 "
-                            "(scale up) or below 1 (scale down, e.g. 0.5)")
+        for target in self.targets or (self.target,):
+            if not (TARGET_RANGE[0] <= target <= 1 / (1 + TARGET_GAP) or 1 + TARGET_GAP <= target <= TARGET_RANGE[1]):
+                raise UserError(f"{{target}} {target}: the phi = 1 cost multiple must be at least {1 + TARGET_GAP:g} "
+                                f"(scale up, at most {TARGET_RANGE[1]:g}) or at most {1 / (1 + TARGET_GAP):.3g} "
+                                f"(scale down, at least {TARGET_RANGE[0]:g}); within {TARGET_GAP:.0%} of 1 "
+                                "only the baseline itself is on the law")
         if not self.targets:
             return
         if any(not math.isfinite(t) or t <= 0 or t == 1 for t in self.targets) or \
@@ -191,9 +202,13 @@ def build_candidates(space: SearchSpace, grid: GridSpec, device: str = "cpu") ->
 
 def grid_points(grid: GridSpec) -> list[Coefficients]:
     """The grid's coefficients for its one target (spec/scaling.py's grids)."""
+    return _points(grid, grid.target)
+
+
+def _points(grid: GridSpec, target: float) -> list[Coefficients]:
     if grid.shape == "2d":
-        return grid_2d(grid.step, grid.target, grid.low if grid.down else grid.high, band=grid.tolerance)
-    return grid_3d(grid.low, grid.high, grid.step, grid.target, grid.tolerance * grid.target)
+        return grid_2d(grid.step, target, grid.low if grid.down else grid.high, band=grid.tolerance)
+    return grid_3d(grid.low, grid.high, grid.step, target, grid.tolerance * target)
 
 
 class _Reference:

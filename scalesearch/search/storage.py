@@ -23,7 +23,7 @@ import time
 import warnings
 from pathlib import Path
 from typing import Callable, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -45,8 +45,33 @@ class StorageError(UserError):
     """A storage URL that cannot be opened."""
 
 
+REDACTED = "***"
+
+
+def redact(url: str | None) -> str | None:
+    """`url` with its password replaced by *** — what every file and line shows of a storage
+    URL (run.json, best.json, the study's own record, the terminal)."""
+    if not url or "://" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:{REDACTED}@{parts.netloc.rpartition('@')[2]}"))
+
+
+def _unredacted(url: str) -> str:
+    """A URL whose password was redacted, without it: the driver then takes the password from
+    the environment (PGPASSWORD) or ~/.pgpass, as libpq does."""
+    parts = urlsplit(url)
+    if parts.password != REDACTED:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}@{parts.netloc.rpartition('@')[2]}"))
+
+
 def open_storage(url: str | None, run_dir: Path) -> optuna.storages.BaseStorage:
-    """An Optuna storage for `url` (None = a journal file in `run_dir`)."""
+    """An Optuna storage for `url` (None = a journal file in `run_dir`).  A redacted password
+    (`***`, as run.json records it) is left out: the driver reads PGPASSWORD or ~/.pgpass."""
     if not url:
         return _journal(run_dir / "study.journal")
     if url.startswith("journal:"):
@@ -55,8 +80,9 @@ def open_storage(url: str | None, run_dir: Path) -> optuna.storages.BaseStorage:
     if scheme == "grpc":
         return _grpc(url)
     if scheme not in ("sqlite", "postgresql", "postgres", "mysql"):
-        raise StorageError(f"{{storage}} {url!r}: use sqlite:///FILE, postgresql://HOST/DB, "
+        raise StorageError(f"{{storage}} {redact(url)!r}: use sqlite:///FILE, postgresql://HOST/DB, "
                            "mysql://HOST/DB, grpc://HOST:PORT or journal:PATH")
+    url = _unredacted(url)
     if scheme == "postgres":
         url = "postgresql" + url[len("postgres"):]
     engine_kwargs: dict = {"pool_pre_ping": True}
