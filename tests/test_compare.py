@@ -355,6 +355,11 @@ def test_agreement_sentences():
         "(90% simultaneous interval -5.1 to +11.6).")
     assert "undecided" in agreement(rows(width=(0.01, math.nan, math.nan)), "mobilenetv2")
     assert "not run" in agreement([{"target": "1x", "method": "baseline"}], "mobilenetv2")
+    pending = {"target": "table3", "method": "depth", "paper_top1": 78.1, "vs_compound": None}
+    assert "not measured yet" in agreement(rows(width=(0.02, 0.01, 0.03)) + [pending], "resnet50")
+    no_cell = {"target": "table3", "method": "depth", "paper_top1": None, "vs_compound": None}  # MobileNetV1's
+    assert agreement(rows(width=(0.02, 0.01, 0.03)) + [no_cell], "mobilenetv1").startswith(
+        "MobileNetV1: agrees with the paper: compound beats width beyond noise")
 
 
 def test_figure3_when_the_run_has_two_targets(tmp_path, tiny, no_estimate):
