@@ -13,18 +13,9 @@ from scalesearch.calibrate import CalibrateError, CalibrateRequest, Recipe, choo
 from scalesearch.requests import BudgetChoice, DataChoice, compose, proxy_budget
 from scalesearch.spec.spaces import load_space, read_recipe
 from scalesearch.training.budget import ProxyBudget
-from tests.tiny import DATA, write_space
+from tests.tiny import DATA, ds_space, write_space
 
-TINY = """
-network:
-  name: tiny
-  resolution: 64
-  activation: relu
-  stem: {channels: 8, kernel: 3, stride: 2}
-  stages: [ds_r1_k3_s1_c16, ds_r2_k3_s2_c24, ds_r2_k3_s2_c32]
-proxy: {resolution: 16, epochs: 2, train_images: 256, batch_size: 64, lr: 0.4}
-grid: {step: 0.2}
-"""
+TINY = ds_space("{resolution: 16, epochs: 2, train_images: 256, batch_size: 64, lr: 0.4}", "grid: {step: 0.2}\n")
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from scalesearch.requests import compose
 from scalesearch.spec.scaling import PAPER_B0, Coefficients
 from scalesearch.spec.spaces import load_space
 from scalesearch.costs.variant import Variant
-from tests.tiny import write_space
+from tests.tiny import ds_space, write_space
 from scalesearch.spec.presets import paper_table3
 
 
@@ -100,15 +100,7 @@ def test_paper_table3_uses_the_published_settings(tiny):
 # -- resumable runs ----------------------------------------------------------------------
 
 # A tiny user space: the same code paths as a built-in baseline, at a fraction of the cost.
-TINY = """
-network:
-  name: tiny
-  resolution: 64
-  activation: relu
-  stem: {channels: 8, kernel: 3, stride: 2}
-  stages: [ds_r1_k3_s1_c16, ds_r2_k3_s2_c24, ds_r2_k3_s2_c32]
-proxy: {resolution: 32, epochs: 1, train_images: 256, batch_size: 64, lr: 0.1}
-"""
+TINY = ds_space("{resolution: 32, epochs: 1, train_images: 256, batch_size: 64, lr: 0.1}")
 
 
 @pytest.fixture

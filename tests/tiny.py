@@ -32,6 +32,23 @@ proxy: {resolution: 16, epochs: 1, train_images: 256, batch_size: 64, lr: 0.2}
 """
 
 
+# A three-stage depthwise-separable network (compare's, calibrate's and the search's tests);
+# each test file gives it the proxy budget it needs.
+DS_NETWORK = """
+network:
+  name: tiny
+  resolution: 64
+  activation: relu
+  stem: {channels: 8, kernel: 3, stride: 2}
+  stages: [ds_r1_k3_s1_c16, ds_r2_k3_s2_c24, ds_r2_k3_s2_c32]
+"""
+
+
+def ds_space(proxy: str, extra: str = "") -> str:
+    """DS_NETWORK's YAML with `proxy` (a flow mapping) as its budget and `extra` lines after it."""
+    return DS_NETWORK + f"proxy: {proxy}\n" + extra
+
+
 def tiny_family(cli, directory: Path, phis: str = "0,1") -> Path:
     """`scalesearch expand` of TINY_SPACE over `phis` (alpha 1.2, beta 1.1, gamma 1.15); its out dir."""
     out = Path(directory) / "family"
