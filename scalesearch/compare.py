@@ -52,7 +52,7 @@ from scalesearch.requests import (BudgetChoice, DataChoice, LatencyChoice, Place
                                   uncalibrated)
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.spec.spaces import load_space
-from scalesearch.training.budget import ProxyBudget
+from scalesearch.training.budget import ProxyBudget, budget_scale_problem
 from scalesearch.training.data import ImageData
 from scalesearch.device import available_cores, resolve_device
 from scalesearch.training import health, unit
@@ -420,10 +420,9 @@ class CompareRequest:
             raise CompareError(f"{{confidence}} must be in [0.5, 1), got {self.confidence}")
         if self.proxy_resolution is not None and self.proxy_resolution < 8:
             raise CompareError(f"{{resolution}} must be >= 8 px, got {self.proxy_resolution}")
-        scale = self.budget_scale
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
-            raise CompareError(f"{{budget_scale}} must be a positive number (1 = the space's proxy epochs, "
-                               f"2 = twice as many), got {scale!r}")
+        problem = budget_scale_problem(self.budget_scale, "the space's proxy epochs")
+        if problem:
+            raise CompareError(problem)
 
     def as_dict(self) -> dict:
         return flat(self)

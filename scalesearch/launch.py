@@ -11,6 +11,7 @@ same array as local processes (submitit's LocalExecutor): a workstation, or a te
 from __future__ import annotations
 
 import importlib.util
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,13 @@ from scalesearch.join import JoinRequest, JoinResult, run_join, stored_request
 from scalesearch.requests import Placement
 
 CLUSTERS = ("slurm", "local")
+# Slurm's default MaxArraySize is 1001 (task ids 0..1000): a larger array is refused by
+# sbatch, and 10^8 workers is a typo. A year of wall time per task is the same.
+MAX_WORKERS = 1000
+MAX_MINUTES = 365 * 24 * 60
+# What may stand in a Slurm partition list, a job name or a parameter written into the
+# #SBATCH script: a newline there would write a line of its own.
+_SAFE = re.compile(r"[A-Za-z0-9_.,:=@+/-]+")
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,15 @@ class SlurmRequest:
                 raise UserError(f"{{{name}}} must be >= 1, got {getattr(self, name)}")
         if self.gpus < 0:
             raise UserError(f"{{gpus}} must be >= 0, got {self.gpus}")
+        for name, ceiling in (("workers", MAX_WORKERS), ("time_minutes", MAX_MINUTES)):
+            if getattr(self, name) > ceiling:
+                raise UserError(f"{{{name}}} must be at most {ceiling:,}, got {getattr(self, name):,}")
+        values = {"{partition}": self.partition, "{study}": self.study,
+                  **{f"submitit parameter {k}": v for k, v in self.extra.items() if isinstance(v, str)}}
+        for label, value in values.items():
+            if value is not None and not _SAFE.fullmatch(value):
+                raise UserError(f"{label} {value!r}: only letters, digits and _ . , : = @ + / - may stand "
+                                "in the job script")
         if self.cluster not in CLUSTERS:
             raise UserError(f"{{cluster}} must be one of {', '.join(CLUSTERS)}, got {self.cluster!r}")
 

@@ -57,7 +57,7 @@ from scalesearch.search.ranking import Difference, Ranking, TwoWay, evenly_space
 from scalesearch.spec.phis import phi_label
 from scalesearch.spec.scaling import PAPER_B0, Coefficients, label
 from scalesearch.spec.spaces import SearchSpace, load_space
-from scalesearch.training.budget import ProxyBudget
+from scalesearch.training.budget import ProxyBudget, budget_scale_problem
 from scalesearch.training.data import ImageData
 from scalesearch.device import check_threads, resolve_device
 from scalesearch.training import health, unit
@@ -96,9 +96,9 @@ class TransferRequest:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise TransferError(f"{{{name}}} must be a whole number >= 1, got {value!r}")
-        if not (_number(self.budget_scale) and self.budget_scale > 0):
-            raise TransferError(f"{{budget_scale}} must be a positive number (1 = the grid's epochs), "
-                                f"got {self.budget_scale!r}")
+        problem = budget_scale_problem(self.budget_scale, "the grid's epochs")
+        if problem:
+            raise TransferError(problem)
         if self.phi == 1 and not self.budget_scale > 1:
             raise TransferError("{phi} 1 retrains the grid's own networks: give {budget_scale} > 1 for a fidelity "
                                 f"check (e.g. 4: four times the grid's epochs), got {self.budget_scale!r}")

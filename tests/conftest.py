@@ -65,3 +65,13 @@ def postgres_url():
     finally:
         as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def plumbing(monkeypatch):
+    """Trust every training (training/health.py's HEALTH_ENV): for the end-to-end tests whose
+    budgets of a few steps exercise workers, storage and resume, not learning. Workers they
+    start inherit it."""
+    from scalesearch.training import health
+
+    monkeypatch.setenv(health.HEALTH_ENV, "off")

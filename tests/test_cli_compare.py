@@ -25,6 +25,7 @@ def test_help_has_an_example(cli):
     (("--budget-scale", "0"), "--budget-scale must be a positive number"),
     (("--budget-scale", "-1"), "--budget-scale must be a positive number"),
     (("--budget-scale", "nan"), "--budget-scale must be a positive number"),
+    (("--budget-scale", "1e308"), "--budget-scale 1e+308 is above 100"),
     (("--alpha", "1.2"), "go together"),
     (("--seeds", "0"), "--seeds must be >= 1"),
 ])
@@ -66,7 +67,7 @@ def test_format_json_prints_the_rows_only(cli, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_tiny_real_compare_end_to_end_and_resume(cli, tmp_path):
+def test_tiny_real_compare_end_to_end_and_resume(cli, plumbing, tmp_path):
     args = ("compare", "-b", "mobilenetv2", "--target", "2x", "--methods", "width,compound",
             "--data", "fashion-mnist", "--epochs", "1", "--train-images", "256", "--val-images", "200",
             "--test-images", "200", "--device", "cpu", "--seeds", "1", "--out", tmp_path, "--format", "json")

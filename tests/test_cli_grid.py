@@ -24,7 +24,7 @@ def _trials(run_dir, name="grid-resnet18"):
 
 
 @pytest.mark.slow
-def test_tiny_grid_end_to_end(cli, tmp_path):
+def test_tiny_grid_end_to_end(cli, plumbing, tmp_path):
     out = tmp_path / "run"
     racing = TINY[:-2]  # without --seeds 1: the default, racing over seeds
     result = cli("grid", *racing, "--out", out, "--format", "json")

@@ -27,6 +27,7 @@ def test_help_has_an_example(cli):
     (("--top", "0"), "--top must be a whole number >= 1"),
     (("--seeds", "0"), "--seeds must be a whole number >= 1"),
     (("--budget-scale", "0"), "--budget-scale must be a positive number"),
+    (("--budget-scale", "500"), "--budget-scale 500 is above 100"),
 ])
 def test_bad_input_is_one_line_and_exit_1(cli, tmp_path, args, message):
     result = cli("transfer", "--from", tmp_path, "--out", tmp_path / "run", *args)
@@ -72,7 +73,7 @@ def test_format_json_prints_one_document(cli, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_tiny_real_grid_then_transfer_end_to_end_and_resume(cli, tmp_path):
+def test_tiny_real_grid_then_transfer_end_to_end_and_resume(cli, plumbing, tmp_path):
     space = write_space(tmp_path, TINY)
     budget = ("--data", DATA, "--epochs", "1", "--train-images", "256", "--val-images", "200", "--test-images",
               "200", "--device", "cpu", "--threads", "1")

@@ -79,7 +79,7 @@ def test_latency_candidates_land_on_twice_the_baseline_latency():
 
 
 @pytest.mark.slow
-def test_a_pareto_grid_finds_a_non_dominated_front(cli, tmp_path):
+def test_a_pareto_grid_finds_a_non_dominated_front(cli, plumbing, tmp_path):
     out = tmp_path / "grid"
     result = cli("grid", "-b", "resnet18", "--objective", "pareto", "--cost", "activations", "--targets", "1.5,2.5",
                  "--step", "0.4", "--epochs", "1", "--train-images", "128", "--val-images", "64",

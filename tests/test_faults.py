@@ -154,7 +154,7 @@ def test_bad_input_is_one_line_and_exit_1(cli, files, args, fragment):
 
 
 @pytest.mark.slow
-def test_a_run_directory_belongs_to_one_run(cli, tmp_path):
+def test_a_run_directory_belongs_to_one_run(cli, plumbing, tmp_path):
     out = tmp_path / "run"
     assert cli("grid", "-b", "resnet18", *TINY_GRID, "--workers", "1", "--out", out).exit_code == 0
     before = (out / "best.json").read_text()

@@ -69,3 +69,10 @@ def test_the_unit_funnel_marks_a_blown_up_training(tmp_path):
     out = train_unit(variant, budget, 0, DataSource("synthetic", train_images=256, val_images=200), threads=1)
     assert out.status == health.FAILED and out.message.startswith("blew up: first-epoch mean loss")
     assert out.as_dict()["first_loss"] == out.history[0]["train_loss"] > 3.45
+
+
+def test_the_plumbing_switch_trusts_every_training_and_is_on_by_default(monkeypatch):
+    monkeypatch.delenv(health.HEALTH_ENV, raising=False)
+    assert health.enabled() and checked(result(val=0.12), 10).status == health.FAILED
+    monkeypatch.setenv(health.HEALTH_ENV, "off")
+    assert not health.enabled() and checked(result(val=0.12), 10).status == "ok"

@@ -55,7 +55,7 @@ def shared_storage(request, postgres_url, tmp_path):
 
 
 @pytest.mark.slow
-def test_three_workers_join_by_url_and_a_killed_one_loses_only_its_unit(cli, shared_storage, tmp_path):
+def test_three_workers_join_by_url_and_a_killed_one_loses_only_its_unit(cli, plumbing, shared_storage, tmp_path):
     storage, study = shared_storage, f"join_{tmp_path.name[-12:]}"
     made = cli(*GRID, "-b", "resnet18", "--storage", storage, "--study", study, "--out", tmp_path / "run")
     assert made.exit_code == 0, made.output

@@ -39,7 +39,7 @@ def test_a_study_that_is_not_there_is_refused_before_anything_is_submitted(cli, 
 
 
 @pytest.mark.slow
-def test_the_array_trains_the_whole_study(cli, tmp_path):
+def test_the_array_trains_the_whole_study(cli, plumbing, tmp_path):
     storage = _study(cli, tmp_path)
     submitted = launch_slurm(SlurmRequest(storage, "s", workers=2, folder=tmp_path / "jobs",
                                           placement=Placement(device="cpu"), cluster="local"))
@@ -49,3 +49,25 @@ def test_the_array_trains_the_whole_study(cli, tmp_path):
     done = sorted(t.user_attrs["point"] for t in trials if t.state == TrialState.COMPLETE
                   and not t.user_attrs.get("duplicate"))
     assert done == sorted(set(done)) and len(done) == sum(r["trained"] for r in results)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"workers": 10**8}, "workers must be at most 1,000"),
+    ({"time_minutes": 10**9}, "time_minutes must be at most 525,600"),
+    ({"partition": "gpu\n#SBATCH --uid=0"}, "partition 'gpu\\n#SBATCH --uid=0': only letters"),
+    ({"study": "s t"}, "study 's t': only letters"),
+    ({"extra": {"account": "a;b"}}, "submitit parameter account 'a;b'"),
+])
+def test_launch_refuses_what_would_change_the_script_or_overflow_slurm(changes, message):
+    from scalesearch.errors import UserError
+
+    with pytest.raises(UserError) as refused:
+        SlurmRequest(**{"storage": "journal:x", "study": "s", "workers": 2, **changes})
+    assert message in str(refused.value)
+
+
+def test_launch_cli_refuses_a_newline_in_the_partition_in_one_line(cli, tmp_path):
+    result = cli("launch", "slurm", "--storage", "journal:x", "--study", "s", "--partition", "gpu\nx",
+                 "--folder", tmp_path / "jobs", "--dry-run")
+    assert result.exit_code == 1 and "--partition" in result.output and "only letters" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "jobs").exists()

@@ -16,6 +16,19 @@ from scalesearch.errors import UserError
 OPTIMIZERS = ("sgd", "rmsprop")
 EVAL_WEIGHTS = ("last", "ema", "mean")  # what is evaluated: see ProxyBudget.eval_weights
 FLIPS = ("random", "alternate")
+# A budget scale above this is a typo, not a budget: 100 x a proxy of minutes is days of CPU
+# per training (and 1e308 would "start" with an estimate of inf minutes).
+MAX_BUDGET_SCALE = 100.0
+
+
+def budget_scale_problem(scale: object, unit: str) -> str | None:
+    """Why `scale` is not a budget scale (None when it is); `unit` says what 1 means."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+        return f"{{budget_scale}} must be a positive number (1 = {unit}, 2 = twice as many), got {scale!r}"
+    if scale > MAX_BUDGET_SCALE:
+        return (f"{{budget_scale}} {scale:g} is above {MAX_BUDGET_SCALE:g} (x {unit}: days of training per "
+                "network); give a smaller scale, or raise the proxy's epochs")
+    return None
 # Recipe settings added after studies and checkpoints were first written: left out of
 # `as_dict` at these defaults, so a study or checkpoint from before them still matches.
 _RECIPE_DEFAULTS = {"eval_weights": "last", "ema_decay": 0.95, "flips": "random", "readout_fan_in": 0,

@@ -22,6 +22,7 @@ transfer leave such units out and say so.  A unit fails when
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 FAILED = "failed-to-train"
@@ -52,3 +53,14 @@ def failed(record: dict[str, Any] | None) -> bool:
     """Whether a recorded unit (a trial's attributes, a units.jsonl line) failed to train:
     recorded so by the check, or diverged (older records)."""
     return record is not None and record.get("status") in (FAILED, "diverged")
+
+
+# SCALESEARCH_HEALTH_CHECK=off trusts every training, as before the check: for smoke runs of
+# the plumbing (workers, storage, resume) at budgets of a few steps, which train nothing. A
+# ranking made so says nothing about the networks.
+HEALTH_ENV = "SCALESEARCH_HEALTH_CHECK"
+
+
+def enabled() -> bool:
+    """Whether finished trainings are checked (every run, unless HEALTH_ENV says off)."""
+    return os.environ.get(HEALTH_ENV, "on").strip().lower() not in ("off", "0", "false", "no")

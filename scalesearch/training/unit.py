@@ -74,7 +74,7 @@ def train_unit(variant: Variant, budget: ProxyBudget, seed_index: int, data: Dat
 def checked(result: TrainResult, num_classes: int) -> TrainResult:
     """`result`, marked failed-to-train with its reason where it fails the health check (a
     diverged one keeps its status "diverged", which counts as failed too)."""
-    if result.status != "ok":
+    if result.status != "ok" or not health.enabled():
         return result
     why = health.failure(result.status, result.message, result.first_loss, result.val_accuracy, num_classes)
     if why:
