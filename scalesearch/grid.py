@@ -141,6 +141,11 @@ class _Setup:
     device: str
     tie_break: str = "latency"
 
+    @property
+    def shown_storage(self) -> str:
+        """The storage as records and messages name it: its password redacted."""
+        return redact(self.storage_name)
+
 
 def prepare(request: GridRequest) -> _Setup:
     """Everything checkable before a study is opened: one-line errors in a second."""
@@ -199,13 +204,13 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
     info = None if request.worker_only else claim_run_dir(s.run_dir, RunInfo(
         kind="grid", baseline=s.space.name, space=s.space.identity, request=request.as_dict(),
         results="best.json", command=request.command,
-        identity={"study": s.study_name, "storage": redact(s.storage_name), **s.config.fingerprint(s.space)}))
+        identity={"study": s.study_name, "storage": s.shown_storage, **s.config.fingerprint(s.space)}))
     with events.measuring():
         study, candidates = open_study(storage, s.study_name, s.config, s.space,
                                        lambda: build_candidates(s.space, s.config.grid, s.device))
 
     def rows() -> list[dict[str, Any]]:
-        return collect(study, candidates, s.config, s.study_name, redact(s.storage_name)).points
+        return collect(study, candidates, s.config, s.study_name, s.shown_storage).points
 
     if request.worker_only:
         run_worker(study, candidates, s.space, s.config, data, device=s.device, threads=request.placement.threads,
@@ -229,7 +234,7 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
     estimate = (alone if alone is not None and processes.threads == available_cores()
                 else _estimate(candidates, pending, s, data, processes.threads if cpu else None))
     events.planned(GridPlan(s.space, candidates, pending, estimate / processes.workers, processes.workers,
-                            processes.why, s.study_name, redact(s.storage_name), s.config.budget.epochs,
+                            processes.why, s.study_name, s.shown_storage, s.config.budget.epochs,
                             "racing" if s.config.racing else f"{s.config.seeds or 1} seed(s) per point"))
     interrupted = False
     try:
@@ -252,7 +257,7 @@ def run_grid(request: GridRequest, events: GridEvents | None = None) -> GridResu
 def _save_results(study: optuna.Study, candidates: list[Candidate], s: _Setup, info: RunInfo,
                   interrupted: bool = False, prepared_only: bool = False) -> GridResult:
     """Collect the study's tables, save them (the run is finished once every unit is in)."""
-    tables = collect(study, candidates, s.config, s.study_name, redact(s.storage_name))
+    tables = collect(study, candidates, s.config, s.study_name, s.shown_storage)
     name_baseline(tables, str(info.request.get("baseline") or ""))
     add_recommendation(tables, s.tie_break, _cost_ratio(candidates, s))
     save_grid_tables(s.run_dir, tables)
