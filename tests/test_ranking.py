@@ -159,6 +159,13 @@ def test_p_best_is_a_posterior_share_that_does_not_crown_a_point_among_equals():
     assert math.isclose(sum(shares), 1.0) and max(shares) < 0.5
 
 
+def test_without_a_noise_estimate_p_best_is_missing_not_a_certainty():
+    """One seed per point: no model to draw from; the leader used to get p_best 1.00."""
+    ranking = rank({p: {0: 0.8 + 0.01 * p} for p in range(4)})
+    assert not ranking.noise.known
+    assert all(math.isnan(p.p_best) for p in ranking.points)
+
+
 # -- the calibration benchmark replays racing as search_cost does ----------------------------------
 
 def _benchmark(name):

@@ -76,7 +76,7 @@ def answer_lines(document: dict[str, Any]) -> list[str]:
         tie = {True: "among the contenders for best", False: "separated from the leader (worse beyond noise)",
                None: "not yet told apart from the others (no noise estimate)"}[w.get("best_or_tied")]
         lines.append(f"The φ = 1 winner {w['label']} ranks {w['rank_phi']} of {len(_ranked(document))} at {at} "
-                     f"(mean {w['mean_phi']:.2%}, p_best {w['p_best_phi']:.2f}, a model probability); it is {tie}.")
+                     f"(mean {w['mean_phi']:.2%}, {_p_best(w['p_best_phi'])}); it is {tie}.")
     if not _finite(tau.get("tau")):
         lines.append("Kendall's τ: not defined yet (it needs two points ranked on both sides).")
     elif not (_finite(tau.get("low")) and _finite(tau.get("high"))):
@@ -186,3 +186,8 @@ def slope_png(rows: list[dict], winner: str, at: str) -> bytes:
     ax.set_title(f"Rank at φ = 1 → rank at {at}")
     ax.grid(True, axis="y", alpha=0.3)
     return plots.to_png(fig)
+
+
+def _p_best(value) -> str:
+    """p_best as the sentence gives it: missing without a noise estimate, not a certainty."""
+    return f"p_best {value:.2f}, a model probability" if _finite(value) else "no p_best: no noise estimate"

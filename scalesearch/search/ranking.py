@@ -26,7 +26,8 @@ The method, in one place:
   seeds, a point at a time, each after a test at a stricter level (`interim_confidence`)
   that a point takes at most max_seeds - 1 times: a point that fails leaves the race.  Its
   guarantee is in `racing_needs`; the set a race ends with is `rank` over all its data.
-- **p_best** is a model probability, not a frequency: the share of posterior draws
+- **p_best** (missing without a noise estimate: no model to draw from, not 1.00 for
+  whichever point one seed put first) is a model probability, not a frequency: the share of posterior draws
   (noise variances from their scaled inverse chi-square, means shrunk towards their
   average by a normal prior fitted to their spread) in which the point is the best.  It
   reads "how likely, if the model is right"; the contender set carries the guarantee.
@@ -67,7 +68,8 @@ class PointStats:
     diff_low: float = math.nan  # diff -/+ its MCB constant x its sd
     diff_high: float = math.nan
     separated: bool = False  # outside the MCB confidence set for the best
-    p_best: float = 0.0  # a model probability (posterior share), not a frequency guarantee
+    p_best: float = math.nan  # a model probability (posterior share), not a frequency guarantee; NaN
+    # where it was not drawn (racing's quick look) or cannot be: without a noise estimate
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,7 +125,7 @@ def rank(obs: Observations, confidence: float = 0.9, resamples: int = 4000, seed
         best = fit.posterior_draws(resamples, seed).argmax(axis=1)
         share = {p: float((best == i).mean()) for i, p in enumerate(fit.points)}
         for ps in stats:
-            ps.p_best = share[ps.point] if known else float(ps.point == leader)
+            ps.p_best = share[ps.point] if known else math.nan  # one seed each: no model to draw from
     contenders = [p.point for p in stats if not p.separated]
     decided = len(stats) > 1 and contenders == [leader] and known and fit.noise.df >= MIN_DF
     return Ranking(stats, leader, contenders, decided, fit.noise, confidence,
