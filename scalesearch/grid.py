@@ -21,6 +21,8 @@ import optuna
 
 from scalesearch.errors import UserError
 from scalesearch.costs.variant import Variant
+from scalesearch.files import read_json, write_json
+from scalesearch.machine import describe
 from scalesearch.processes import signals_as_interrupt
 from scalesearch.requests import BudgetChoice, DataChoice, LatencyChoice, Placement, flat, proxy_budget, uncalibrated
 from scalesearch.costs.meter import Meter
@@ -259,7 +261,7 @@ def _save_results(study: optuna.Study, candidates: list[Candidate], s: _Setup, i
     """Collect the study's tables, save them (the run is finished once every unit is in)."""
     tables = collect(study, candidates, s.config, s.study_name, s.shown_storage)
     name_baseline(tables, str(info.request.get("baseline") or ""))
-    add_recommendation(tables, s.tie_break, _cost_ratio(candidates, s))
+    add_recommendation(tables, s.tie_break, _cost_ratio(candidates, s), _side_by_side(candidates, s))
     save_grid_tables(s.run_dir, tables)
     if tables.summary["complete"]:
         finish_run(s.run_dir, info)
@@ -284,6 +286,39 @@ def _cost_ratio(candidates: list[Candidate], s: _Setup) -> Callable[[dict[str, A
         return meter(by_index[row["index"]].variant(s.space)) / baseline[0]
 
     return ratio
+
+
+def _side_by_side(candidates: list[Candidate], s: _Setup) -> Callable[[list[dict[str, Any]]], dict]:
+    """The latency tie-break's timings: the baseline and the contenders in interleaved rounds
+    (costs/latency.side_by_side), each in its own faster memory format, at the grid's
+    latency settings; kept in tie_latency.json so a finished grid read again is not re-timed."""
+    import torch
+
+    from scalesearch.costs.latency import FORMATS, side_by_side
+
+    by_index = {c.index: c for c in candidates}
+    grid = s.config.grid
+    device = grid.latency_device or s.device
+
+    def timings(contenders: list[dict[str, Any]]) -> dict:
+        variants = {"baseline": Variant(s.space), **{p["index"]: by_index[p["index"]].variant(s.space)
+                                                     for p in contenders}}
+        key = {"contenders": sorted(p["index"] for p in contenders), "threads": grid.latency_threads,
+               "batch": grid.latency_batch, "device": device, "machine": describe(device)}
+        path = s.run_dir / "tie_latency.json"
+        kept = read_json(path) if path.exists() else None
+        if isinstance(kept, dict) and kept.get("key") == key:
+            return {("baseline" if k == "baseline" else int(k)): v for k, v in kept["seconds"].items()}
+        models = []
+        for variant in variants.values():
+            fmt = FORMATS[variant.latency(device, grid.latency_threads, grid.latency_batch).memory_format]
+            example = torch.zeros(grid.latency_batch, variant.in_channels, variant.resolution, variant.resolution)
+            models.append((variant.build(0).to(memory_format=fmt), example.contiguous(memory_format=fmt)))
+        seconds = dict(zip(variants, side_by_side(models, device, grid.latency_threads)))
+        write_json(path, {"key": key, "seconds": {str(k): v for k, v in seconds.items()}})
+        return seconds
+
+    return timings
 
 
 def describe_study(study: optuna.Study, request: GridRequest, space: SearchSpace) -> None:

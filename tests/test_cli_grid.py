@@ -39,10 +39,14 @@ def test_tiny_grid_end_to_end(cli, plumbing, tmp_path):
     assert recommended["tie_break"] == "latency"
     if best["decided"]:
         assert (recommended["alpha"], recommended["beta"], recommended["gamma"]) == (best["alpha"], best["beta"], best["gamma"])
-    else:
-        assert recommended["cost_ratio"] == min(recommended["cost_ratios"].values()) > 0
     units = pd.read_csv(out / "trials.csv")
     points = pd.read_csv(out / "points.csv")
+    if not best["decided"]:  # timed side by side: the fastest beyond the timings' spread, or the fewest params
+        assert recommended["decided_by"] in ("latency", "params") and recommended["cost_ratio"] > 0
+        if recommended["decided_by"] == "latency":
+            assert recommended["cost_ratio"] == min(recommended["cost_ratios"].values())
+        contenders = points[points["contender"] == True]  # noqa: E712
+        assert contenders["tie_latency_ratio"].notna().all() and (out / "tie_latency.json").is_file()
     assert len(points) == 4 and points.loc[0, "role"] == "baseline"
     trained = units[units["state"] == "complete"]
     assert len(trained) == best["trainings"] > 1 + best["feasible"]  # racing added seeds

@@ -88,3 +88,38 @@ def test_grid_refuses_an_unknown_tie_break(cli, tmp_path):
     result = cli("grid", "--baseline", "resnet18", "--tie-break", "fastest", "--out", tmp_path / "run")
     assert result.exit_code == 1 and "tie_break" in result.output.replace("-", "_")
     assert not (tmp_path / "run").exists()
+
+
+# -- the latency tie-break reads its timings' spread -------------------------------------------
+
+def _rounds(ms, spread, seed, rounds=15):
+    """Per-round seconds of a network at `ms`, each round's machine drift shared (seed) and
+    its own jitter `spread`."""
+    import numpy as np
+    drift = np.random.default_rng(0).uniform(0.8, 1.3, rounds)  # the same machine for all
+    jitter = 1 + spread * np.random.default_rng(seed).standard_normal(rounds)
+    return list(ms / 1e3 * drift * jitter)
+
+
+def test_latency_picks_the_fastest_only_beyond_the_timings_spread():
+    times = {"baseline": _rounds(10, 0.01, 0), 1: _rounds(18.5, 0.01, 1), 2: _rounds(14, 0.01, 2),
+             3: _rounds(20, 0.01, 3)}
+    chosen = recommend(TIED, POINTS, "latency", None, lambda contenders: times)
+    assert chosen["index"] == 2 and chosen["decided_by"] == "latency"
+    assert chosen["cost_ratio"] == pytest.approx(1.4, rel=0.02)
+    assert chosen["cost_low"] < chosen["cost_ratio"] < chosen["cost_high"]
+    assert set(chosen["latencies"]) == {"(2, 1, 1)", "(1, 1, 1.4)", "(1, 1.4, 1)"}
+
+
+def test_overlapping_latencies_fall_back_to_the_fewest_parameters_and_say_so():
+    """The README's case: the leader at 1.66x, another at 1.63x, inside batch-1 timing noise."""
+    one = _rounds(16.6, 0.0, 1)
+    times = {"baseline": _rounds(10, 0.0, 0), 1: one, 2: _rounds(25, 0.0, 2),
+             3: [t * 0.99 * (1 + 0.05 * (-1) ** r) for r, t in enumerate(one)]}  # 1 % faster, 5 % jitter
+    chosen = recommend(TIED, POINTS, "latency", None, lambda contenders: times)
+    # 3 is a hair faster than 1 but not beyond the spread; of the two, 1 has fewer parameters
+    assert chosen["index"] == 1 and chosen["decided_by"] == "params"
+    assert "(1, 1.4, 1)" in chosen["reason"] and "(2, 1, 1)" in chosen["reason"]
+    summary = {**TIED, "contenders": POINTS[:3], "noise": {"kind": "pooled"}, "confidence": 0.9,
+               "recommended": chosen}
+    assert "within the timings' spread" in outcome(summary) and "then params" in outcome(summary)

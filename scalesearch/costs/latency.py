@@ -117,3 +117,48 @@ def measure_latency(model: nn.Module, in_channels: int, resolution: int, device:
         value, measured = cached("latency", parts, run, lambda v: isinstance(v, dict) and "ms" in v)
     return Latency(value["ms"], value["low_ms"], value["high_ms"], value["runs"], value["memory_format"],
                    threads, batch, str(device), describe(str(device)), measured)
+
+
+# -- timings side by side, for a choice between networks (search/tie_break.py) ------------------
+
+ROUNDS = 15  # interleaved rounds: a t interval on the mean log ratio, 14 df
+PASSES = 3  # forward passes per network per round; the round's time is their median
+SIDE_BY_SIDE_SECONDS = 60.0  # at most, all networks together; fewer rounds (at least 4) past it
+
+
+def side_by_side(models: list[tuple[nn.Module, torch.Tensor]], device: torch.device | str = "cpu",
+                 threads: int = 1, rounds: int = ROUNDS, passes: int = PASSES) -> list[list[float]]:
+    """Seconds per forward pass of every model, round by round (models x rounds).
+
+    Round r times every model in turn, in an order rotated each round, so a machine that
+    slows down (another job, a warming CPU) slows every model alike in that round: the
+    per-round ratios carry the networks' difference, not the machine's drift -- timings
+    taken minutes apart cannot tell a 2 % difference on a shared machine.  Each model runs
+    in the memory format its own latency chose (`measure_latency`) when the caller built it so.
+    """
+    device = torch.device(device)
+    times: list[list[float]] = [[] for _ in models]
+    deadline = time.perf_counter() + SIDE_BY_SIDE_SECONDS
+    with thread_count(threads if device.type == "cpu" else None), torch.inference_mode():
+        nets = [(model.eval().to(device), example.to(device)) for model, example in models]
+        for net, example in nets:
+            for _ in range(WARMUP):
+                net(example)
+        for r in range(rounds):
+            if r >= 4 and time.perf_counter() > deadline:
+                break
+            order = list(range(len(nets)))
+            order = order[r % len(order):] + order[:r % len(order)]
+            for i in order:
+                net, example = nets[i]
+                samples = []
+                for _ in range(passes):
+                    if device.type == "cuda":
+                        torch.cuda.synchronize(device)
+                    start = time.perf_counter()
+                    net(example)
+                    if device.type == "cuda":
+                        torch.cuda.synchronize(device)
+                    samples.append(time.perf_counter() - start)
+                times[i].append(statistics.median(samples))
+    return times

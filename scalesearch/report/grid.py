@@ -33,7 +33,9 @@ def grid_report(run_dir: Path, info: dict[str, Any]) -> Report:
                  f"rounded, trained: the chosen cost ({cost}) of the φ = 1 network as (α, β, γ) round, and "
                  "after its resolution (then width) was corrected to land on the target — what was trained; "
                  "FLOPs, params, activations (and latency, where timed: median ± interquartile spread, "
-                 f"{_latency_setting(config)}) of the trained network side by side. "
+                 f"{_latency_setting(config)}; for the latency tie-break every contender and the baseline are timed "
+                 "in interleaved rounds, shown as the ratio with its interval over the rounds) of the trained "
+                 "network side by side. "
                  f"Accuracy: proxy validation accuracy, least-squares mean over seeds with its "
                  f"{best.get('confidence', 0.9):.0%} interval; Δ leader: the paired difference to the leader "
                  "(seed effects removed) ± its multiple-comparisons-with-the-best margin; contenders: the "
@@ -121,6 +123,16 @@ def _cell(value: Any, fmt: str) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
 
 
+def _latency_cell(p: dict[str, Any]) -> str:
+    """The point's latency over the baseline's: measured as its cost (± its spread), or timed
+    side by side for the tie-break (its interval over the rounds)."""
+    if not pd.isna(p.get("latency_ratio")):
+        return f"{p['latency_ratio']:.2f} ±{p['latency_spread']:.0%}"
+    if not pd.isna(p.get("tie_latency_ratio")):
+        return f"{p['tie_latency_ratio']:.2f} ({p['tie_latency_low']:.2f}–{p['tie_latency_high']:.2f})"
+    return ""
+
+
 def _table(points: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for p in points.to_dict("records"):
@@ -134,8 +146,7 @@ def _table(points: pd.DataFrame) -> pd.DataFrame:
                      "rounded ×": f"{p['raw_ratio']:.3f}", "trained ×": f"{p['measured_ratio']:.3f}",
                      "FLOPs ×": f"{p['flops_ratio']:.2f}", "params ×": f"{p['params_ratio']:.2f}",
                      "acts ×": f"{p['activations_ratio']:.2f}",
-                     "latency ×": "" if pd.isna(p.get("latency_ratio")) else
-                     f"{p['latency_ratio']:.2f} ±{p['latency_spread']:.0%}",
+                     "latency ×": _latency_cell(p),
                      "correction": "" if pd.isna(p.get("correction")) else p["correction"], "state": state,
                      "seeds": "" if not p.get("seeds") else int(p["seeds"]), "val acc": _cell(p.get("mean"), ".2%"),
                      "interval": interval, "Δ leader (points)": diff,

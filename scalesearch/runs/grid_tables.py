@@ -35,6 +35,7 @@ UNIT_COLUMNS = ["trial", "point", "seed", "role", "alpha", "beta", "gamma", "sta
                 "test_accuracy", "epochs", "proxy_resolution", "seconds", "images_per_second", "note"]
 POINT_COLUMNS = ["index", "role", "alpha", "beta", "gamma", "target", "nominal_ratio", "cost", "raw_ratio", "measured_ratio",
                  "flops_ratio", "params_ratio", "activations_ratio", "latency_ratio", "latency_ms", "latency_spread",
+                 "tie_latency_ratio", "tie_latency_low", "tie_latency_high", "tie_latency_ms", "tie_latency_spread",
                  "depth", "width", "resolution", "dropout", "correction", "feasible", "state", "seeds", "mean", "std",
                  "low", "high", "diff", "diff_low", "diff_high", "separated", "contender", "p_best_model",
                  "test_accuracy", "note"]
@@ -270,13 +271,18 @@ def _fit(points: list[dict[str, Any]], ranking: Ranking, config: SearchConfig) -
     return fit.as_dict() if fit else None
 
 
-def add_recommendation(tables: GridTables, tie_break: str,
-                       cost_ratio: Callable[[dict[str, Any]], float]) -> None:
+def add_recommendation(tables: GridTables, tie_break: str, cost_ratio: Callable[[dict[str, Any]], float],
+                       time_side_by_side: Callable[[list[dict[str, Any]]], Any] | None = None) -> None:
     """Name the contender a finished grid recommends (its tie-break) in the summary and its outcome."""
     summary = tables.summary
     if not summary.get("complete"):
         return
-    summary["recommended"] = recommend(summary, tables.points, tie_break, cost_ratio)
+    summary["recommended"] = recommend(summary, tables.points, tie_break, cost_ratio, time_side_by_side)
+    for point in tables.points:  # every contender's side-by-side latency in points.csv, where timed
+        timed = (summary["recommended"] or {}).get("latencies", {}).get(label(point))
+        if timed and point.get("contender"):
+            point.update(tie_latency_ratio=timed["ratio"], tie_latency_low=timed["low"],
+                         tie_latency_high=timed["high"], tie_latency_ms=timed["ms"], tie_latency_spread=timed["spread"])
     summary["outcome"] = outcome(summary)
 
 
