@@ -192,3 +192,16 @@ def test_the_calibration_race_trains_the_units_search_cost_race_does():
         slow, fast = search_cost.race(table, 0.9, 3), calibration.race(table, 0.9, 3)
         assert slow[0] == fast[0] and slow[1].contenders == fast[1].contenders
         assert [(p.point, p.seeds) for p in slow[1].points] == [(p.point, p.seeds) for p in fast[1].points]
+
+
+def test_the_design_says_what_gap_it_resolves_and_what_a_point_would_need():
+    """sigma 1.5 points, 3 seeds: the smallest separated gap is d * sigma * sqrt(2/3), and
+    a 1-point gap needs 2 (d sigma / 1 point)^2 seeds a point -- more seeds, a smaller gap."""
+    from scalesearch.search.ranking import resolvable_gap
+    ranking = rank(grid([0.8] * 6, [0.015] * 6, rng=np.random.default_rng(3)))
+    r = resolvable_gap(ranking, 3)
+    d, sigma = r["constant"], ranking.noise.sd
+    assert 1.5 < d < 4 and r["gap"] == pytest.approx(d * sigma * math.sqrt(2 / 3))
+    assert r["seeds_for_gap"] == math.ceil(2 * (d * sigma / 0.01) ** 2) > 3
+    assert resolvable_gap(ranking, 12)["gap"] == pytest.approx(r["gap"] / 2)
+    assert resolvable_gap(rank({p: {0: 0.8} for p in range(3)}), 1) is None  # no noise estimate

@@ -71,6 +71,8 @@ def test_a_finished_fake_grid_recommends_and_expand_picks_it(monkeypatch, tmp_pa
     assert chosen["index"] in {p["index"] for p in contenders}
     assert chosen["cost_ratio"] == min(p["params_ratio"] for p in contenders)
     assert "recommended" in tables.summary["outcome"]
+    resolves = tables.summary["resolves"]  # what the design can tell apart, in the tie's sentence
+    assert f"tells gaps of {resolves['gap'] * 100:.1f} points or more" in tables.summary["outcome"]
     save_grid_tables(tmp_path, tables)
     assert read_grid_choice(tmp_path, "recommended").coefficients.as_dict() == \
         {k: chosen[k] for k in ("alpha", "beta", "gamma")}

@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 from scalesearch.errors import UserError
 from scalesearch.files import read_json, write_atomic, write_json
 from scalesearch.search.candidates import Candidate
-from scalesearch.search.ranking import Difference, Ranking, TwoWay, rank, versus_control
+from scalesearch.search.ranking import Difference, Ranking, TwoWay, rank, resolvable_gap, versus_control
 from scalesearch.search.study import SearchConfig
 from scalesearch.search.surface import fit_surface
 from scalesearch.search.tie_break import recommend, sentence as tie_sentence
@@ -167,7 +167,18 @@ def _decision(summary: dict[str, Any]) -> str:
     means = [c["mean"] for c in contenders]
     return (f"No decision: {len(contenders)} points tie within {(max(means) - min(means)) * 100:.1f} points "
             f"at {summary['confidence']:.0%} confidence; {leader} leads."
-            + tie_sentence(summary.get("recommended"), len(contenders)))
+            + tie_sentence(summary.get("recommended"), len(contenders)) + resolution_sentence(summary))
+
+
+def resolution_sentence(summary: dict[str, Any]) -> str:
+    """What the design can tell apart (search/ranking.resolvable_gap), as the tie's last words."""
+    r, noise = summary.get("resolves"), summary.get("noise") or {}
+    if not r:
+        return ""
+    return (f" With noise {noise['sd'] * 100:.2f} points on {noise['df']} df and {r['seeds']} seed(s) a point, "
+            f"this design tells gaps of {r['gap'] * 100:.1f} points or more from the leader at "
+            f"{summary['confidence']:.0%}; {r['for_gap'] * 100:.0f} point would need about {r['seeds_for_gap']} "
+            "seeds a point.")
 
 
 def summarize(points: list[dict[str, Any]], ranking: Ranking, status: UnitStatus, candidates: list[Candidate],
@@ -209,6 +220,8 @@ def summarize(points: list[dict[str, Any]], ranking: Ranking, status: UnitStatus
         "correction": leader["correction"] or "none",
         "contenders": [_brief(p) for p in points if p["contender"]],
     })
+    contender_seeds = sorted(p["seeds"] for p in points if p["contender"] and p["seeds"])
+    summary["resolves"] = resolvable_gap(ranking, contender_seeds[len(contender_seeds) // 2]) if contender_seeds else None
     others = sorted((p for p in points if p["role"] == "candidate" and p["diff"] is not None
                      and not (isinstance(p["diff"], float) and math.isnan(p["diff"]))),
                     key=lambda p: -p["diff"])

@@ -50,7 +50,7 @@ from scalesearch.search.twoway import Noise, Observations, TwoWay, t_quantile
 MIN_DF = 4  # no decision on fewer residual degrees of freedom: at df 1-2 a lucky draw decides
 
 __all__ = ["MIN_DF", "Noise", "Observations", "PointStats", "Ranking", "TwoWay", "Difference", "difference",
-           "evenly_spaced", "interim_confidence", "noise_sample", "racing_turns", "racing_needs", "rank", "spearman", "t_quantile",
+           "evenly_spaced", "interim_confidence", "noise_sample", "resolvable_gap", "racing_turns", "racing_needs", "rank", "spearman", "t_quantile",
            "versus_control"]
 
 
@@ -130,6 +130,22 @@ def rank(obs: Observations, confidence: float = 0.9, resamples: int = 4000, seed
     decided = len(stats) > 1 and contenders == [leader] and known and fit.noise.df >= MIN_DF
     return Ranking(stats, leader, contenders, decided, fit.noise, confidence,
                    {"mcb_constants": margins, "prior_df": fit.prior_df})
+
+
+def resolvable_gap(ranking: Ranking, seeds: int, gap: float = 0.01) -> dict[str, float] | None:
+    """What this design can tell apart: the smallest gap to the leader separated at the
+    ranking's confidence for a point with `seeds` seeds beside a leader with as many
+    (d * sigma * sqrt(2 / seeds), d the median of the drawn MCB constants of the points
+    behind the leader, sigma the pooled noise), and about how many seeds per point `gap`
+    would need (d held at its value: more seeds give more df and a slightly smaller d, so
+    the count errs high).  None without a noise estimate or a drawn constant."""
+    constants = [c for p, c in ranking.details.get("mcb_constants", {}).items()
+                 if p != ranking.leader and math.isfinite(c)]
+    if not ranking.noise.known or not constants or seeds < 1:
+        return None
+    d, sigma = float(np.median(constants)), ranking.noise.sd
+    return {"gap": d * sigma * math.sqrt(2 / seeds), "seeds": seeds, "constant": d,
+            "for_gap": gap, "seeds_for_gap": math.ceil(2 * (d * sigma / gap) ** 2)}
 
 
 # -- racing ------------------------------------------------------------------------------------
