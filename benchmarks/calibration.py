@@ -58,11 +58,19 @@ MAX_SEEDS = 3
 FIXED = MAX_SEEDS * (POINTS + 1)  # --seeds 3's trainings, the baseline included
 
 
-def table(rng, means, sds, seeds=MAX_SEEDS) -> dict[int, dict[int, float]]:
-    """point -> seed -> accuracy for one simulated grid."""
+FAIL_SHARE = 0.05  # failed units: this share of units drops by FAIL_DROP (what real proxies did)
+FAIL_DROP = (0.10, 0.20)
+
+
+def table(rng, means, sds, seeds=MAX_SEEDS, fail: float = 0.0) -> dict[int, dict[int, float]]:
+    """point -> seed -> accuracy for one simulated grid; with `fail`, that share of units
+    drops by 10-20 points (a training that went wrong but not so wrong the health check sees it)."""
     shared = rng.normal(0, SEED_SD, seeds)
     noise = rng.standard_normal((len(means), seeds)) * np.asarray(sds)[:, None]
     values = np.asarray(means)[:, None] + shared[None, :] + noise
+    if fail:
+        dropped = rng.random(values.shape) < fail
+        values = values - dropped * rng.uniform(*FAIL_DROP, values.shape)
     return {p: {s: float(values[p, s]) for s in range(seeds)} for p in range(len(means))}
 
 
@@ -113,13 +121,13 @@ def race(table_: dict, confidence: float, max_seeds: int):
     return sum(len(seeds) for seeds in obs.values()) + baseline, rank(obs, confidence)
 
 
-def racing_case(name: str, means, sds, tied: list[int], runs: int, rng) -> None:
+def racing_case(name: str, means, sds, tied: list[int], runs: int, rng, fail: float = 0.0) -> None:
     """Race `runs` grids: false decisions (a decision among `tied` best points, or for a
     point not truly best), a tied-best point cut, power and trainings; p_best's check."""
     best = set(tied)
     wrong, cut, power, trainings, confident = Rate(), Rate(), Rate(), [], Rate()
     for _ in range(runs):
-        count, ranking = race(table(rng, means, sds), CONFIDENCE, MAX_SEEDS)
+        count, ranking = race(table(rng, means, sds, fail=fail), CONFIDENCE, MAX_SEEDS)
         trainings.append(count)
         decided = ranking.decided
         wrong.add(decided and (len(best) > 1 or ranking.leader not in best))
@@ -135,35 +143,40 @@ def racing_case(name: str, means, sds, tied: list[int], runs: int, rng) -> None:
     if confident.runs:
         info_row(name, "p_best >= 0.95: truly (solely) best", f"{confident.value:6.1%} of {confident.runs} (model prob.)")
     mean = float(np.mean(trainings))
-    info_row(name, "trainings (baseline incl.)", f"{mean:.1f} = {mean / FIXED:.2f} of --seeds 3's {FIXED}")
+    fixed = MAX_SEEDS * (len(means) + 1)
+    info_row(name, "trainings (baseline incl.)", f"{mean:.1f} = {mean / fixed:.2f} of --seeds 3's {fixed}")
 
 
-def fixed_case(name: str, means, sds, tied: list[int], runs: int, rng) -> None:
+def fixed_case(name: str, means, sds, tied: list[int], runs: int, rng, fail: float = 0.0) -> None:
     """--seeds 3: every point 3 seeds, ranked once."""
     best = set(tied)
-    wrong, cut, some = Rate(), Rate(), Rate()
+    wrong, cut, some, power = Rate(), Rate(), Rate(), Rate()
     for _ in range(runs):
-        ranking = rank(table(rng, means, sds), CONFIDENCE, resamples=0)
+        ranking = rank(table(rng, means, sds, fail=fail), CONFIDENCE, resamples=0)
+        power.add(ranking.decided and len(best) == 1 and ranking.leader in best)
         wrong.add(ranking.decided and (len(best) > 1 or ranking.leader not in best))
         cut.add(tied[-1] not in ranking.contenders)
         some.add(any(t not in ranking.contenders for t in tied))
     error_row(name, "false decision", wrong, 1 - CONFIDENCE)
     error_row(name, f"tied-best point {tied[-1]} cut", cut, 1 - CONFIDENCE)
-    info_row(name, "some tied-best point cut", f"{some.value:6.1%} ± {some.se:.1%} (no per-family guarantee)")
+    if len(best) > 1:
+        info_row(name, "some tied-best point cut", f"{some.value:6.1%} ± {some.se:.1%} (no per-family guarantee)")
+    else:
+        info_row(name, "power: decided, right winner", f"{power.value:6.1%} ± {power.se:.1%}")
 
 
 # -- compare ----------------------------------------------------------------------------------
 
-def compare_case(runs: int, rng) -> None:
+def compare_case(runs: int, rng, sds=(SD,) * 4, name: str = "compare, 4 methods equal, 3 seeds") -> None:
     """4 methods at one target, all equal, 3 seeds: any false beats / loses to."""
     methods = ["compound", "width", "depth", "resolution"]
     false = Rate()
     for _ in range(runs):
-        obs = table(rng, [0.8] * 4, [SD] * 4)
+        obs = table(rng, [0.8] * 4, list(sds))
         rows = [{"method": m, "test_by_seed": obs[i]} for i, m in enumerate(methods)]
         _against_compound(rows, CONFIDENCE)
         false.add(any(r["verdict"] and " ties " not in r["verdict"] for r in rows if r["method"] != "compound"))
-    error_row("compare, 4 methods equal, 3 seeds", "a false beats / loses to", false, 1 - CONFIDENCE)
+    error_row(name, "a false beats / loses to", false, 1 - CONFIDENCE)
 
 
 # -- transfer ---------------------------------------------------------------------------------
@@ -249,7 +262,26 @@ def cases(runs: int, rng) -> dict:
     # 4 steady points (sd 1 point) and 8 wide (3.5 points); a steady and a wide one tied best.
     hetero_sd = [0.01] * 4 + [0.035] * 8
     hetero = [0.8] + [0.8 - 0.03] * 3 + [0.8] + [0.8 - 0.03] * 7
+    # calibration-2's cases: one point at 3x the others' noise tied for best (6 and 12 points);
+    # two tied best with unequal noise; compare with one noisy method; 5 % failed units.
+    def wide(points):  # all tied; the last, the wide one, is the point whose cut is counted
+        return [0.8] * points, [SD] * (points - 1) + [3 * SD], list(range(points))
+
+    unequal_sd = [SD, 3 * SD] + [SD] * (POINTS - 2)
+    noisy_method = (SD, 3 * SD, SD, SD)  # width's trainings scatter
     return {
+        "seeds3-wide6": lambda: fixed_case("--seeds 3, 6 equal, one at 3x noise", *wide(6), runs, rng),
+        "seeds3-wide12": lambda: fixed_case("--seeds 3, 12 equal, one at 3x noise", *wide(12), runs, rng),
+        "racing-wide6": lambda: racing_case("racing, 6 equal, one at 3x noise", *wide(6), runs, rng),
+        "seeds3-unequal": lambda: fixed_case("--seeds 3, two tied best, noise 1x and 3x (others -2 sd)", two,
+                                             unequal_sd, [0, 1], runs, rng),
+        "compare-noisy": lambda: compare_case(runs, rng, noisy_method,
+                                              "compare, 4 methods equal, one at 3x noise, 3 seeds"),
+        "seeds3-3sd": lambda: fixed_case("--seeds 3, best +3 sd", lead(3), steady, [0], runs, rng),
+        "seeds3-3sd-failed": lambda: fixed_case("--seeds 3, best +3 sd, 5% of units fail", lead(3), steady, [0],
+                                                runs, rng, fail=FAIL_SHARE),
+        "racing-3sd-failed": lambda: racing_case("racing, best +3 sd, 5% of units fail", lead(3), steady, [0],
+                                                 runs, rng, fail=FAIL_SHARE),
         "racing-null": lambda: racing_case("racing, 12 equal", equal, steady, list(range(POINTS)), runs, rng),
         "racing-two": lambda: racing_case("racing, two tied best (others -2 sd)", two, steady, [0, 1], runs, rng),
         "racing-three": lambda: racing_case("racing, three tied best", three, steady, [0, 1, 2], runs, rng),
