@@ -9,6 +9,10 @@ grid refused for its target or an empty grid had claimed its folder first.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import optuna
 import pytest
@@ -92,3 +96,18 @@ def test_no_file_or_line_a_grid_writes_holds_the_storage_password(cli, postgres_
     assert secret not in json.dumps(study.user_attrs)
     # The URL as the hint prints it (*** for the password) opens the same database.
     assert optuna.load_study(study_name=study.study_name, storage=open_storage(redact(url), tmp_path)).user_attrs
+
+
+# -- signals from the first instant ------------------------------------------------------------
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_while_the_cli_loads_is_one_line_and_exit_130(sig):
+    """Before: SIGTERM -> 143, SIGHUP -> 129, Ctrl-C -> a traceback, until the heavy
+    imports were done and a command's handlers were in."""
+    child = subprocess.Popen([sys.executable, "-c", "from scalesearch.__main__ import run; run()", "baselines"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)  # inside the imports (torch alone takes over a second)
+    child.send_signal(sig)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130, (child.returncode, err)
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("scalesearch: interrupted")
