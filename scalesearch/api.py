@@ -18,13 +18,13 @@ refused, not converted or truncated).
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from scalesearch.errors import UserError
+from scalesearch.errors import UserError, check_whole
 from scalesearch.costs.cost import Cost
 from scalesearch.costs.of import measure
 from scalesearch.costs.profile import resolve_multipliers
@@ -125,10 +125,5 @@ def _check_arguments(*, ref: Any, resolution: Any, num_classes: Any, in_channels
 
 
 def _whole(name: str, value: Any, minimum: int, optional: bool = False) -> None:
-    """`value` is an int >= minimum (None when optional); a float, even 32.0, is refused."""
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a whole number (int), got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise UserError(f"{name} must be >= {minimum}, got {value}")
+    """`value` is an int >= minimum (errors.check_whole)."""
+    check_whole(name, value, minimum, optional)

@@ -32,3 +32,16 @@ class UserError(ValueError):
 
     def __str__(self) -> str:
         return self.render()
+
+
+def check_whole(name: str, value, minimum: int, optional: bool = False) -> None:
+    """`value` is an int >= minimum (None when optional); a bool or a float, even 32.0, is
+    refused: the API's arguments, checked alike wherever they enter."""
+    from numbers import Integral
+
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be a whole number (int), got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise UserError(f"{name} must be >= {minimum}, got {value}")

@@ -111,3 +111,33 @@ def test_a_signal_while_the_cli_loads_is_one_line_and_exit_130(sig):
     out, err = child.communicate(timeout=60)
     assert child.returncode == 130, (child.returncode, err)
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("scalesearch: interrupted")
+
+
+# -- measure and factories: the arguments and the memory guard ---------------------------------
+
+@pytest.mark.parametrize("resolution", [True, 32.5])
+def test_measure_refuses_a_resolution_that_is_not_a_whole_number(resolution):
+    import scalesearch
+    model = scalesearch.build_model("resnet18", num_classes=10)
+    with pytest.raises(TypeError, match="resolution must be a whole number"):
+        scalesearch.measure(model, resolution=resolution)
+
+
+def test_measure_and_a_factory_at_an_absurd_resolution_are_refused_before_any_memory(monkeypatch):
+    """resolution 100000 asked for ~120 GB through fvcore's trace; now one line, at once."""
+    import scalesearch
+    from torch import nn
+    from scalesearch.errors import UserError
+    model = scalesearch.build_model("resnet18", num_classes=10)
+    with pytest.raises(UserError, match="would need about"):
+        scalesearch.measure(model, resolution=100000)
+    plain = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten())
+    with pytest.raises(UserError, match="this module at 100000 px would need about"):
+        scalesearch.measure(plain, resolution=100000)
+    from scalesearch.costs.variant import Variant
+    from scalesearch.spec.spaces import load_space
+    from tests.conftest import EXAMPLES
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    huge = Variant(load_space("plain_cnn:plain_cnn"), resolution=100000)
+    with pytest.raises(UserError, match="plain_cnn at d=1, w=1, 100000 px would need about"):
+        huge.cost()

@@ -81,3 +81,13 @@ def check_spec(what: str, spec: "NetSpec", batch: int = 1, training: bool = Fals
 
     c = complexity(spec)
     check(what, c.params, c.activations, batch, training)
+
+
+INPUT_FACTOR = 16  # a convnet's activations per image are many times its input (ResNet-50's ~170x at 224 px)
+
+
+def check_input(what: str, resolution: int, in_channels: int, batch: int = 1) -> None:
+    """Refuse running a network with no spec (a factory's, any module) at an input whose
+    activations cannot fit: counted as INPUT_FACTOR x the input, a bound from below, since
+    nothing about the network itself is known before it runs."""
+    check(what, 0, INPUT_FACTOR * in_channels * resolution * resolution, batch)

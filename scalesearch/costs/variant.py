@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from scalesearch.costs.cost import Cost, analytic_cost, count_macs, measure_model, measure_spec
-from scalesearch.costs.guard import check_spec
+from scalesearch.costs.guard import check_input, check_spec
 from scalesearch.spec.scaling import check_multiplier, round_resolution, scale_spec
 from scalesearch.spec.spaces import SearchSpace
 from scalesearch.spec.netspec import NetSpec
@@ -76,9 +76,11 @@ class Variant:
 
     def check_size(self, batch: int = 1, training: bool = False) -> None:
         """Refuse a network this machine cannot hold, before it is built (costs/guard.py)."""
+        what = f"{self.space.name} at d={self.depth:.3g}, w={self.width:.3g}, {self.resolution} px"
         if self.spec is not None:
-            check_spec(f"{self.space.name} at d={self.depth:.3g}, w={self.width:.3g}, {self.resolution} px",
-                       self.spec, batch, training)
+            check_spec(what, self.spec, batch, training)
+        else:  # a factory: nothing is known of it but its input until it is built
+            check_input(what, self.resolution, self.in_channels, batch)
 
     def _build(self) -> nn.Module:
         self.check_size()
