@@ -153,6 +153,27 @@ def test_an_owner_written_half_way_is_not_taken_for_a_dead_worker():
     assert is_stale(running({**claim, "lease_until": time.time() - 1}, now))  # a lease run out
 
 
+def test_a_lease_from_a_skewed_or_tampered_clock_vouches_for_nothing():
+    """Before: a lease a year ahead (or inf) kept its trial RUNNING, and its unit unclaimed, forever."""
+    import datetime
+
+    from optuna.trial import FrozenTrial
+
+    from scalesearch.search.storage import LEASE_SECONDS, MAX_CLOCK_SKEW, is_stale, owner_attrs
+
+    def running(lease):
+        attrs = {**owner_attrs(), "owner_host": "another-host", "lease_until": lease}
+        return FrozenTrial(number=0, state=TrialState.RUNNING, value=None, datetime_start=datetime.datetime.now(),
+                           datetime_complete=None, params={}, distributions={}, user_attrs=attrs,
+                           system_attrs={}, intermediate_values={}, trial_id=0)
+
+    now = time.time()
+    assert not is_stale(running(now + LEASE_SECONDS))  # a fresh lease
+    assert not is_stale(running(now + LEASE_SECONDS + MAX_CLOCK_SKEW / 2))  # a clock a few minutes fast
+    for lease in (now + 365 * 86400, float("inf"), float("nan"), "tomorrow"):
+        assert is_stale(running(lease)), lease
+
+
 def test_an_unreachable_database_is_retried_then_one_line(monkeypatch):
     import optuna
 

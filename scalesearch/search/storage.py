@@ -16,6 +16,7 @@ re-runs that point.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
@@ -33,6 +34,7 @@ from scalesearch.errors import UserError
 from scalesearch.files import repair_torn_tail
 
 LEASE_SECONDS = 120.0  # a worker renews its lease every LEASE_SECONDS / 4
+MAX_CLOCK_SKEW = 600.0  # a lease further ahead than LEASE_SECONDS + this came from a clock we cannot trust
 SETUP_ATTEMPTS = 6
 OUTAGE_SECONDS = 120.0  # how long a worker waits out an unreachable database
 HEARTBEAT_SECONDS = 20  # RDB heartbeat; grace period is 3x this
@@ -246,7 +248,16 @@ def is_stale(trial: FrozenTrial, now: float | None = None) -> bool:
         return now - start > LEASE_SECONDS
     if attrs.get("owner_host") == socket.gethostname() and not _pid_alive(int(attrs["owner_pid"])):
         return True
-    return now > float(attrs["lease_until"])
+    try:
+        lease = float(attrs["lease_until"])
+    except (TypeError, ValueError):
+        return True  # not a time: nothing vouches for the owner
+    # A lease no clock within MAX_CLOCK_SKEW of ours could have written (a skewed or
+    # tampered clock, or inf) used to block every worker forever without a line; it vouches
+    # for nothing.  The cost of being wrong: a live owner's unit trained once more.
+    if not math.isfinite(lease) or lease > now + LEASE_SECONDS + MAX_CLOCK_SKEW:
+        return True
+    return now > lease
 
 
 def reap_stale_trials(study: optuna.Study) -> list[FrozenTrial]:
