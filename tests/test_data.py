@@ -4,6 +4,8 @@ import gzip
 import pickle
 import struct
 
+import re
+
 import pytest
 import torch
 
@@ -78,6 +80,25 @@ def test_imagefolder_decodes_once_and_caches(tmp_path):
     finally:
         data_module._decode_images = original
     assert again.train_x.shape[1:] == (3, 16, 16)
+
+
+@pytest.mark.parametrize("fault, fragment", [
+    ("empty class", "class folders with no .jpg/.png images (bird)"),  # trained anyway, a class never shown
+    ("broken link", "is not a readable file (a broken link?)"),  # was a FileNotFoundError traceback
+])
+def test_an_imagefolder_with_an_empty_class_or_a_broken_link_is_one_line(tmp_path, fault, fragment):
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for label in ("cat", "dog"):
+            (tmp_path / split / label).mkdir(parents=True)
+            Image.new("RGB", (8, 8)).save(tmp_path / split / label / "0.png")
+    if fault == "empty class":
+        (tmp_path / "train" / "bird").mkdir()
+    else:
+        (tmp_path / "train" / "cat" / "1.png").symlink_to(tmp_path / "gone.png")
+    with pytest.raises(DataError, match=re.escape(fragment)):
+        load_data("imagefolder", tmp_path, val_images=1, image_size=8)
 
 
 @pytest.mark.parametrize("name, data_dir, fragment", [

@@ -258,6 +258,14 @@ def _read_imagefolder(folder: Path, size: int):
              for split in ("train", "val")}
     if not files["train"] or not files["val"]:
         raise DataError(f"imagefolder: no .jpg/.png images under {folder}/train or {folder}/val")
+    broken = [f for split in files.values() for f, _ in split if not f.is_file()]
+    if broken:  # a dangling link: its stat() below was a traceback
+        raise DataError(f"imagefolder: {broken[0]} is not a readable file (a broken link?)"
+                        + (f", and {len(broken) - 1} more" if len(broken) > 1 else ""))
+    empty = [name for c, name in enumerate(classes) if not any(label == c for _, label in files["train"])]
+    if empty:  # a class no training image shows: the network could never predict it
+        raise DataError(f"imagefolder: {folder / 'train'} has class folders with no .jpg/.png images "
+                        f"({', '.join(empty[:3])}{', ...' if len(empty) > 3 else ''}); fill or remove them")
     cache = _imagefolder_cache_path(folder, size, files)
     stored = _read_cache(cache)
     if stored is not None:
