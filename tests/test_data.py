@@ -2,9 +2,8 @@
 
 import gzip
 import pickle
-import struct
-
 import re
+import struct
 
 import pytest
 import torch
