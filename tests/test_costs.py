@@ -46,6 +46,20 @@ def test_params_are_matched_by_width_alone():
     assert "width" in adjustment["summary"] and "resolution" not in adjustment["summary"]
 
 
+def test_side_by_side_times_every_network_each_round_and_tells_a_heavy_one():
+    """The latency tie-break's timings: models x rounds, interleaved; a network ~500x the
+    work of another is slower in every round's median (a ratio, never an absolute time)."""
+    import torch
+    from torch import nn
+
+    from scalesearch.costs.latency import side_by_side
+    light = (nn.Conv2d(3, 4, 3), torch.zeros(1, 3, 16, 16))
+    heavy = (nn.Conv2d(3, 64, 3), torch.zeros(1, 3, 128, 128))
+    times = side_by_side([light, heavy], rounds=5)
+    assert [len(t) for t in times] == [5, 5]
+    assert sorted(times[1])[2] > 5 * sorted(times[0])[2]
+
+
 def test_latency_is_cached_per_machine(tmp_path, monkeypatch):
     monkeypatch.setenv("SCALESEARCH_CACHE", str(tmp_path))
     variant = Variant(load_space("mobilenetv2"), resolution=64)

@@ -57,19 +57,25 @@ class Latency:
         return {**asdict(self), "spread": self.spread}
 
 
+def _one_pass(model: nn.Module, example: torch.Tensor, device: torch.device) -> float:
+    """Seconds of one forward pass, the device's queue drained before and after."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    model(example)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
 def _time(model: nn.Module, example: torch.Tensor, device: torch.device, seconds: float) -> list[float]:
     times: list[float] = []
     deadline = time.perf_counter() + seconds
     with torch.inference_mode():
         for i in range(WARMUP + ROUND * 50):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            model(example)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+            elapsed = _one_pass(model, example, device)
             if i >= WARMUP:
-                times.append(time.perf_counter() - start)
+                times.append(elapsed)
             rounds_done = i >= WARMUP and (i - WARMUP + 1) % ROUND == 0
             if rounds_done and (_spread(times) <= SPREAD or time.perf_counter() > deadline):
                 break
@@ -151,14 +157,5 @@ def side_by_side(models: list[tuple[nn.Module, torch.Tensor]], device: torch.dev
             order = order[r % len(order):] + order[:r % len(order)]
             for i in order:
                 net, example = nets[i]
-                samples = []
-                for _ in range(passes):
-                    if device.type == "cuda":
-                        torch.cuda.synchronize(device)
-                    start = time.perf_counter()
-                    net(example)
-                    if device.type == "cuda":
-                        torch.cuda.synchronize(device)
-                    samples.append(time.perf_counter() - start)
-                times[i].append(statistics.median(samples))
+                times[i].append(statistics.median(_one_pass(net, example, device) for _ in range(passes)))
     return times
