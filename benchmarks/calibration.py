@@ -45,8 +45,8 @@ import numpy as np  # noqa: E402
 
 from scalesearch.compare import _against_compound  # noqa: E402
 from scalesearch.machine import describe  # noqa: E402
-from scalesearch.search.ranking import racing_needs, rank  # noqa: E402
-from scalesearch.search.surface import fit_surface  # noqa: E402
+from scalesearch.stats.ranking import racing_needs, rank  # noqa: E402
+from scalesearch.stats.surface import fit_surface  # noqa: E402
 from scalesearch.search.worker import baseline_seeds  # noqa: E402
 from scalesearch.transfer import TransferRequest, answer, verdict  # noqa: E402
 

@@ -23,7 +23,7 @@ from scalesearch.compare import method_setting, solve, variant_at
 from scalesearch.machine import describe
 from scalesearch.costs.variant import Variant
 from scalesearch.search.candidates import GridSpec, build_candidates
-from scalesearch.search.ranking import spearman
+from scalesearch.stats.ranking import spearman
 from scalesearch.spec.scaling import PAPER_B0
 from scalesearch.spec.spaces import load_space
 

@@ -13,7 +13,7 @@ x the baseline's FLOPs:
 and the baseline at 1x for reference, `--seeds` seeds each — by default seeds the grid did
 not use, since its leader was picked on its own seeds and would be favoured on them — then
 prints down − inverted with its two-sided interval (one comparison fixed in advance: a
-Student-t interval from the point + seed fit, search/ranking.py `difference`).
+Student-t interval from the point + seed fit, stats/ranking.py `difference`).
 
     python benchmarks/down_vs_inverted.py --grid runs/b0-down --seeds 4 --out benchmarks/results/down-vs-inverted.json
 """
@@ -33,7 +33,7 @@ from scalesearch.costs.meter import Meter
 from scalesearch.costs.variant import Variant
 from scalesearch.files import write_json
 from scalesearch.runs.grid_tables import read_grid_choice
-from scalesearch.search.ranking import TwoWay, difference
+from scalesearch.stats.ranking import TwoWay, difference
 from scalesearch.spec.scaling import PAPER_B0
 from scalesearch.spec.spaces import load_space
 from scalesearch.training.budget import ProxyBudget

@@ -6,7 +6,7 @@ own candidates and Variant.at_proxy path) are trained at several seeds; seed s s
 its data split, order, crops and flips across points (common random numbers), as in a
 grid.  Per recipe it reports:
 
-- residual sd: the noise sd of the point + seed two-way fit (search/twoway.TwoWay,
+- residual sd: the noise sd of the point + seed two-way fit (stats/twoway.TwoWay,
   pooled) over the grid points, the baseline left out as ranking leaves it out: the
   quantity ranking uses;
 - paired sd: the sd over seeds of each point's difference from the baseline, pooled
@@ -53,7 +53,7 @@ import numpy as np
 import torch
 
 from scalesearch.search.candidates import GridSpec, build_candidates
-from scalesearch.search.twoway import TwoWay
+from scalesearch.stats.twoway import TwoWay
 from scalesearch.spec.spaces import load_space
 from scalesearch.training.batches import normalize, resize_images
 from scalesearch.training.budget import ProxyBudget
@@ -350,9 +350,9 @@ def _point_obs(units: list[dict], n: int, points=None, seeds=None) -> dict:
 def faithfulness_row(units: list[dict], reference: list[dict], n: int, confidence: float = 0.9) -> dict | None:
     """Kendall's tau between a recipe's point means and the 4x training's, over the grid
     points and seeds both trained, beside the range tau takes when the two rank the points
-    identically (search/rank_agreement: both sides drawn around the 4x training's shrunk
+    identically (stats/rank_agreement: both sides drawn around the 4x training's shrunk
     means, each with its own fit's noise) and the share of those draws at most tau-hat."""
-    from scalesearch.search.rank_agreement import rank_agreement
+    from scalesearch.stats.rank_agreement import rank_agreement
 
     ref = _point_obs(reference, n)
     seeds = {s for by_seed in ref.values() for s in by_seed}

@@ -2,7 +2,7 @@
 
 `--racing-vs-seeds` (default): every point of the space trained with 3 seeds (`grid
 --seeds 3`, or a recorded such run given with `--from DIR`), then racing replayed on that
-table: racing asks for units through its own decision functions (search/ranking.py) and
+table: racing asks for units through its own decision functions (stats/ranking.py) and
 gets the table's value for each, so both arms see the very same trainings — exact, because
 a unit's result depends only on its point, seed and layout on one machine.  Racing is
 replayed a unit at a time, as one worker races (tests/test_search.py checks it trains
@@ -40,7 +40,7 @@ from scalesearch.grid import GridRequest, prepare, run_grid
 from scalesearch.machine import describe
 from scalesearch.requests import compose
 from scalesearch.search.candidates import build_candidates
-from scalesearch.search.ranking import racing_needs, rank
+from scalesearch.stats.ranking import racing_needs, rank
 from scalesearch.search.worker import baseline_seeds, data_for_seed, train_candidate
 
 

@@ -13,7 +13,7 @@ bracket, through the unit funnel (training/unit.py) and its health check:
    that fails to train is out at once (its other units are not trained);
 2. the remaining seeds for the recipes still in;
 3. of the recipes under which every unit passed, the one with the lowest residual noise
-   (the network + seed two-way fit, search/twoway.TwoWay, pooled: the quantity ranking
+   (the network + seed two-way fit, stats/twoway.TwoWay, pooled: the quantity ranking
    uses) — every network's units on the same seeds, so the noise is paired as a grid's.
 
 It writes `proxy.yaml` — the space's `proxy:` block with the chosen recipe and a
@@ -42,7 +42,7 @@ from scalesearch.requests import BudgetChoice, DataChoice, Placement, data_sourc
 from scalesearch.runs.compare_units import read_units, train_units, unit_key
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.search.candidates import GridSpec, build_candidates
-from scalesearch.search.twoway import TwoWay
+from scalesearch.stats.twoway import TwoWay
 from scalesearch.spec.presets import paper_table3
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.training import health, unit

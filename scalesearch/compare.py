@@ -47,7 +47,7 @@ from scalesearch.costs.match import shortest, solve_knob
 from scalesearch.costs.meter import FLOPS, Meter
 from scalesearch.costs.variant import Variant
 from scalesearch.search.pool import ProcessPlan, plan_processes, run_pool
-from scalesearch.search.ranking import TwoWay, versus_control
+from scalesearch.stats.ranking import TwoWay, versus_control
 from scalesearch.requests import (BudgetChoice, DataChoice, LatencyChoice, Placement, data_source, flat, proxy_budget,
                                   uncalibrated)
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run

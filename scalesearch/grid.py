@@ -32,7 +32,7 @@ from scalesearch.search.candidates import Candidate, GridSpec, build_candidates
 from scalesearch.search.pool import ProcessPlan, plan_processes, run_pool
 from scalesearch.search.storage import TornRecordWarning, open_storage, redact
 from scalesearch.search.study import SearchConfig, open_study
-from scalesearch.search.tie_break import check_tie_break
+from scalesearch.stats.tie_break import check_tie_break
 from scalesearch.search.worker import Event, run_worker, unit_status, wanted_units
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.training.data import load_data
@@ -71,7 +71,7 @@ class GridRequest:
     max_seeds: int = 3
     max_trainings: int | None = None
     confidence: float = 0.9
-    tie_break: str = "latency"  # which contender a tie recommends (search/tie_break.py)
+    tie_break: str = "latency"  # which contender a tie recommends (stats/tie_break.py)
     placement: Placement = field(default_factory=Placement)  # its threads: per worker
     workers: int | None = None  # None: measured (one process with every core, or one per core)
     worker_only: bool = False  # train only: no results, no report (a worker of a shared study)

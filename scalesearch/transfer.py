@@ -19,10 +19,10 @@ checks the assumption for one grid run:
    the proxy shape (the grid's base px x the grown network's r), `seeds` seeds each: one
    unit per (point, seed) in units.jsonl (runs/compare_units.py), so a rerun trains only
    what is missing.  Seed k is the grid's seed k: its validation split, order and crops.
-4. **The answer.**  Both rankings (search/ranking.py: least squares over seeds, seed
+4. **The answer.**  Both rankings (stats/ranking.py: least squares over seeds, seed
    effects removed, each point's noise moderated), Kendall's tau between them over the
    points ranked on both sides beside the range perfect transfer would give it at this
-   noise (search/rank_agreement.py), and a verdict on the phi = 1 winner W (the grid's
+   noise (stats/rank_agreement.py), and a verdict on the phi = 1 winner W (the grid's
    leader).  W is fixed before phi's trainings, so it is the control of Dunnett's
    many-to-one simultaneous intervals (`versus_control`): it *holds* when W beats every
    other point, *does not hold* when some point beats W, each beyond noise with every
@@ -52,8 +52,8 @@ from scalesearch.requests import BudgetChoice, Placement, flat, uncalibrated
 from scalesearch.runs.grid_tables import FinishedGrid, read_finished_grid
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.runs.transfer_files import RESULTS, write_transfer
-from scalesearch.search.rank_agreement import rank_agreement
-from scalesearch.search.ranking import Difference, Ranking, TwoWay, evenly_spaced, rank, versus_control
+from scalesearch.stats.rank_agreement import rank_agreement
+from scalesearch.stats.ranking import Difference, Ranking, TwoWay, evenly_spaced, rank, versus_control
 from scalesearch.spec.phis import phi_label
 from scalesearch.spec.scaling import PAPER_B0, Coefficients, label
 from scalesearch.spec.spaces import SearchSpace, load_space

@@ -170,7 +170,7 @@ def test_empty_grid_says_what_to_relax():
 
 
 def test_a_down_scaling_grids_surface_fit_searches_its_own_range():
-    from scalesearch.search.surface import fit_surface
+    from scalesearch.stats.surface import fit_surface
 
     grid = GridSpec(target=0.5)
     points = [c for c in build_candidates(load_space("resnet18"), grid)[1:]]

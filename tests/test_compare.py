@@ -238,7 +238,7 @@ def test_compare_verdicts_are_simultaneous_intervals_with_compound_the_control()
     equal, per-method intervals gave a false beats / loses to at 26-29 % of targets."""
     import random
 
-    from scalesearch.search.ranking import TwoWay, difference
+    from scalesearch.stats.ranking import TwoWay, difference
 
     rng = random.Random(3)
     by_seed = {m: {s: 0.75 + 0.01 * s + rng.gauss(0, 0.01) for s in range(3)}

@@ -11,7 +11,7 @@ from scalesearch.costs.match import match_cost
 from scalesearch.costs.meter import Meter
 from scalesearch.costs.variant import Variant
 from scalesearch.search.candidates import GridSpec, build_candidates
-from scalesearch.search.ranking import spearman
+from scalesearch.stats.ranking import spearman
 from scalesearch.spec.presets import fast_exponents
 from scalesearch.spec.spaces import load_space
 

@@ -84,10 +84,11 @@ LAYERS = [
     {"machine", "device", "processes"},  # this host: identity, devices and threads, child processes
     {"blocks"},  # the block kinds: module, analytic count, block-string keys, width rule
     {"spec"},  # what a network is
+    {"stats"},  # the decision statistics, pure: rankings, simultaneous intervals, fits, the tie-break
     {"models"},  # what it is built of
     {"costs"},  # what it costs, and landing on a cost
     {"training"},  # proxy training
-    {"search"},  # the study, its units and the statistics that rank them
+    {"search"},  # the study, its units, its workers and storage
     {"runs"},  # what lands in a run directory
     {"family"},  # a family planned, landed and measured (from a grid's run directory too)
     {"requests"},  # the parts every command's request shares

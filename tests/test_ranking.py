@@ -10,11 +10,11 @@ import math
 import numpy as np
 import pytest
 
-from scalesearch.search import ranking
-from scalesearch.search.ranking import (MIN_DF, difference, interim_confidence, noise_sample, racing_needs, rank,
+from scalesearch.stats import ranking
+from scalesearch.stats.ranking import (MIN_DF, difference, interim_confidence, noise_sample, racing_needs, rank,
                                         versus_control)
-from scalesearch.search.simultaneous import bonferroni_bound, mcb_constants
-from scalesearch.search.twoway import TwoWay
+from scalesearch.stats.simultaneous import bonferroni_bound, mcb_constants
+from scalesearch.stats.twoway import TwoWay
 
 
 def grid(means, sds, seeds=3, rng=None, shared_sd=0.01):
@@ -197,7 +197,7 @@ def test_the_calibration_race_trains_the_units_search_cost_race_does():
 def test_the_design_says_what_gap_it_resolves_and_what_a_point_would_need():
     """sigma 1.5 points, 3 seeds: the smallest separated gap is d * sigma * sqrt(2/3), and
     a 1-point gap needs 2 (d sigma / 1 point)^2 seeds a point -- more seeds, a smaller gap."""
-    from scalesearch.search.ranking import resolvable_gap
+    from scalesearch.stats.ranking import resolvable_gap
     ranking = rank(grid([0.8] * 6, [0.015] * 6, rng=np.random.default_rng(3)))
     r = resolvable_gap(ranking, 3)
     d, sigma = r["constant"], ranking.noise.sd

@@ -153,7 +153,7 @@ def test_racing_calls_a_tie_a_tie(resnet18, monkeypatch):
 
 
 def test_the_noise_is_measured_beyond_the_top_points():
-    from scalesearch.search.ranking import noise_sample, racing_needs, rank
+    from scalesearch.stats.ranking import noise_sample, racing_needs, rank
 
     firsts = {name: {0: 0.9 - 0.01 * i} for i, name in enumerate("abcdefghij")}  # a best, j lowest
     assert noise_sample(firsts) == ["a", "b", "c", "g", "j"]  # the top three, the middle and the lowest
@@ -169,7 +169,7 @@ def test_the_noise_is_measured_beyond_the_top_points():
 
 
 def test_racing_seeds_its_noise_sample_first(resnet18, monkeypatch):
-    from scalesearch.search.ranking import noise_sample
+    from scalesearch.stats.ranking import noise_sample
 
     space, candidates = resnet18
     trainer = FakeTrainer(smooth, noise_seed=3)
@@ -294,7 +294,7 @@ def test_joining_a_study_another_worker_is_still_setting_up(resnet18):
 
 
 def test_the_ranking_statistics():
-    from scalesearch.search.ranking import rank, t_quantile
+    from scalesearch.stats.ranking import rank, t_quantile
 
     assert t_quantile(0.95, 2) == pytest.approx(2.919986, abs=1e-5)  # Student's t, by table
     assert t_quantile(0.9, 10) == pytest.approx(1.372184, abs=1e-5)
@@ -308,7 +308,7 @@ def test_the_ranking_statistics():
 
 
 def test_the_surface_fit_finds_a_known_peak_and_judges_itself():
-    from scalesearch.search.surface import fit_surface
+    from scalesearch.stats.surface import fit_surface
 
     def surface(b, g):  # a peak at beta 1.1, gamma 1.2 in log space
         return 0.8 - 3 * (math.log(b) - math.log(1.1)) ** 2 - 2 * (math.log(g) - math.log(1.2)) ** 2
@@ -330,7 +330,7 @@ def test_the_surface_fit_tells_a_true_quadratic_from_flat_noise():
     points makes a true quadratic's leave-one-out error ~2.8x its noise."""
     import numpy as np
 
-    from scalesearch.search.surface import fit_surface
+    from scalesearch.stats.surface import fit_surface
 
     grid = [(b, g) for b in (1.0, 1.1, 1.2, 1.3, 1.4) for g in (1.0, 1.1, 1.2, 1.3, 1.4) if 2 / (b * b * g * g) >= 1]
     rng = np.random.default_rng(5)

@@ -7,7 +7,7 @@ import pytest
 from scalesearch.errors import UserError
 from scalesearch.family import plan_family
 from scalesearch.runs.grid_tables import add_recommendation, outcome, read_grid_choice
-from scalesearch.search.tie_break import check_tie_break, recommend
+from scalesearch.stats.tie_break import check_tie_break, recommend
 from scalesearch.spec.spaces import load_space
 from tests.test_search import FakeTrainer, search
 

@@ -18,8 +18,8 @@ from scalesearch.files import write_atomic, write_json
 from scalesearch.runs.grid_tables import UNIT_COLUMNS
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
 from scalesearch.search.candidates import GridSpec
-from scalesearch.search.rank_agreement import kendall_tau, rank_agreement
-from scalesearch.search.ranking import rank
+from scalesearch.stats.rank_agreement import kendall_tau, rank_agreement
+from scalesearch.stats.ranking import rank
 from scalesearch.search.study import SearchConfig
 from scalesearch.spec.scaling import Coefficients
 from scalesearch.spec.spaces import load_space

@@ -125,7 +125,7 @@ def measure_latency(model: nn.Module, in_channels: int, resolution: int, device:
                    threads, batch, str(device), describe(str(device)), measured)
 
 
-# -- timings side by side, for a choice between networks (search/tie_break.py) ------------------
+# -- timings side by side, for a choice between networks (stats/tie_break.py) ------------------
 
 ROUNDS = 15  # interleaved rounds: a t interval on the mean log ratio, 14 df
 PASSES = 3  # forward passes per network per round; the round's time is their median

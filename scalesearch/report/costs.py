@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def cost_correlations(rows: list[dict]) -> str | None:
     """One sentence: how well FLOPs and activations rank the rows' measured latency."""
-    from scalesearch.search.ranking import spearman
+    from scalesearch.stats.ranking import spearman
 
     timed = [r for r in rows if r.get("latency_ms") is not None]
     if len(timed) < 3:

@@ -23,10 +23,10 @@ from optuna.trial import TrialState
 from scalesearch.errors import UserError
 from scalesearch.files import read_json, write_atomic, write_json
 from scalesearch.search.candidates import Candidate
-from scalesearch.search.ranking import Difference, Ranking, TwoWay, rank, resolvable_gap, versus_control
+from scalesearch.stats.ranking import Difference, Ranking, TwoWay, rank, resolvable_gap, versus_control
 from scalesearch.search.study import SearchConfig
-from scalesearch.search.surface import fit_surface
-from scalesearch.search.tie_break import recommend, sentence as tie_sentence
+from scalesearch.stats.surface import fit_surface
+from scalesearch.stats.tie_break import recommend, sentence as tie_sentence
 from scalesearch.search.worker import UnitStatus, unit_status, wanted_units
 from scalesearch.spec.scaling import Coefficients, label
 from scalesearch.training import health
@@ -171,7 +171,7 @@ def _decision(summary: dict[str, Any]) -> str:
 
 
 def resolution_sentence(summary: dict[str, Any]) -> str:
-    """What the design can tell apart (search/ranking.resolvable_gap), as the tie's last words."""
+    """What the design can tell apart (stats/ranking.resolvable_gap), as the tie's last words."""
     r, noise = summary.get("resolves"), summary.get("noise") or {}
     if not r:
         return ""
@@ -334,7 +334,7 @@ def read_grid_choice(run_dir: Path, pick: str = "best") -> GridChoice:
 
     `pick` "best" is the leader; "fit" the smooth fit's argmax, refused where the run's
     report does not recommend it; "recommended" the contender its tie-break chose
-    (search/tie_break.py).
+    (stats/tie_break.py).
     """
     front = re.fullmatch(r"front:(\d+)", str(pick))
     if pick not in PICKS[:3] and not front:

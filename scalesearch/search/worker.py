@@ -10,7 +10,7 @@ one (owner + lease), train, tell.  Which units are wanted:
    by the sampler (tpe, gp, random) otherwise, up to `trials` points;
 2. then `seeds` seeds of every trained point, or, racing, a second seed for the points
    that measure the noise and then more seeds of the points that are not yet told apart
-   from the leader (search/ranking.py); and seeds of the baseline (`baseline_seeds`).
+   from the leader (stats/ranking.py); and seeds of the baseline (`baseline_seeds`).
 
 Every worker computes the same list from the same finished units, so they agree; two
 that claim the same unit at once keep the lower trial number and the other gives it up
@@ -35,7 +35,7 @@ from optuna.trial import FrozenTrial, TrialState
 from scalesearch.errors import UserError
 from scalesearch.processes import signals_as_interrupt
 from scalesearch.search.candidates import Candidate
-from scalesearch.search.ranking import racing_needs, rank
+from scalesearch.stats.ranking import racing_needs, rank
 from scalesearch.search.storage import LeaseKeeper, owner_attrs, reap_stale_trials, retrying
 from scalesearch.search.study import SearchConfig, point_params, set_violation, suggest_params
 from scalesearch.spec.spaces import SearchSpace

@@ -1,7 +1,7 @@
 """Which contender to use when the search cannot tell them apart: a stated tie-break.
 
 A grid that ends with several contenders has said that any of them may be the best
-(search/ranking.py: the contenders are a confidence set for the best).  A user still needs
+(stats/ranking.py: the contenders are a confidence set for the best).  A user still needs
 one network, so the search names a *recommended* point, chosen among the contenders only
 — never outside the set, so the recommendation keeps the set's guarantee — by a rule
 stated up front:

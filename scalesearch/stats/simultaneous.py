@@ -3,7 +3,7 @@
 A search prints many comparisons at once (every point against the best, every method
 against compound, every point against the phi = 1 winner).  Each at its own `confidence`
 would be wrong somewhere most of the time.  Two families, each with its constant drawn by
-Monte Carlo from the fit's own model (search/twoway.py: the means' errors carried from
+Monte Carlo from the fit's own model (stats/twoway.py: the means' errors carried from
 every unit's noise, each point's variance estimate drawn with its degrees of freedom), so
 unbalanced designs and unequal noise are handled and nothing is read off a table:
 
@@ -30,7 +30,7 @@ from typing import Hashable, Sequence
 
 import numpy as np
 
-from scalesearch.search.twoway import TwoWay
+from scalesearch.stats.twoway import TwoWay
 
 DRAWS = 4000  # Monte Carlo draws per constant: a 90 % quantile to about +/- 0.05
 # Dunnett's constant is drawn once per compare target or transfer: it can afford +/- 0.02.

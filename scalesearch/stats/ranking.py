@@ -9,11 +9,11 @@ the noise of which images came when.
 
 The method, in one place:
 
-- **The model** (search/twoway.py): acc(p, s) = mu_p + u_s + e by least squares over
+- **The model** (stats/twoway.py): acc(p, s) = mu_p + u_s + e by least squares over
   every unit, seed effects removed, each point with its own moderated (empirical Bayes)
   noise variance; Welch-Satterthwaite degrees of freedom for each interval.
 - **Contenders** are a confidence set for the best: Hsu's multiple comparisons with the
-  best (search/simultaneous.py).  Guarantee: whatever the true means, the truly best point
+  best (stats/simultaneous.py).  Guarantee: whatever the true means, the truly best point
   is among the contenders with probability >= `confidence` (under the model: normal noise,
   additive seed effects).  A point outside is *separated*.
 - **Decided** means the set holds the leader alone, and the noise was measured on at least
@@ -44,8 +44,8 @@ from typing import Any, Hashable, Mapping
 
 import numpy as np
 
-from scalesearch.search.simultaneous import DRAWS, ONCE_DRAWS, contenders as mcb_contenders, dunnett_constant
-from scalesearch.search.twoway import Noise, Observations, TwoWay, t_quantile
+from scalesearch.stats.simultaneous import DRAWS, ONCE_DRAWS, contenders as mcb_contenders, dunnett_constant
+from scalesearch.stats.twoway import Noise, Observations, TwoWay, t_quantile
 
 MIN_DF = 4  # no decision on fewer residual degrees of freedom: at df 1-2 a lucky draw decides
 
@@ -207,7 +207,7 @@ def racing_needs(obs: Observations, ranking: Ranking, max_seeds: int, top: int =
     Guarantee.  Let alpha = 1 - confidence and b a truly best point.  b is tested at most
     max_seeds - 1 times (once before each of its seeds after the first), and each test
     keeps it with probability >= 1 - alpha_I / (max_seeds - 1) (the MCB set's guarantee,
-    search/simultaneous.py), so by the union bound b leaves the race with probability
+    stats/simultaneous.py), so by the union bound b leaves the race with probability
     <= alpha_I = INTERIM_SHARE * alpha, however many units the race looks after.  The
     statement a user reads is not a test but the final set: `rank` over all the data at
     `confidence`, where a point that left the race is ranked on the seeds it has (and may
@@ -319,7 +319,7 @@ def difference(fit: TwoWay, a: Hashable, b: Hashable, confidence: float = 0.9) -
 def versus_control(fit: TwoWay, control: Hashable, confidence: float = 0.9, draws: int = ONCE_DRAWS,
                    seed: int = 0) -> dict[Hashable, Difference]:
     """control - other for every other point, as Dunnett's simultaneous intervals
-    (search/simultaneous.py): with probability >= `confidence` every interval covers its
+    (stats/simultaneous.py): with probability >= `confidence` every interval covers its
     truth at once, so no "beats" or "loses to" in the family is wrong, under the model."""
     others = [p for p in fit.points if p != control]
     if not fit.noise.known or not others:
