@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,7 +40,7 @@ from scalesearch.errors import UserError
 from scalesearch.files import write_atomic, write_json
 from scalesearch.requests import BudgetChoice, DataChoice, Placement, data_source, flat, proxy_budget
 from scalesearch.runs.compare_units import read_units, train_units, unit_key
-from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
+from scalesearch.runs.run_dir import RunInfo, claim_run_dir, default_run_dir, finish_run
 from scalesearch.search.candidates import GridSpec, build_candidates
 from scalesearch.stats.twoway import TwoWay
 from scalesearch.spec.presets import paper_table3
@@ -231,7 +231,7 @@ def run_calibrate(request: CalibrateRequest, events: CalibrateEvents | None = No
     device = str(resolve_device(request.placement.device))
     setup = _Setup(space, base, source, space.proxy_resolution, images.in_channels, images.num_classes, device,
                    request.placement.threads or available_cores())
-    out = Path(request.out or f"runs/calibrate-{space.name}")
+    out = Path(request.out or default_run_dir("calibrate", space.name))
     info = claim_run_dir(out, RunInfo(kind="calibrate", baseline=space.name, space=space.identity,
                                       request=request.as_dict(), results="calibrate.json", command=request.command,
                                       identity={"budget": base.as_dict(), "data": request.dataset.data,

@@ -7,7 +7,6 @@ proxy-train, and save the run directory (runs/family_files.py).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -19,7 +18,7 @@ from scalesearch.costs.variant import Variant
 from scalesearch.models.weights import load_weights, map_by_order, read_state_dict
 from scalesearch.requests import (BudgetChoice, DataChoice, LatencyChoice, Placement, data_source, flat,
                                   proxy_budget)
-from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
+from scalesearch.runs.run_dir import RunInfo, claim_run_dir, default_run_dir, finish_run
 from scalesearch.spec.phis import parse_phis
 from scalesearch.spec.spaces import SearchSpace, load_space
 from scalesearch.spec.weight_sources import with_weight_source
@@ -128,7 +127,7 @@ class ExpandEvents:
 
 
 def default_out(space: SearchSpace) -> Path:
-    return Path("runs") / f"expand-{re.sub(r'[^A-Za-z0-9_.-]+', '-', space.name)}"
+    return default_run_dir("expand", space.name)
 
 
 def run_expand(request: ExpandRequest, events: ExpandEvents | None = None) -> dict[str, Any]:

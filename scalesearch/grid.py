@@ -27,7 +27,7 @@ from scalesearch.processes import signals_as_interrupt
 from scalesearch.requests import BudgetChoice, DataChoice, LatencyChoice, Placement, flat, proxy_budget, uncalibrated
 from scalesearch.costs.meter import Meter
 from scalesearch.runs.grid_tables import GridTables, add_recommendation, collect, name_baseline, save_grid_tables
-from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
+from scalesearch.runs.run_dir import RunInfo, claim_run_dir, default_run_dir, finish_run
 from scalesearch.search.candidates import Candidate, GridSpec, build_candidates
 from scalesearch.search.pool import ProcessPlan, plan_processes, run_pool
 from scalesearch.search.storage import TornRecordWarning, open_storage, redact
@@ -173,7 +173,7 @@ def prepare(request: GridRequest) -> _Setup:
                         f"{cores} cores here, got {request.workers}")
     check_threads(request.placement.threads)
     check_tie_break(request.tie_break)
-    run_dir = Path(request.out or f"runs/grid-{space.name}")
+    run_dir = Path(request.out or default_run_dir("grid", space.name))
     storage_name = request.storage or f"journal:{run_dir / 'study.journal'}"
     return _Setup(space, config, run_dir, request.study or f"grid-{space.name}", storage_name,
                   str(resolve_device(request.placement.device)), request.tie_break)

@@ -39,7 +39,6 @@ two rankings agree (tau beside perfect agreement's range at this noise).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -50,7 +49,7 @@ from scalesearch.costs.variant import Variant
 from scalesearch.runs.compare_units import pending_units, read_units, train_units, unit_key
 from scalesearch.requests import BudgetChoice, Placement, flat, uncalibrated
 from scalesearch.runs.grid_tables import FinishedGrid, read_finished_grid
-from scalesearch.runs.run_dir import RunInfo, claim_run_dir, finish_run
+from scalesearch.runs.run_dir import RunInfo, claim_run_dir, default_run_dir, finish_run
 from scalesearch.runs.transfer_files import RESULTS, write_transfer
 from scalesearch.stats.rank_agreement import rank_agreement
 from scalesearch.stats.ranking import Difference, Ranking, TwoWay, evenly_spaced, rank, versus_control
@@ -467,10 +466,9 @@ class TransferEvents:
 
 
 def default_out(space: SearchSpace, phi: float, budget_scale: float = 1.0) -> Path:
-    name = re.sub(r'[^A-Za-z0-9_.-]+', '-', space.name)
     if phi == 1:
-        return Path("runs") / f"fidelity-{name}-x{budget_scale:g}"
-    return Path("runs") / f"transfer-{name}-phi{phi_label(phi)}"
+        return default_run_dir("fidelity", space.name, f"x{budget_scale:g}")
+    return default_run_dir("transfer", space.name, f"phi{phi_label(phi)}")
 
 
 def run_transfer(request: TransferRequest, events: TransferEvents | None = None,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,15 @@ from scalesearch.runs.locks import CLAIMS, LOCK_FILE, hold_run, release_run, run
 
 RUN_FILE = "run.json"
 MIN_FREE = 16 * 2**20  # tables, reports and figures of one run, with room to spare
+
+
+RUNS = Path("runs")  # where a command's run directory goes when --out is not given
+
+
+def default_run_dir(kind: str, name: str, *parts: str) -> Path:
+    """The one default-folder rule: runs/KIND-NAME[-PART...], the name made safe for a path
+    (a YAML path or a package.module:factory reference becomes dashes)."""
+    return RUNS / "-".join([kind, re.sub(r"[^A-Za-z0-9_.-]+", "-", name), *parts])
 
 
 def now() -> str:
