@@ -65,8 +65,8 @@ class PointStats:
     low: float  # its mean's own two-sided `confidence` interval; NaN without a noise estimate
     high: float
     diff: float | None = None  # mean difference to the leader (None for the leader)
-    diff_low: float = math.nan  # diff -/+ its MCB constant x its sd
-    diff_high: float = math.nan
+    diff_low: float = math.nan  # diff -/+ its own MCB constant x its sd: a per-point bound (the margin by
+    diff_high: float = math.nan  # which the MCB set judged it), not one of a family of joint intervals
     separated: bool = False  # outside the MCB confidence set for the best
     p_best: float = math.nan  # a model probability (posterior share), not a frequency guarantee; NaN
     # where it was not drawn (racing's quick look) or cannot be: without a noise estimate
