@@ -88,7 +88,7 @@ def build_model(ref: str | Path | SearchSpace, *, phi: float | None = None, alph
     >>> m.classifier.out_features, m.resolution
     (10, 224)
     """
-    _whole("seed", seed, 0, optional=True)
+    check_whole("seed", seed, 0, optional=True)
     if weights is not None and not isinstance(weights, (str, Path)):
         raise TypeError(f"weights must be a path (str or Path), got {type(weights).__name__}")
     chosen = variant(ref, phi=phi, alpha=alpha, beta=beta, gamma=gamma, depth=depth, width=width,
@@ -101,7 +101,6 @@ def build_model(ref: str | Path | SearchSpace, *, phi: float | None = None, alph
     if weights is not None:
         model.loaded_weights = load_weights(model, weights)
     return model
-
 
 
 # -- argument checks: the API's edge, where the CLI has typer -------------------------------
@@ -117,13 +116,10 @@ def _check_arguments(*, ref: Any, resolution: Any, num_classes: Any, in_channels
             raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
         if not math.isfinite(value):
             raise UserError(f"{name} must be a finite number, got {value!r}")
-    _whole("resolution", resolution, 1, optional=True)
-    _whole("num_classes", num_classes, 1)
-    _whole("in_channels", in_channels, 1)
+    check_whole("resolution", resolution, 1, optional=True)
+    check_whole("num_classes", num_classes, 1)
+    check_whole("in_channels", in_channels, 1)
     if weights_from is not None and not isinstance(weights_from, str):
         raise TypeError(f"weights_from must be a string (torchvision | timm), got {type(weights_from).__name__}")
 
 
-def _whole(name: str, value: Any, minimum: int, optional: bool = False) -> None:
-    """`value` is an int >= minimum (errors.check_whole)."""
-    check_whole(name, value, minimum, optional)

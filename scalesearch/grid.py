@@ -10,7 +10,6 @@ what finished and says so in the result; the same request again resumes.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import warnings
 from dataclasses import dataclass, field, replace
@@ -25,7 +24,6 @@ from scalesearch.files import read_json, write_json
 from scalesearch.machine import describe
 from scalesearch.processes import signals_as_interrupt
 from scalesearch.requests import BudgetChoice, DataChoice, LatencyChoice, Placement, flat, proxy_budget, uncalibrated
-from scalesearch.costs.meter import Meter
 from scalesearch.runs.grid_tables import GridTables, add_recommendation, collect, name_baseline, save_grid_tables
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, default_run_dir, finish_run
 from scalesearch.search.candidates import Candidate, GridSpec, build_candidates
@@ -261,31 +259,17 @@ def _save_results(study: optuna.Study, candidates: list[Candidate], s: _Setup, i
     """Collect the study's tables, save them (the run is finished once every unit is in)."""
     tables = collect(study, candidates, s.config, s.study_name, s.shown_storage)
     name_baseline(tables, str(info.request.get("baseline") or ""))
-    add_recommendation(tables, s.tie_break, _cost_ratio(candidates, s), _side_by_side(candidates, s))
+    add_recommendation(tables, s.tie_break, _cost_ratio(s), _side_by_side(candidates, s))
     save_grid_tables(s.run_dir, tables)
     if tables.summary["complete"]:
         finish_run(s.run_dir, info)
     return GridResult(tables, s.run_dir, interrupted, prepared_only)
 
 
-def _cost_ratio(candidates: list[Candidate], s: _Setup) -> Callable[[dict[str, Any]], float]:
-    """A contender's tie-break cost over the baseline's: from its row where it was measured,
-    timed here (batch-1 latency at the grid's latency settings) where it was not."""
-    by_index = {c.index: c for c in candidates}
-    grid = s.config.grid
-    meter = Meter("latency", grid.latency_device or s.device, grid.latency_threads, grid.latency_batch)
-    baseline: list[float] = []
-
-    def ratio(row: dict[str, Any]) -> float:
-        if s.tie_break != "latency":
-            return row[f"{s.tie_break}_ratio"]
-        if row.get("latency_ratio") is not None and not math.isnan(row["latency_ratio"]):
-            return row["latency_ratio"]
-        if not baseline:
-            baseline.append(meter(Variant(s.space)))
-        return meter(by_index[row["index"]].variant(s.space)) / baseline[0]
-
-    return ratio
+def _cost_ratio(s: _Setup) -> Callable[[dict[str, Any]], float]:
+    """A contender's tie-break cost over the baseline's, from its row (params, activations,
+    flops: measured for every point).  Latency is timed side by side (`_side_by_side`)."""
+    return lambda row: row[f"{s.tie_break}_ratio"]
 
 
 def _side_by_side(candidates: list[Candidate], s: _Setup) -> Callable[[list[dict[str, Any]]], dict]:
