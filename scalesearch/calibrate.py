@@ -49,7 +49,6 @@ from scalesearch.training import health, unit
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.timing import estimate_seconds
 
-TABLE3_METHODS = ("depth", "width", "resolution", "compound")
 NOISE_ALPHA = 0.1  # choose(): a recipe's noise counts as higher than the lowest at F-test p <= this
 WARMUP_SHARES = (1 / 3,)  # besides the space's own: a third of the steps (FFCV's ResNet-50 warms up 2 of 16 epochs)
 
@@ -163,7 +162,7 @@ def networks(space: SearchSpace, table3: bool) -> list[Network]:
     if table3:
         table = paper_table3()
         # The variants the paper compares for this network (MobileNetV1 has no depth cell), all four for another.
-        for method in [m for m in TABLE3_METHODS if m in (table.methods(space.name) or TABLE3_METHODS)]:
+        for method in table.methods(space.name):
             d, w, r = table.settings[method]
             out.append(Network(f"table3 {method} (d {d:g}, w {w:g}, r {r:g})",
                                Variant(space, depth=d, width=w, resolution_mult=r)))

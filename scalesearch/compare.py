@@ -19,7 +19,8 @@ seed; `runs/compare_units.py` keeps that work resumable (units.jsonl) and writes
 rows (compare.csv, compare.json).
 
 `--preset paper-table3` trains the paper's own Table 3 settings instead (w = 2, d = 4,
-r = 2, compound d = 1.4, w = 1.2, r = 1.3: spec/paper_table3.yaml), reports their measured
+r = 2, compound d = 1.4, w = 1.2, r = 1.3: spec/paper_table3.yaml) -- the methods the
+paper compares for the network (MobileNetV1 has no depth row) --, reports their measured
 FLOP ratios beside the paper's and the paper's accuracies beside ours (`beside_paper`).
 `budget_scale` F trains every variant, the baseline included, for F x the proxy epochs.
 """
@@ -64,7 +65,14 @@ TOLERANCE = 0.05  # every solved variant's measured FLOPs within ±5% of its tar
 # Tan & Le, "EfficientNet", ICML 2019, Table 3 ("Scaling up MobileNets and ResNet"):
 # every method's setting as (d, w, r), from spec/paper_table3.yaml with its source.
 PAPER_TABLE3 = paper_table3().settings
-PAPER_TABLE3_METHODS = ("width", "depth", "resolution", "compound")  # the default under the preset
+PAPER_TABLE3_METHODS = ("width", "depth", "resolution", "compound")  # the preset's order
+
+
+def paper_table3_methods(network: str) -> tuple[str, ...]:
+    """The preset's default methods: the ones the paper compares for `network` (all four
+    for a network it does not report), in PAPER_TABLE3_METHODS' order."""
+    own = paper_table3().methods(network)
+    return tuple(m for m in PAPER_TABLE3_METHODS if m in own)
 # Under that preset a method without a published row (fast) is solved at the multiple the
 # single-dimension rows nominally reach (w = 2, r = 2, d = 4 all give 4x).
 PAPER_TABLE3_FAST_TARGET = 4.0
@@ -393,7 +401,7 @@ class CompareRequest:
     baseline: str
     out: Path
     targets: str | None = None  # "2x,4x" (default 2x; none under paper-table3, whose rows are its own)
-    methods: str | None = None  # default: every registered method (spec/methods.py); the paper's four under paper-table3
+    methods: str | None = None  # default: every registered method (spec/methods.py); the paper's for the network under paper-table3
     from_dir: str | None = None
     force_coefficients: bool = False
     alpha: float | None = None
@@ -447,7 +455,7 @@ class Comparison:
                                                  request.force_coefficients)
         table3 = request.preset == "paper-table3"
         targets = request.targets if request.targets is not None else (None if table3 else "2x")
-        methods = request.methods or ",".join(PAPER_TABLE3_METHODS if table3 else METHODS)
+        methods = request.methods or ",".join(paper_table3_methods(space.name) if table3 else METHODS)
         return cls(request, space, parse_targets(targets) if targets is not None else (),
                    parse_methods(methods), coefficients, source)
 

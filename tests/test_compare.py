@@ -97,6 +97,19 @@ def test_paper_table3_uses_the_published_settings(tiny):
     assert all(p.label in ("1x", "table3") for p in plan)
 
 
+@pytest.mark.parametrize("baseline, methods", [
+    ("mobilenetv1", ("width", "resolution", "compound")),  # the paper has no depth row: ours never trains
+    ("resnet50", ("width", "depth", "resolution", "compound")),
+    ("resnet18", ("width", "depth", "resolution", "compound")),  # not in the table: all four
+])
+def test_paper_table3_trains_the_rows_the_paper_has_for_the_network(tmp_path, baseline, methods):
+    chosen = compare.Comparison.resolve(CompareRequest(baseline, tmp_path / "c", preset="paper-table3"))
+    assert chosen.methods == methods
+    asked = compare.Comparison.resolve(CompareRequest(baseline, tmp_path / "c", preset="paper-table3",
+                                                      methods="depth,compound"))
+    assert asked.methods == ("depth", "compound")  # asked for, trained
+
+
 # -- resumable runs ----------------------------------------------------------------------
 
 # A tiny user space: the same code paths as a built-in baseline, at a fraction of the cost.

@@ -29,7 +29,7 @@ def compare(
     baseline: BaselineOption,
     out: Annotated[Path, typer.Option(help="Run directory: run.json, units.jsonl, compare.csv/json, report.md/html. Rerun to resume.")],
     target: Annotated[Optional[str], typer.Option(help="FLOP multiples of the baseline to match, e.g. 2x,4x (default 2x; with --preset paper-table3 none: add e.g. 2x for a Figure-3 plot).")] = None,
-    methods: Annotated[Optional[str], typer.Option(help=f"Which scalings to compare, comma-separated: {method_help()} (default all; {','.join(PAPER_TABLE3_METHODS)} with --preset paper-table3).")] = None,
+    methods: Annotated[Optional[str], typer.Option(help=f"Which scalings to compare, comma-separated: {method_help()} (default all; with --preset paper-table3 the ones the paper compares for this network: {','.join(PAPER_TABLE3_METHODS)}, MobileNetV1 without depth).")] = None,
     from_dir: Annotated[Optional[Path], typer.Option("--from", help="Take alpha, beta, gamma from a grid run's best.json.")] = None,
     force_coefficients: Annotated[bool, typer.Option(help="With --from: accept a grid made for another baseline.")] = False,
     alpha: AlphaOption = None,
