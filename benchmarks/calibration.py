@@ -46,6 +46,7 @@ import numpy as np  # noqa: E402
 from scalesearch.compare import _against_compound  # noqa: E402
 from scalesearch.machine import describe  # noqa: E402
 from scalesearch.stats.ranking import racing_needs, rank  # noqa: E402
+from scalesearch.stats.stragglers import retrains  # noqa: E402
 from scalesearch.stats.surface import fit_surface  # noqa: E402
 from scalesearch.search.worker import baseline_seeds  # noqa: E402
 from scalesearch.transfer import TransferRequest, answer, verdict  # noqa: E402
@@ -55,6 +56,7 @@ SD = 0.015  # one training's noise: 1.5 points
 SEED_SD = 0.01  # the shared seed effect
 POINTS = 12  # the default 2-D grid
 MAX_SEEDS = 3
+RESERVE = 2  # seeds a simulated table holds beyond MAX_SEEDS: a straggler's retrain trains the next
 FIXED = MAX_SEEDS * (POINTS + 1)  # --seeds 3's trainings, the baseline included
 
 
@@ -127,7 +129,7 @@ def racing_case(name: str, means, sds, tied: list[int], runs: int, rng, fail: fl
     best = set(tied)
     wrong, cut, power, trainings, confident = Rate(), Rate(), Rate(), [], Rate()
     for _ in range(runs):
-        count, ranking = race(table(rng, means, sds, fail=fail), CONFIDENCE, MAX_SEEDS)
+        count, ranking = race(table(rng, means, sds, MAX_SEEDS + RESERVE, fail=fail), CONFIDENCE, MAX_SEEDS)
         trainings.append(count)
         decided = ranking.decided
         wrong.add(decided and (len(best) > 1 or ranking.leader not in best))
@@ -148,11 +150,13 @@ def racing_case(name: str, means, sds, tied: list[int], runs: int, rng, fail: fl
 
 
 def fixed_case(name: str, means, sds, tied: list[int], runs: int, rng, fail: float = 0.0) -> None:
-    """--seeds 3: every point 3 seeds, ranked once."""
+    """--seeds 3: every point 3 seeds, a straggler's point one more (as the worker:
+    stats/stragglers.retrains), ranked once."""
     best = set(tied)
-    wrong, cut, some, power = Rate(), Rate(), Rate(), Rate()
+    wrong, cut, some, power, trainings = Rate(), Rate(), Rate(), Rate(), []
     for _ in range(runs):
-        ranking = rank(table(rng, means, sds, fail=fail), CONFIDENCE, resamples=0)
+        ranking, count = fixed(table(rng, means, sds, MAX_SEEDS + RESERVE, fail=fail), MAX_SEEDS)
+        trainings.append(count)
         power.add(ranking.decided and len(best) == 1 and ranking.leader in best)
         wrong.add(ranking.decided and (len(best) > 1 or ranking.leader not in best))
         cut.add(tied[-1] not in ranking.contenders)
@@ -163,6 +167,18 @@ def fixed_case(name: str, means, sds, tied: list[int], runs: int, rng, fail: flo
         info_row(name, "some tied-best point cut", f"{some.value:6.1%} ± {some.se:.1%} (no per-family guarantee)")
     else:
         info_row(name, "power: decided, right winner", f"{power.value:6.1%} ± {power.se:.1%}")
+    mean = float(np.mean(trainings))
+    info_row(name, "trainings (baseline excl.)", f"{mean:.1f} = {mean / (MAX_SEEDS * len(means)):.3f} of "
+             f"{MAX_SEEDS} seeds a point")
+
+
+def fixed(table_: dict, seeds: int):
+    """A fixed design of `seeds` seeds a point from `table_`, with the worker's retrains."""
+    obs = {p: {s: v[s] for s in range(seeds)} for p, v in table_.items()}
+    while extra := [u for u in retrains(obs, seeds) if u[1] not in obs[u[0]]]:
+        for point, seed in extra:
+            obs[point][seed] = table_[point][seed]
+    return rank(obs, CONFIDENCE, resamples=0), sum(len(v) for v in obs.values())
 
 
 # -- compare ----------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from scalesearch.requests import BudgetChoice, Placement, flat, uncalibrated
 from scalesearch.runs.grid_tables import FinishedGrid, read_finished_grid
 from scalesearch.runs.run_dir import RunInfo, claim_run_dir, default_run_dir, finish_run
 from scalesearch.runs.transfer_files import RESULTS, write_transfer
+from scalesearch.stats.stragglers import screen
 from scalesearch.stats.rank_agreement import rank_agreement
 from scalesearch.stats.ranking import Difference, Ranking, TwoWay, evenly_spaced, rank, versus_control
 from scalesearch.spec.phis import phi_label
@@ -347,6 +348,7 @@ def answer(obs_1, ranking_1: Ranking, obs_phi, ranking_phi: Ranking, shared: lis
     """Kendall's tau over `shared` beside perfect transfer's, and the phi = 1 winner minus
     every other point at phi (Dunnett, the winner the control); benchmarks/calibration.py
     runs this very function on simulated grids."""
+    (obs_1, _), (obs_phi, _) = screen(obs_1), screen(obs_phi or {})  # as `rank` saw them: no stragglers
     fit_1, fit_phi = TwoWay(obs_1), TwoWay(obs_phi) if obs_phi else None
     known = bool(shared) and fit_1.noise.known and fit_phi is not None and fit_phi.noise.known
     agreement = rank_agreement([ranking_1.get(n).mean for n in shared], [ranking_phi.get(n).mean for n in shared],

@@ -82,7 +82,11 @@ def test_a_decision_at_the_nominal_level_alone_does_not_end_the_race():
 def test_a_point_that_left_the_race_is_not_seeded_again_but_may_end_a_contender():
     obs = twelve_after_the_noise_sample(0.755)  # d fails its one test before its second seed
     assert racing_needs(obs, rank(obs), max_seeds=3) == [("b", 2), ("c", 2), ("a", 2)]  # every 1-seed point left
-    obs["a"][2], obs["b"][2], obs["c"][2] = 0.70, 0.76, 0.76  # the leader falls back
+    obs["a"][2], obs["b"][2], obs["c"][2] = 0.70, 0.76, 0.76  # the leader falls back, 10 points
+    assert rank(obs).details["stragglers"] == {"a": [2]}  # ... far below its others: set aside,
+    assert racing_needs(obs, rank(obs), max_seeds=3) == [("a", 3)]  # and a trained once more
+    obs["a"][3] = 0.70  # the retrain falls as far: two of four agree, no straggler, a real fall
+    assert rank(obs).details["stragglers"] == {}
     assert racing_needs(obs, rank(obs), max_seeds=3) == []  # d's turn was taken, on the data of then: race over
     final = rank(obs, 0.9)
     assert "d" in final.contenders  # the final set is rank over all data: a left point can come back there

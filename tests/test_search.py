@@ -18,6 +18,7 @@ from scalesearch.search import study, worker
 from scalesearch.search.candidates import GridSpec, build_candidates
 from scalesearch.search.study import SearchConfig, open_study
 from scalesearch.search.worker import run_worker, unit_status
+from scalesearch.spec.scaling import label
 from scalesearch.spec.spaces import load_space
 from scalesearch.training.budget import ProxyBudget
 from scalesearch.training.loop import TrainResult
@@ -244,6 +245,42 @@ def test_a_unit_that_failed_to_train_is_never_ranked_and_the_outcome_says_so(res
     assert "this proxy cannot rank these points" in summary["outcome"]
     assert "scalesearch calibrate --baseline resnet18" in summary["outcome"]
     assert summary["alpha"] == candidates[7].alpha  # the rest still rank
+
+
+class DroppingTrainer(FakeTrainer):
+    """As FakeTrainer, but the units in `drops` come back 15 points low: trained, healthy, wrong."""
+
+    def __init__(self, means, drops, **kwargs):
+        super().__init__(means, **kwargs)
+        self.drops = drops
+
+    def __call__(self, candidate, space, config, data, *, seed_index=0, **kwargs):
+        out = super().__call__(candidate, space, config, data, seed_index=seed_index, **kwargs)
+        if (candidate.index, seed_index) in self.drops:
+            out.val_accuracy -= 0.15
+        return out
+
+
+@pytest.mark.parametrize("racing", [False, True])
+def test_a_unit_far_below_its_points_other_seeds_is_retrained_not_averaged_in(resnet18, monkeypatch, racing):
+    space, candidates = resnet18
+    best = 7
+    trainer = DroppingTrainer(gap_of(5, best_index=best), drops={(best, 1)}, noise_seed=1)
+    config = {} if racing else {"seeds": 3}
+    the_study, summary = search(space, candidates, monkeypatch, trainer, **config)
+    tables = collect(the_study, candidates, SearchConfig(space.name, GridSpec(step=0.1), ProxyBudget(epochs=1), **config),
+                     "s", "memory")
+    seeds = sorted(s for p, s in trainer.calls if p == best)
+    assert seeds == [0, 1, 2, 3]  # its three seeds and one more in place of the straggler
+    unit = next(u for u in tables.units if (u["point"], u["seed"]) == (best, 1))
+    assert unit["state"] == "set aside" and "far below" in unit["note"]  # kept in trials.csv, said so
+    point = next(p for p in tables.points if p["index"] == best)
+    kept = [trainer.scores[best][s] for s in (0, 2, 3)]
+    assert point["mean"] == pytest.approx(sum(kept) / 3, abs=0.01)  # the drop is not in its mean
+    assert summary["alpha"] == candidates[best].alpha  # and the true best still leads
+    assert summary["stragglers"] == {"units": 1, "points": [label(candidates[best].as_dict())]}
+    assert "1 training far below its point's other seeds was set aside" in summary["outcome"]
+    assert summary["noise"]["sd"] < 0.02  # the drop would have put the pooled noise near 0.03
 
 
 def test_an_interrupted_race_resumes_without_retraining_a_finished_unit(resnet18, monkeypatch):

@@ -25,6 +25,7 @@ from scalesearch.files import read_json, write_atomic, write_json
 from scalesearch.search.candidates import Candidate
 from scalesearch.stats.ranking import Difference, Ranking, TwoWay, rank, resolvable_gap, versus_control
 from scalesearch.search.study import SearchConfig
+from scalesearch.stats.stragglers import SET_ASIDE
 from scalesearch.stats.surface import fit_surface
 from scalesearch.stats.tie_break import recommend, sentence as tie_sentence
 from scalesearch.search.worker import UnitStatus, unit_status, wanted_units
@@ -60,6 +61,11 @@ def collect(study: optuna.Study, candidates: list[Candidate], config: SearchConf
              and not t.user_attrs.get("duplicate")]
     accuracies = status.accuracies(candidates)
     ranking = rank(accuracies, config.confidence)
+    aside = {(p, s) for p, seeds in ranking.details.get("stragglers", {}).items() for s in seeds}
+    for row in units:
+        if (row["point"], row["seed"]) in aside:
+            row["state"] = SET_ASIDE
+            row["note"] = "far below its point's other seeds: set aside, the point trained once more"
     points = [_point_row(c, status, ranking) for c in candidates]
     summary = summarize(points, ranking, status, candidates, config, study_name, storage)
     return GridTables(units, points, summary)
@@ -130,6 +136,25 @@ def _failed_to_train(status: UnitStatus, candidates: list[Candidate]) -> dict[st
             "reasons": sorted({(status.done[u].user_attrs.get("note") or "").split(":")[0] for u in failed} - {""})}
 
 
+def _stragglers(ranking: Ranking, candidates: list[Candidate]) -> dict[str, Any]:
+    """The units set aside as far below their point's other seeds (stats/stragglers.py), and
+    their points by label."""
+    by_index = {c.index: c for c in candidates}
+    aside = ranking.details.get("stragglers", {})
+    return {"units": sum(len(s) for s in aside.values()),
+            "points": [label(by_index[p].as_dict()) for p in sorted(aside)]}
+
+
+def straggler_sentence(stragglers: dict[str, Any] | None) -> str:
+    """The outcome's note when trainings were set aside ("" when none was)."""
+    if not stragglers or not stragglers.get("units"):
+        return ""
+    n = stragglers["units"]
+    return (f" {n} training{'s' if n > 1 else ''} far below {'their' if n > 1 else 'its'} point's other "
+            f"seeds {'were' if n > 1 else 'was'} set aside and {'their points' if n > 1 else 'its point'} "
+            f"trained once more ({', '.join(stragglers['points'][:4])}).")
+
+
 def failure_sentence(failed: dict[str, Any] | None, baseline: str) -> str:
     """The outcome's warning when trainings failed to train ("" when none did)."""
     if not failed or not failed.get("units"):
@@ -145,7 +170,8 @@ def outcome(summary: dict[str, Any]) -> str:
     """The result in one sentence: a decision with its margin, or a tie with its width; and
     the trainings that failed to train, if any."""
     baseline = summary.get("baseline_ref") or summary.get("baseline", "X")
-    return _decision(summary) + failure_sentence(summary.get("failed_to_train"), baseline)
+    return (_decision(summary) + failure_sentence(summary.get("failed_to_train"), baseline)
+            + straggler_sentence(summary.get("stragglers")))
 
 
 def _decision(summary: dict[str, Any]) -> str:
@@ -200,6 +226,7 @@ def summarize(points: list[dict[str, Any]], ranking: Ranking, status: UnitStatus
         "noise": {"sd": ranking.noise.sd, "df": ranking.noise.df, "kind": ranking.noise.kind},
         "decided": ranking.decided,
         "failed_to_train": _failed_to_train(status, candidates),
+        "stragglers": _stragglers(ranking, candidates),
         "seeds": {label(p): p["seeds"] for p in feasible if p["seeds"]},
         "selected_on": "validation split carved from the training data (test only reported, first seed)",
         "flops_shape": "deployment (the space's native resolution, 3 channels, 1000 classes)",
@@ -228,7 +255,8 @@ def summarize(points: list[dict[str, Any]], ranking: Ranking, status: UnitStatus
     if others:
         summary["runner_up"] = _brief(others[0])
     summary["target"] = leader["target"]
-    summary["over_baseline"] = _over_baseline(status, candidates, ranking.leader, config.confidence)
+    summary["over_baseline"] = _over_baseline(status, candidates, ranking.leader, config.confidence,
+                                              ranking.details.get("stragglers"))
     summary["fit"] = _fit(points, ranking, config) if not config.grid.targets else None
     if config.objective == "pareto":
         summary["objective"] = "pareto"
@@ -254,7 +282,8 @@ def _brief(p: dict[str, Any]) -> dict[str, Any]:
                               "diff_low", "diff_high")}
 
 
-def _over_baseline(status: UnitStatus, candidates: list[Candidate], leader: int, confidence: float) -> dict | None:
+def _over_baseline(status: UnitStatus, candidates: list[Candidate], leader: int, confidence: float,
+                   aside: dict[int, list[int]] | None = None) -> dict | None:
     """The leader minus the baseline on their seeds, with its interval (None without both)."""
     values: dict[int, dict[int, float]] = {}
     failed = status.failed_points  # points that failed to train are in no comparison, the baseline neither
@@ -263,6 +292,9 @@ def _over_baseline(status: UnitStatus, candidates: list[Candidate], leader: int,
         if (trial.state == TrialState.COMPLETE and point not in failed and value is not None
                 and math.isfinite(value)):
             values.setdefault(point, {})[seed] = value
+    for point, seeds in (aside or {}).items():  # the ranking's stragglers are in no comparison either
+        for seed in seeds:
+            values.get(point, {}).pop(seed, None)
     if 0 not in values or leader not in values:
         return None
     # The leader was picked after looking: its gap to the baseline is read from Dunnett's

@@ -11,6 +11,8 @@ one (owner + lease), train, tell.  Which units are wanted:
 2. then `seeds` seeds of every trained point, or, racing, a second seed for the points
    that measure the noise and then more seeds of the points that are not yet told apart
    from the leader (stats/ranking.py); and seeds of the baseline (`baseline_seeds`).
+   A unit far below its point's other seeds (a straggler, stats/stragglers.py) counts
+   for no seed: its point is trained once more on the next seed index.
 
 Every worker computes the same list from the same finished units, so they agree; two
 that claim the same unit at once keep the lower trial number and the other gives it up
@@ -36,6 +38,7 @@ from scalesearch.errors import UserError
 from scalesearch.processes import signals_as_interrupt
 from scalesearch.search.candidates import Candidate
 from scalesearch.stats.ranking import racing_needs, rank
+from scalesearch.stats.stragglers import retrains, screen
 from scalesearch.search.storage import LeaseKeeper, owner_attrs, reap_stale_trials, retrying
 from scalesearch.search.study import SearchConfig, point_params, set_violation, suggest_params
 from scalesearch.spec.spaces import SearchSpace
@@ -122,12 +125,15 @@ def wanted_units(candidates: list[Candidate], status: UnitStatus, config: Search
         return pending  # more seeds are decided once every first seed is in
     trained = sorted({p for p, s in status.done if p != 0 and status.done[(p, s)].state == TrialState.COMPLETE}
                      - status.failed_points)  # a point that failed to train is not ranked: no more seeds
+    accuracies = status.accuracies(candidates)
     if not config.racing:
         more = [(p, s) for s in range(1, config.seeds or 1) for p in trained]
+        more += [u for u in retrains(accuracies, config.seeds or 1) if u not in more]  # after a straggler
+        most = config.seeds or 1
     else:
-        accuracies = status.accuracies(candidates)
         more = racing_needs(accuracies, rank(accuracies, config.confidence, resamples=0), config.max_seeds)
-    most = max([len(v) for v in status.accuracies(candidates).values()] + [s + 1 for _, s in more], default=1)
+        kept, _ = screen(accuracies)  # a straggler's retrain is no reason for a baseline seed
+        most = max([len(v) for v in kept.values()] + [s + 1 for _, s in more], default=1)
     more += [(0, s) for s in range(1, baseline_seeds(most, config.racing))]
     pending = [u for u in more if open_(u)]
     if config.max_trainings is not None:

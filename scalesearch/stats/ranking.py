@@ -26,6 +26,8 @@ The method, in one place:
   seeds, a point at a time, each after a test at a stricter level (`interim_confidence`)
   that a point takes at most max_seeds - 1 times: a point that fails leaves the race.  Its
   guarantee is in `racing_needs`; the set a race ends with is `rank` over all its data.
+- **Stragglers** (stats/stragglers.py): a unit far below its point's other seeds is left
+  out of the fit (and its point trained once more); `details["stragglers"]` says which.
 - **p_best** (missing without a noise estimate: no model to draw from, not 1.00 for
   whichever point one seed put first) is a model probability, not a frequency: the share of posterior draws
   (noise variances from their scaled inverse chi-square, means shrunk towards their
@@ -45,6 +47,7 @@ from typing import Any, Hashable, Mapping
 import numpy as np
 
 from scalesearch.stats.simultaneous import DRAWS, ONCE_DRAWS, contenders as mcb_contenders, dunnett_constant
+from scalesearch.stats.stragglers import screen
 from scalesearch.stats.twoway import Noise, Observations, TwoWay, t_quantile
 
 MIN_DF = 4  # no decision on fewer residual degrees of freedom: at df 1-2 a lucky draw decides
@@ -70,6 +73,7 @@ class PointStats:
     separated: bool = False  # outside the MCB confidence set for the best
     p_best: float = math.nan  # a model probability (posterior share), not a frequency guarantee; NaN
     # where it was not drawn (racing's quick look) or cannot be: without a noise estimate
+    set_aside: int = 0  # its stragglers, left out of `seeds` and the fit (stats/stragglers.py)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,9 +99,10 @@ def rank(obs: Observations, confidence: float = 0.9, resamples: int = 4000, seed
     p_best from `resamples` posterior draws; `draws` Monte Carlo draws for the MCB
     constants.  resamples=0 is racing's quick look: no p_best, and MCB constants only
     where the set needs them (the others' diff_low / diff_high are NaN; the set is the same)."""
-    obs = {p: dict(s) for p, s in obs.items() if s}
+    obs, aside = screen({p: dict(s) for p, s in obs.items() if s})
+    screened = {"stragglers": aside}
     if not obs:
-        return Ranking([], None, [], False, Noise(math.nan, 0, "none"), confidence)
+        return Ranking([], None, [], False, Noise(math.nan, 0, "none"), confidence, screened)
     fit = TwoWay(obs)
     means = dict(zip(fit.points, fit.means().tolist()))
     order = sorted(obs, key=lambda p: (-means[p], str(p)))
@@ -114,7 +119,7 @@ def rank(obs: Observations, confidence: float = 0.9, resamples: int = 4000, seed
         raw = sum(values) / n
         std = math.sqrt(sum((v - raw) ** 2 for v in values) / (n - 1)) if n > 1 else None
         mean = own[p][0]
-        ps = PointStats(p, mean, std, n, mean - half, mean + half)
+        ps = PointStats(p, mean, std, n, mean - half, mean + half, set_aside=len(aside.get(p, ())))
         if p != leader:
             ps.diff, dsd, _ = fit.diff(p, leader)
             margin = margins.get(p, math.nan) * dsd
@@ -129,7 +134,7 @@ def rank(obs: Observations, confidence: float = 0.9, resamples: int = 4000, seed
     contenders = [p.point for p in stats if not p.separated]
     decided = len(stats) > 1 and contenders == [leader] and known and fit.noise.df >= MIN_DF
     return Ranking(stats, leader, contenders, decided, fit.noise, confidence,
-                   {"mcb_constants": margins, "prior_df": fit.prior_df})
+                   {"mcb_constants": margins, "prior_df": fit.prior_df, **screened})
 
 
 def resolvable_gap(ranking: Ranking, seeds: int, gap: float = 0.01) -> dict[str, float] | None:
@@ -250,11 +255,16 @@ def racing_turns(obs: Observations, sample: list[Hashable], max_seeds: int,
         look = _look(seen, level)
         if not look.noise.known or (len(racing) <= 1 and look.noise.df >= MIN_DF):
             return []
-        due = [p.point for p in look.points if p.point in racing and len(seen[p.point]) < max_seeds]
+        aside = look.details.get("stragglers", {})
+
+        def kept(p: Hashable) -> int:  # a straggler is no seed: its point is trained once more
+            return len(seen[p]) - len(aside.get(p, ()))
+
+        due = [p.point for p in look.points if p.point in racing and kept(p.point) < max_seeds]
         if not due:
             return []
-        fewest = min(len(seen[p]) for p in due)
-        due = [p for p in due if len(seen[p]) == fewest]
+        fewest = min(kept(p) for p in due)
+        due = [p for p in due if kept(p) == fewest]
         due = [p for p in due if p != look.leader] + [p for p in due if p == look.leader]  # the leader last
         turn = due[0]
         if turn not in look.contenders:
