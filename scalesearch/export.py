@@ -15,6 +15,7 @@ loaded, and must match exactly).
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,7 @@ def export_member(name: str, spec: NetSpec, fmt: ExportFormat, out: Path, seed: 
         expected = model(example)
     path = out / f"{name}{fmt.suffix}"
     out.mkdir(parents=True, exist_ok=True)
+    _check_room(name, model, out)
     started = time.perf_counter()
     extra: dict[str, Any] = {}
     if fmt.spec_beside:
@@ -126,6 +128,19 @@ def export_member(name: str, spec: NetSpec, fmt: ExportFormat, out: Path, seed: 
                       "tolerance_meaning": "max |reloaded - eager| <= tolerance x max |eager|",
                       "outputs": list(expected.shape)},
             "seconds": {"export": round(written - started, 3), "check": round(checked - written, 3)}}
+
+
+ROOM_FACTOR = 1.25  # a written network against its tensors' bytes: weights plus graph and headers
+
+
+def _check_room(name: str, model: torch.nn.Module, out: Path) -> None:
+    """Refuse, in one line, a member the disk under `out` cannot hold: torch's writers on a
+    full disk do not raise an OSError -- one aborted the whole process (exit 134)."""
+    tensors = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    need, free = ROOM_FACTOR * tensors + (1 << 20), shutil.disk_usage(out).free
+    if free < need:
+        raise UserError(f"export: {name} needs about {need / 1e6:,.0f} MB under {out}, which has "
+                        f"{free / 1e6:,.0f} MB free: free some space or give --out another disk")
 
 
 def _write_via_temp(path: Path, write) -> None:

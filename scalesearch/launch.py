@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,10 @@ def launch_slurm(request: SlurmRequest) -> dict[str, Any]:
 
         return {"dry_run": True, "sbatch": submitit_sbatch_script(folder, request.job_name, request.parameters(),
                                                                   request.workers)}
+    if request.cluster == "slurm" and shutil.which("sbatch") is None:
+        # submitit would fail deep inside with "Could not detect srun" after creating the folder.
+        raise UserError("launch slurm: no Slurm here (sbatch is not on PATH): run it where you submit jobs "
+                        "(a login node), or add --dry-run to see the script it would submit")
     import submitit
 
     executor = submitit.AutoExecutor(folder=folder, cluster=request.cluster)

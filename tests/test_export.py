@@ -57,6 +57,19 @@ def test_a_failed_check_is_recorded_then_reported_in_one_line(cli, family, tmp_p
     assert record["check"]["ok"] is False
 
 
+def test_a_full_disk_is_one_line_and_nothing_half_written(cli, family, tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    from scalesearch import export
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(export.shutil, "disk_usage", lambda path: usage(1 << 30, 1 << 30, 4096))
+    result = cli("export", family, "--format", "state-dict", "--out", tmp_path / "o")
+    assert result.exit_code == 1 and "MB free: free some space or give --out another disk" in result.output
+    assert "internal error" not in result.output
+    assert not [p for p in (tmp_path / "o").iterdir() if p.suffix in (".pt", ".pt2", ".yaml")]
+
+
 def test_one_member_yaml_exports_beside_it_by_default(cli, family):
     result = cli("export", family / "member-phi1.yaml", "--format", "pt2", "--output", "json")
     assert result.exit_code == 0, result.output

@@ -38,6 +38,14 @@ def test_a_study_that_is_not_there_is_refused_before_anything_is_submitted(cli, 
     assert cli("launch", "pbs", "--storage", "x", "--study", "y").exit_code == 1
 
 
+def test_without_slurm_a_launch_is_one_line_and_submits_nothing(cli, tmp_path, monkeypatch):
+    storage = _study(cli, tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-slurm-here"))  # no sbatch, as on this machine
+    result = cli("launch", "slurm", "--storage", storage, "--study", "s", "--folder", tmp_path / "jobs")
+    assert result.exit_code == 1 and "no Slurm here (sbatch is not on PATH)" in result.output
+    assert "internal error" not in result.output and not (tmp_path / "jobs").exists()
+
+
 @pytest.mark.slow
 def test_the_array_trains_the_whole_study(cli, plumbing, tmp_path):
     storage = _study(cli, tmp_path)
