@@ -196,3 +196,35 @@ def test_an_unreachable_database_is_retried_then_one_line(monkeypatch):
 
     with pytest.raises(storage.StorageError, match="lost the study's storage for over"):
         storage.retrying(down)
+
+
+def test_a_worker_whose_data_differs_from_the_studys_is_refused_in_one_line(monkeypatch):
+    import optuna
+
+    from scalesearch.errors import UserError
+    from scalesearch.search import worker
+    from scalesearch.search.candidates import GridSpec, build_candidates
+    from scalesearch.search.study import SearchConfig, open_study
+    from scalesearch.spec.spaces import load_space
+    from scalesearch.training.budget import ProxyBudget
+    from scalesearch.training.data import load_data
+    from scalesearch.training.loop import TrainResult
+
+    space = load_space("resnet18")
+    candidates = build_candidates(space, GridSpec(step=0.1))
+    config = SearchConfig(space.name, GridSpec(step=0.1), ProxyBudget(epochs=1, train_images=256), data="synthetic",
+                          seeds=1, max_trainings=2)
+    trained = []
+    monkeypatch.setattr(worker, "train_candidate", lambda c, *a, **k: trained.append(c.index) or TrainResult(
+        val_accuracy=0.5, test_accuracy=0.5, images_per_second=1.0, epochs=1, seconds=0.0))
+    storage = optuna.storages.InMemoryStorage()
+    study, _ = open_study(storage, "s", config, space, lambda: candidates)
+    ours = load_data("synthetic", train_images=256, val_images=200)
+    worker.run_worker(study, candidates, space, config, ours, max_trainings=1)
+    assert study.user_attrs["data_digest"] == ours.digest and len(trained) == 1
+    assert {t.user_attrs.get("data_digest") for t in study.get_trials()} == {ours.digest}  # per unit
+    other = load_data("synthetic", train_images=128, val_images=200)  # other images than the study's
+    with pytest.raises(UserError, match=r"is not the data study 's' was trained on \(digest [0-9a-f]{16}, "
+                                        r"the study's [0-9a-f]{16}\): point --data-dir at the same files"):
+        worker.run_worker(study, candidates, space, config, other)
+    assert len(trained) == 1  # nothing trained on the wrong data

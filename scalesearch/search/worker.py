@@ -141,6 +141,26 @@ def wanted_units(candidates: list[Candidate], status: UnitStatus, config: Search
     return pending
 
 
+DATA_DIGEST = "data_digest"  # the study's: seed 0's data digest (training/data.ImageData.digest)
+
+
+def check_data(study: optuna.Study, data: ImageData, config: SearchConfig) -> None:
+    """Refuse, in one line, a worker whose seed-0 data is not the study's: the first worker
+    records its digest, every later one must match it.  (Without it a worker whose
+    --data-dir held other images trained every unit and the grid reported complete.)
+    Two workers with different data starting in the same instant can both record theirs;
+    the one whose digest does not stay is refused at its next start."""
+    recorded = study.user_attrs.get(DATA_DIGEST)
+    if recorded is None:
+        study.set_user_attr(DATA_DIGEST, data.digest)
+        recorded = optuna.load_study(study_name=study.study_name, storage=study._storage).user_attrs.get(DATA_DIGEST)
+    if recorded != data.digest:
+        where = config.data_dir or "its default location"
+        raise UserError(f"this worker's {config.data} data ({where}) is not the data study {study.study_name!r} "
+                        f"was trained on (digest {data.digest}, the study's {recorded}): point --data-dir at "
+                        "the same files as the other workers")
+
+
 def baseline_seeds(most: int, racing: bool) -> int:
     """The baseline's seeds, given the most any candidate has.  The baseline anchors "the
     leader is X points over the baseline" and takes no part in the race, so racing gives
@@ -196,6 +216,8 @@ def run_worker(study: optuna.Study, candidates: list[Candidate], space: SearchSp
 
     by_index = {c.index: c for c in candidates}
     params_of = {c.index: point_params(c, config.grid) for c in candidates if c.role == "candidate"}
+    if data is not None:
+        retrying(lambda: check_data(study, data, config))
     trained = 0
     with signals_as_interrupt():
         while max_trainings is None or trained < max_trainings:
@@ -227,8 +249,10 @@ def run_worker(study: optuna.Study, candidates: list[Candidate], space: SearchSp
                 continue  # reaped under us before its lease was written: the unit is wanted again
             notify(Event("start", unit[0], trial.number, seed=unit[1]))
             try:
+                unit_data = data_for_seed(config, data, unit[1])
+                trial.set_user_attr("data_digest", unit_data.digest)  # what this unit saw
                 with LeaseKeeper(study, trial):
-                    result = train_candidate(candidate, space, config, data_for_seed(config, data, unit[1]),
+                    result = train_candidate(candidate, space, config, unit_data,
                                              seed_index=unit[1], trial=trial, device=device, threads=threads,
                                              on_epoch=lambda e, v: notify(Event("epoch", unit[0], trial.number, e, v,
                                                                                 seed=unit[1])))

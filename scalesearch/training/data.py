@@ -27,6 +27,7 @@ on one trained network).
 from __future__ import annotations
 
 import gzip
+import functools
 import hashlib
 import os
 import pickle
@@ -76,6 +77,17 @@ class ImageData:
     @property
     def image_size(self) -> int:
         return int(self.train_x.shape[-1])
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """What a unit trained and was selected on, in 16 hex digits: sha256 over the training
+        and validation images and labels (shapes included).  Two workers of one study must
+        see the same (search/worker.check_data); a few milliseconds for Fashion-MNIST."""
+        h = hashlib.sha256()
+        for t in (self.train_x, self.train_y, self.val_x, self.val_y):
+            h.update(repr(tuple(t.shape)).encode())
+            h.update(t.contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
 
     def describe(self) -> dict:
         return {"data": self.name, "data_source": self.source, "train_images": len(self.train_y),
