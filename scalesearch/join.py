@@ -16,7 +16,7 @@ from typing import Any
 
 from scalesearch.errors import UserError
 from scalesearch.grid import GridEvents, GridRequest, run_grid
-from scalesearch.requests import Placement, compose, flat_names
+from scalesearch.requests import Placement, check_record, compose, flat_names
 from scalesearch.search.storage import open_storage
 from scalesearch.search.study import study_attrs
 from scalesearch.search.worker import Event
@@ -48,7 +48,11 @@ def stored_request(storage_url: str, name: str) -> tuple[dict[str, Any], str | N
     if "request" not in attrs:
         raise UserError(f"study {name!r} does not describe itself (made before workers could join by URL, or "
                         "not by scalesearch grid); run `scalesearch grid` with its options once, then join")
-    return attrs["request"], attrs.get("space_text")
+    stored, space_text = attrs["request"], attrs.get("space_text")
+    if not isinstance(stored, dict) or not isinstance(space_text, (str, type(None))):
+        raise UserError(f"study {name!r} holds a malformed request (its request is not a record, or its space "
+                        "text not text): it was not written by scalesearch grid")
+    return stored, space_text
 
 
 def check_code(baseline: Any, space_text: str | None, allowed: tuple[str, ...], study: str) -> None:
@@ -69,6 +73,7 @@ def run_join(request: JoinRequest, events: GridEvents | None = None) -> JoinResu
     check_code(stored.get("baseline"), space_text, request.allow_factory, request.study)  # before anything resolves it
     names = flat_names(GridRequest)
     known = {k: v for k, v in stored.items() if k in names}
+    check_record(GridRequest, known, f"study {request.study!r}")  # field by field, before anything uses them
     here = request.placement
     local = {"storage": request.storage, "study": request.study, "worker_only": True, "workers": 1,
              "placement": replace(here, data_dir=here.data_dir if here.data_dir is not None else known.get("data_dir")),

@@ -21,8 +21,11 @@ a request and its parts, old records read back unchanged, and readers look up
 
 from __future__ import annotations
 
+import math
+import types
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping, TypeVar, get_type_hints
+from pathlib import Path
+from typing import Any, Mapping, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from scalesearch.errors import UserError
 from scalesearch.files import jsonable
@@ -142,6 +145,55 @@ def flat(request: Any) -> dict[str, Any]:
         value = getattr(request, f.name)
         record.update(asdict(value) if isinstance(value, PARTS) else {f.name: value})
     return jsonable(record)
+
+
+def flat_types(kind: type) -> dict[str, Any]:
+    """Every field of a request's flat record with its annotated type."""
+    hints = get_type_hints(kind)
+    out = {f.name: hints[f.name] for f in fields(kind) if f.name not in parts(kind)}
+    for part in parts(kind).values():
+        own = get_type_hints(part)
+        out.update({f.name: own[f.name] for f in fields(part)})
+    return out
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value read back from elsewhere is what `hint` says (None for an
+    Optional, a finite number for a float, a str for a Path, a dict for a dict)."""
+    if get_origin(hint) in (Union, types.UnionType):
+        return any(_fits(value, h) for h in get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint in (str, Path):
+        return isinstance(value, str)
+    origin = get_origin(hint) or hint
+    return isinstance(value, origin) if isinstance(origin, type) else True
+
+
+def check_record(kind: type, record: Mapping[str, Any], where: str) -> None:
+    """Refuse, in one line, a flat record (a study's stored request: input from wherever its
+    database is) whose fields are not of their request's types; ranges are the request's
+    own checks, which it runs when composed."""
+    types_ = flat_types(kind)
+    for name, value in record.items():
+        if name in types_ and not _fits(value, types_[name]):
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            raise UserError(f"{where} holds a malformed request: {name} = {shown} is not "
+                            f"{_type_name(types_[name])}")
+
+
+def _type_name(hint: Any) -> str:
+    names = {bool: "true or false", int: "a whole number", float: "a finite number", str: "text", Path: "a path",
+             type(None): "null"}
+    if get_origin(hint) in (Union, types.UnionType):
+        return " or ".join(_type_name(h) for h in get_args(hint))
+    return names.get(hint, getattr(get_origin(hint) or hint, "__name__", str(hint)))
 
 
 def compose(kind: type[Request], record: Mapping[str, Any]) -> Request:

@@ -51,6 +51,27 @@ def test_a_study_naming_a_factory_makes_no_worker_import_it(cli, tmp_path, monke
     assert not planted.exists()  # nothing in evil.py ran
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"seeds": "3"}, "seeds = '3' is not a whole number or null"),
+    ({"confidence": 1e309}, "confidence = inf is not a finite number"),
+    ({"worker_only": "yes"}, "worker_only = 'yes' is not true or false"),
+    ({"epochs": 2.5}, "epochs = 2.5 is not a whole number or null"),
+    ({"baseline": ["resnet18"]}, "baseline = ['resnet18'] is not text"),
+    ({"proxy": "lr: 9"}, "proxy = 'lr: 9' is not dict or null"),
+    ("not a record", "its request is not a record"),
+])
+def test_a_study_holding_a_malformed_request_is_refused_field_by_field(cli, tmp_path, change, message):
+    storage = f"journal:{tmp_path / 'study.journal'}"
+    made = cli("grid", "-b", "resnet18", *TINY_GRID, "--storage", storage, "--study", "s", "--workers", "0",
+               "--out", tmp_path / "run")
+    assert made.exit_code == 0, made.output
+    study = optuna.load_study(study_name="s", storage=open_storage(storage, tmp_path))
+    study.set_user_attr("request", {**study.user_attrs["request"], **change} if isinstance(change, dict) else change)
+    result = cli("worker", "--storage", storage, "--study", "s", "--device", "cpu")
+    assert result.exit_code == 1 and message in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and "internal error" not in result.stderr
+
+
 def test_a_grid_refused_for_its_target_or_an_empty_grid_claims_nothing(cli, tmp_path):
     for extra, fragment in ((["--target", "1.0000001"], "within 5% of 1"), (["--target", "1e308"], "at most 1000"),
                             (["--target", "0.5", "--low", "0.99"], "the grid is empty")):
