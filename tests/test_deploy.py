@@ -2,7 +2,9 @@
 (the Secret's keys, the study name), and their scalesearch command lines parse.
 
 kubectl's client-side dry run still asks an API server for its resource types, and CI has
-none, so the structure is checked here against the fields each kind requires."""
+none, so every document is validated offline against the published OpenAPI schemas of two
+Kubernetes versions (kubernetes-validate, strict: an unknown field fails too), besides the
+fields each kind requires."""
 
 import shlex
 
@@ -29,6 +31,30 @@ def _get(doc, dotted):
     for key in dotted.split("."):
         doc = doc[key]
     return doc
+
+
+# The oldest Kubernetes release still commonly run and the newest kubernetes-validate knows.
+KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_manifest_validates_against_the_kubernetes_schemas(version):
+    kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="the [test] extra brings kubernetes-validate")
+    documents = _documents()
+    assert len(documents) >= 4
+    for name, doc in documents:
+        kubernetes_validate.validate(doc, version, strict=True)  # raises ValidationError, naming the field
+
+
+def test_the_schema_check_can_fail():
+    kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="the [test] extra brings kubernetes-validate")
+    name, job = next((n, d) for n, d in _documents() if d["kind"] == "Job")
+    bad = {**job, "spec": {**job["spec"], "parallelism": "eight"}}  # a number the schema wants
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, KUBERNETES_VERSIONS[-1], strict=True)
+    typo = {**job, "spec": {**job["spec"], "paralelism": 8}}  # strict: a field no Job has
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(typo, KUBERNETES_VERSIONS[-1], strict=True)
 
 
 def test_every_manifest_has_the_fields_its_kind_requires():
