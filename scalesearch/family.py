@@ -173,6 +173,7 @@ class Member:
     t: float | None = None  # the exponent it was landed at: (d, w, r) = (alpha, beta, gamma)^t
     adjustment: dict[str, Any] = field(default_factory=dict)  # what --exact-flops (or a step) changed
     latency: Latency | None = None
+    memory: int | None = None  # training memory in bytes (costs/memory.py), when the cost is memory
     training: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -208,6 +209,8 @@ class Member:
         if self.latency is not None:
             row.update(latency_ms=self.latency.ms, latency_spread=self.latency.spread,
                        latency_format=self.latency.memory_format)
+        if self.memory is not None:
+            row["training_memory_bytes"] = self.memory
         row.update(self.training)
         return row
 
@@ -290,6 +293,8 @@ def expand_family(space: SearchSpace, plan: FamilyPlan, *, exact_flops: bool = F
                         target_ratio=target, t=t, adjustment=adjustment)
         if latency is not None:
             member.latency = latency.latency(variant)
+        if meter.cost == "memory":
+            member.memory = variant.training_memory()
         members.append(member)
         if on_member is not None:
             on_member(member)

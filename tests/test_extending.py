@@ -99,7 +99,7 @@ def test_a_registered_cost_is_measured_and_landed_on(weight_bytes):
 def test_a_cost_registered_twice_or_unknown_is_refused(weight_bytes):
     with pytest.raises(ValueError, match="already registered"):
         register_cost(weight_bytes)
-    with pytest.raises(UserError, match="must be one of flops, params, activations, latency, weight_bytes"):
+    with pytest.raises(UserError, match="must be one of flops, params, activations, memory, latency, weight_bytes"):
         Meter("watts")
 
 

@@ -12,7 +12,8 @@ below; a new one is one `register_cost(CostKind(...))` — `Meter`, the landing 
 
 FLOPs are the paper's cost, not always the user's: depthwise convolutions and
 squeeze-excitation are memory-bound, so a network can be slow at few FLOPs, and
-activations predict run time on memory-bound hardware better (Dollár et al., CVPR 2021).
+activations predict run time on memory-bound hardware better (Dollár et al., CVPR 2021);
+training memory is what decides whether a member fits on a device at all.
 """
 
 from __future__ import annotations
@@ -67,5 +68,8 @@ register_cost(CostKind("params", lambda variant, meter: variant.fast_cost().para
                        "weights, biases, batch-norm scale and shift", (1, 2, 0)))
 register_cost(CostKind("activations", lambda variant, meter: variant.fast_cost().activations, "elements",
                        "the outputs of conv and linear layers", (1, 1, 2)))
+register_cost(CostKind("memory", lambda variant, meter: variant.training_memory(), "bytes",
+                       "kept alive by one SGD step at batch 128: the activations autograd saves, measured, "
+                       "plus weights, gradients and momentum (costs/memory.py)", (1, 1, 2)))
 register_cost(CostKind("latency", lambda variant, meter: meter.latency(variant).ms, "ms",
                        "a forward pass timed at --latency-threads, --latency-batch on --latency-device", (1, 2, 2), timed=True))

@@ -112,6 +112,14 @@ class Variant:
         key = self.spec.spec_hash() if self.spec is not None else f"{self.space.source}:{self.depth}:{self.width}"
         return measure_latency(self.build(0), self.in_channels, self.resolution, device, threads, batch, key=key)
 
+    def training_memory(self) -> int:
+        """Bytes one SGD step keeps alive at this shape (costs/memory.py; cached per process)."""
+        from scalesearch.costs.memory import BATCH, cached_training_memory
+
+        self.check_size(2, training=True)
+        key = self.spec.spec_hash() if self.spec is not None else f"{self.space.source}:{self.depth}:{self.width}"
+        return cached_training_memory(key, lambda: self.build(0), self.in_channels, self.resolution, BATCH)
+
     def describe(self) -> dict:
         return {"baseline": self.space.name, "depth": self.depth, "width": self.width,
                 "resolution_mult": self.resolution_mult, "resolution": self.resolution,
