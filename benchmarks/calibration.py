@@ -109,18 +109,18 @@ def info_row(case: str, what: str, text: str) -> None:
 
 # -- racing and --seeds 3 ------------------------------------------------------------------
 
-def race(table_: dict, confidence: float, max_seeds: int):
+def race(table_: dict, confidence: float, max_seeds: int, delta: float | None = None):
     """`search_cost.race` (racing a unit at a time as one worker; tests/test_search.py checks
     it against the worker) without its nominal `rank` after every unit, half the time of a
     race: racing_needs reads only that ranking's confidence (its docstring), so one ranking
     of the first seeds gives the very same units.  tests/test_ranking.py checks the two agree."""
     obs = {p: {0: seeds[0]} for p, seeds in table_.items()}
     first = rank(obs, confidence, resamples=0)
-    while wanted := racing_needs(obs, first, max_seeds):
+    while wanted := racing_needs(obs, first, max_seeds, delta=delta):
         point, seed = wanted[0]
         obs[point][seed] = table_[point][seed]
     baseline = baseline_seeds(max(len(seeds) for seeds in obs.values()), racing=True)
-    return sum(len(seeds) for seeds in obs.values()) + baseline, rank(obs, confidence)
+    return sum(len(seeds) for seeds in obs.values()) + baseline, rank(obs, confidence, delta=delta)
 
 
 def racing_case(name: str, means, sds, tied: list[int], runs: int, rng, fail: float = 0.0) -> None:
@@ -144,6 +144,25 @@ def racing_case(name: str, means, sds, tied: list[int], runs: int, rng, fail: fl
         info_row(name, "power: decided, right winner", f"{power.value:6.1%} ± {power.se:.1%}")
     if confident.runs:
         info_row(name, "p_best >= 0.95: truly (solely) best", f"{confident.value:6.1%} of {confident.runs} (model prob.)")
+    mean = float(np.mean(trainings))
+    fixed = MAX_SEEDS * (len(means) + 1)
+    info_row(name, "trainings (baseline incl.)", f"{mean:.1f} = {mean / fixed:.2f} of --seeds 3's {fixed}")
+
+
+def delta_case(name: str, means, delta: float, runs: int, rng) -> None:
+    """Racing with --delta: "within delta of the best" is wrong when the leader's true mean
+    is more than delta below the best's; power: said, rightly."""
+    best = max(means)
+    wrong, said, trainings = Rate(), Rate(), []
+    for _ in range(runs):
+        count, ranking = race(table(rng, means, [SD] * len(means), MAX_SEEDS + RESERVE), CONFIDENCE, MAX_SEEDS,
+                              delta)
+        trainings.append(count)
+        within = ranking.within(delta)
+        wrong.add(within and best - means[ranking.leader] > delta + 1e-12)
+        said.add(within)
+    error_row(name, "false 'within delta of the best'", wrong, 1 - CONFIDENCE)
+    info_row(name, "'within delta' said", f"{said.value:6.1%} ± {said.se:.1%}")
     mean = float(np.mean(trainings))
     fixed = MAX_SEEDS * (len(means) + 1)
     info_row(name, "trainings (baseline incl.)", f"{mean:.1f} = {mean / fixed:.2f} of --seeds 3's {fixed}")
@@ -298,6 +317,8 @@ def cases(runs: int, rng) -> dict:
                                                 runs, rng, fail=FAIL_SHARE),
         "racing-3sd-failed": lambda: racing_case("racing, best +3 sd, 5% of units fail", lead(3), steady, [0],
                                                  runs, rng, fail=FAIL_SHARE),
+        "racing-delta-2sd": lambda: delta_case("racing --delta 1 sd, best +2 sd", lead(2), SD, runs, rng),
+        "racing-delta-null": lambda: delta_case("racing --delta 1 sd, 12 equal", equal, SD, runs, rng),
         "racing-null": lambda: racing_case("racing, 12 equal", equal, steady, list(range(POINTS)), runs, rng),
         "racing-two": lambda: racing_case("racing, two tied best (others -2 sd)", two, steady, [0, 1], runs, rng),
         "racing-three": lambda: racing_case("racing, three tied best", three, steady, [0, 1, 2], runs, rng),

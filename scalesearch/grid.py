@@ -69,6 +69,7 @@ class GridRequest:
     max_seeds: int = 3
     max_trainings: int | None = None
     confidence: float = 0.9
+    delta: float | None = None  # an indifference zone for racing's stop and the outcome (stats/ranking.py)
     tie_break: str = "latency"  # which contender a tie recommends (stats/tie_break.py)
     placement: Placement = field(default_factory=Placement)  # its threads: per worker
     workers: int | None = None  # None: measured (one process with every core, or one per core)
@@ -164,7 +165,7 @@ def prepare(request: GridRequest) -> _Setup:
                           test_images=dataset.test_images, sampler=request.sampler, trials=request.trials,
                           prune=request.prune, prune_warmup=request.prune_warmup, seeds=request.seeds,
                           max_seeds=request.max_seeds, max_trainings=request.max_trainings,
-                          confidence=request.confidence, objective=request.objective)
+                          confidence=request.confidence, objective=request.objective, delta=request.delta)
     cores = os.cpu_count() or 1
     if request.workers is not None and not 0 <= request.workers <= cores:
         raise UserError(f"{{workers}} must be between 0 (set the study up for `scalesearch worker`) and the "

@@ -283,6 +283,20 @@ def test_a_unit_far_below_its_points_other_seeds_is_retrained_not_averaged_in(re
     assert summary["noise"]["sd"] < 0.02  # the drop would have put the pooled noise near 0.03
 
 
+def test_delta_stops_the_race_once_the_leader_is_within_it_of_the_best(resnet18, monkeypatch):
+    space, candidates = resnet18
+    flat_top = lambda c: 0.80 if c.index in (3, 7, 9) else 0.70  # noqa: E731  three tied, 10 points clear
+    plain = FakeTrainer(flat_top, noise_seed=3)
+    _, without = search(space, candidates, monkeypatch, plain)
+    zoned = FakeTrainer(flat_top, noise_seed=3)
+    _, within = search(space, candidates, monkeypatch, zoned, delta=0.05)
+    assert not without["decided"] and without["within"] is None  # a tie, told as one
+    assert within["within"]["decided"] and within["within"]["bound"] <= 0.05
+    assert within["alpha"] in {candidates[i].alpha for i in (3, 7, 9)}  # a truly best point, whichever
+    assert len(zoned.calls) < len(plain.calls)  # stopped once the leader was within 5 points
+    assert "is within 5.0 points of the best (--delta): the best is at most" in within["outcome"]
+
+
 def test_an_interrupted_race_resumes_without_retraining_a_finished_unit(resnet18, monkeypatch):
     space, candidates = resnet18
     storage = optuna.storages.InMemoryStorage()

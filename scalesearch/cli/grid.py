@@ -63,6 +63,7 @@ def grid(
     max_seeds: Annotated[int, Opt(help="Racing: seeds per contender at most.")] = 3,
     max_trainings: Annotated[Optional[int], Opt(help="Racing: trainings in all, the baseline's included.")] = None,
     confidence: Annotated[float, Opt(help="Confidence of the separation test and of every interval.")] = 0.9,
+    delta: Annotated[Optional[float], Opt(help="An indifference zone, in accuracy (0.01 = one point): racing stops once the leader is within DELTA of the best at --confidence, and the outcome says so (multiple comparisons with the best).")] = None,
     tie_break: Annotated[str, Opt(help="When several points tie: which contender to recommend — latency (the fastest here, timed at batch 1), params, activations, flops, fit (nearest the smooth fit's maximum) or none.")] = "latency",
     device: DeviceOption = "auto",
     max_memory: MaxMemoryOption = None,
@@ -82,7 +83,7 @@ def grid(
         baseline=baseline, out=out, storage=storage, study=study, grid_shape=grid_shape, step=step,
         low=low, high=high, target=target, tolerance=tolerance, cost=cost, objective=objective, targets=targets,
         sampler=sampler, trials=trials, prune=prune, prune_warmup=prune_warmup, resolution=resolution,
-        seeds=seeds, max_seeds=max_seeds, max_trainings=max_trainings, confidence=confidence, tie_break=tie_break,
+        seeds=seeds, max_seeds=max_seeds, max_trainings=max_trainings, confidence=confidence, delta=delta, tie_break=tie_break,
         workers=workers, worker_only=worker_only, command=command_line(), **shared_parts(GridRequest, locals()))
     display = LogDisplay() if worker_only or not stderr.is_terminal else LiveDisplay(confidence)
     try:

@@ -60,7 +60,7 @@ def collect(study: optuna.Study, candidates: list[Candidate], config: SearchConf
              if (t.user_attrs.get("point") is not None or t.user_attrs.get("rejected"))
              and not t.user_attrs.get("duplicate")]
     accuracies = status.accuracies(candidates)
-    ranking = rank(accuracies, config.confidence)
+    ranking = rank(accuracies, config.confidence, delta=config.delta)
     aside = {(p, s) for p, seeds in ranking.details.get("stragglers", {}).items() for s in seeds}
     for row in units:
         if (row["point"], row["seed"]) in aside:
@@ -191,6 +191,12 @@ def _decision(summary: dict[str, Any]) -> str:
         return (f"No decision: {leader} leads on one seed per point, and there is no noise estimate yet "
                 "to tell it apart from the others (train more seeds).")
     means = [c["mean"] for c in contenders]
+    within = summary.get("within") or {}
+    if within.get("decided"):
+        return (f"{leader} is within {within['delta'] * 100:.1f} points of the best (--delta): the best is at most "
+                f"{within['bound'] * 100:.1f} points ahead of it at {summary['confidence']:.0%} (multiple "
+                f"comparisons with the best); {len(contenders)} points tie within "
+                f"{(max(means) - min(means)) * 100:.1f} points." + tie_sentence(summary.get("recommended"), len(contenders)))
     return (f"No decision: {len(contenders)} points tie within {(max(means) - min(means)) * 100:.1f} points "
             f"at {summary['confidence']:.0%} confidence; {leader} leads."
             + tie_sentence(summary.get("recommended"), len(contenders)) + resolution_sentence(summary))
@@ -225,6 +231,8 @@ def summarize(points: list[dict[str, Any]], ranking: Ranking, status: UnitStatus
         "confidence": config.confidence, "target": config.grid.target, "tolerance": config.grid.tolerance,
         "noise": {"sd": ranking.noise.sd, "df": ranking.noise.df, "kind": ranking.noise.kind},
         "decided": ranking.decided,
+        "within": ({"delta": config.delta, "bound": ranking.best_gap_bound, "decided": ranking.within(config.delta)}
+                   if config.delta is not None else None),
         "failed_to_train": _failed_to_train(status, candidates),
         "stragglers": _stragglers(ranking, candidates),
         "seeds": {label(p): p["seeds"] for p in feasible if p["seeds"]},

@@ -47,6 +47,7 @@ class SearchConfig:
     max_trainings: int | None = None  # racing: trainings in all (the baseline's included)
     confidence: float = 0.9
     objective: str = "accuracy"  # or "pareto": accuracy and cost, a front over several cost targets
+    delta: float | None = None  # an indifference zone: a leader within delta of the best will do (ranking.py)
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -65,6 +66,8 @@ class SearchConfig:
                 raise UserError(f"{{{name}}} must be a whole number >= 1, got {value!r}")
         if not 0.5 <= self.confidence < 1:
             raise UserError(f"{{confidence}} must be in [0.5, 1), got {self.confidence}")
+        if self.delta is not None and not (isinstance(self.delta, (int, float)) and 0 < self.delta < 1):
+            raise UserError(f"{{delta}} must be an accuracy gap in (0, 1) (0.01 is one point), got {self.delta!r}")
         if self.base_resolution < 1:
             raise UserError(f"{{resolution}} must be a positive number of pixels, got {self.base_resolution}")
 

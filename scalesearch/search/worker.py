@@ -131,7 +131,8 @@ def wanted_units(candidates: list[Candidate], status: UnitStatus, config: Search
         more += [u for u in retrains(accuracies, config.seeds or 1) if u not in more]  # after a straggler
         most = config.seeds or 1
     else:
-        more = racing_needs(accuracies, rank(accuracies, config.confidence, resamples=0), config.max_seeds)
+        more = racing_needs(accuracies, rank(accuracies, config.confidence, resamples=0), config.max_seeds,
+                            delta=config.delta)
         kept, _ = screen(accuracies)  # a straggler's retrain is no reason for a baseline seed
         most = max([len(v) for v in kept.values()] + [s + 1 for _, s in more], default=1)
     more += [(0, s) for s in range(1, baseline_seeds(most, config.racing))]

@@ -20,6 +20,11 @@ The method, in one place:
   `MIN_DF` residual degrees of freedom: then the leader is the best with probability
   >= `confidence`.  A point's `low`/`high` is its mean's own (marginal) interval; its
   `diff_low`/`diff_high` the MCB interval of its gap to the leader, at its constant.
+- **Within D** (`--delta D`, an indifference zone): the leader's MCB upper bound on how far
+  the best may be ahead of it, max_j (x_j - x_L + d_L se_jL)^+ (Hsu 1996, ch. 4: the
+  constrained intervals, d_L the leader's own constant), holds with probability >=
+  `confidence` with the contender set; "within D" when it is <= D (and `MIN_DF`).  Racing
+  with a delta stops once the bound is <= D at its test level.
 - **Racing** (`racing_needs`) measures the noise before it decides anything: a second seed
   for the best first draws and for points spread over the rest (`noise_sample`), and no
   decision until that sample is complete and the fit has `MIN_DF` residual df; then more
@@ -46,7 +51,8 @@ from typing import Any, Hashable, Mapping
 
 import numpy as np
 
-from scalesearch.stats.simultaneous import DRAWS, ONCE_DRAWS, contenders as mcb_contenders, dunnett_constant
+from scalesearch.stats.simultaneous import (DRAWS, ONCE_DRAWS, contenders as mcb_contenders, dunnett_constant,
+                                            mcb_constants)
 from scalesearch.stats.stragglers import screen
 from scalesearch.stats.twoway import Noise, Observations, TwoWay, t_quantile
 
@@ -92,9 +98,20 @@ class Ranking:
     def get(self, point: Hashable) -> PointStats:
         return next(p for p in self.points if p.point == point)
 
+    @property
+    def best_gap_bound(self) -> float:
+        """How far the best may be ahead of the leader, at `confidence` (NaN where not drawn)."""
+        return self.details.get("best_gap_bound", math.nan)
+
+    def within(self, delta: float | None) -> bool:
+        """Whether the leader is within `delta` of the best at the ranking's confidence."""
+        bound = self.best_gap_bound
+        return (delta is not None and math.isfinite(bound) and bound <= delta
+                and self.noise.known and self.noise.df >= MIN_DF)
+
 
 def rank(obs: Observations, confidence: float = 0.9, resamples: int = 4000, seed: int = 0,
-         draws: int = DRAWS) -> Ranking:
+         draws: int = DRAWS, delta: float | None = None) -> Ranking:
     """Rank points by mean accuracy over seeds: intervals, the MCB contender set, and
     p_best from `resamples` posterior draws; `draws` Monte Carlo draws for the MCB
     constants.  resamples=0 is racing's quick look: no p_best, and MCB constants only
@@ -133,8 +150,22 @@ def rank(obs: Observations, confidence: float = 0.9, resamples: int = 4000, seed
             ps.p_best = share[ps.point] if known else math.nan  # one seed each: no model to draw from
     contenders = [p.point for p in stats if not p.separated]
     decided = len(stats) > 1 and contenders == [leader] and known and fit.noise.df >= MIN_DF
-    return Ranking(stats, leader, contenders, decided, fit.noise, confidence,
-                   {"mcb_constants": margins, "prior_df": fit.prior_df, **screened})
+    details = {"mcb_constants": margins, "prior_df": fit.prior_df, **screened}
+    if known and len(stats) > 1 and (resamples or delta is not None):
+        details["best_gap_bound"] = _best_gap_bound(fit, leader, confidence, draws, seed)
+    return Ranking(stats, leader, contenders, decided, fit.noise, confidence, details)
+
+
+def _best_gap_bound(fit: TwoWay, leader: Hashable, confidence: float, draws: int, seed: int) -> float:
+    """max_j (x_j - x_L + d_L se_jL)^+: the leader's MCB upper bound on mu_best - mu_L."""
+    i = fit.points.index(leader)
+    d = float(mcb_constants(fit, confidence, draws, seed, [i])[0])
+    bound = 0.0
+    for j, other in enumerate(fit.points):
+        if j != i:
+            gap, sd, _ = fit.diff(other, leader)
+            bound = max(bound, gap + d * sd)
+    return bound
 
 
 def resolvable_gap(ranking: Ranking, seeds: int, gap: float = 0.01) -> dict[str, float] | None:
@@ -196,7 +227,7 @@ def interim_confidence(confidence: float, max_seeds: int) -> float:
 
 
 def racing_needs(obs: Observations, ranking: Ranking, max_seeds: int, top: int = 3,
-                 spread: int = 2) -> list[tuple[Hashable, int]]:
+                 spread: int = 2, delta: float | None = None) -> list[tuple[Hashable, int]]:
     """The next units racing wants: (point, seed index), the next one first.
 
     First every point of the noise sample (`noise_sample`) gets a second seed, whatever
@@ -239,11 +270,11 @@ def racing_needs(obs: Observations, ranking: Ranking, max_seeds: int, top: int =
     unmeasured = [p for p in sample if len(obs[p]) < min(2, max_seeds)]
     if unmeasured:
         return [(p, _next_seed(obs[p])) for p in unmeasured]
-    return racing_turns(obs, sample, max_seeds, interim_confidence(ranking.confidence, max_seeds))
+    return racing_turns(obs, sample, max_seeds, interim_confidence(ranking.confidence, max_seeds), delta)
 
 
 def racing_turns(obs: Observations, sample: list[Hashable], max_seeds: int,
-                 level: float) -> list[tuple[Hashable, int]]:
+                 level: float, delta: float | None = None) -> list[tuple[Hashable, int]]:
     """Racing's turns replayed on `obs` from the noise sample on (`racing_needs`): the
     units the race consumes, in its own order, as far as `obs` has them; then the unit it
     waits for (and the round's other points in the set now).  A function of `obs` alone,
@@ -252,9 +283,9 @@ def racing_turns(obs: Observations, sample: list[Hashable], max_seeds: int,
     seen = {p: {s: v for s, v in seeds.items() if s == 0 or (s == 1 and p in sample)} for p, seeds in obs.items()}
     racing = set(obs)
     while True:
-        look = _look(seen, level)
-        if not look.noise.known or (len(racing) <= 1 and look.noise.df >= MIN_DF):
-            return []
+        look = _look(seen, level, delta)
+        if not look.noise.known or (len(racing) <= 1 and look.noise.df >= MIN_DF) or look.within(delta):
+            return []  # one point left, or (--delta) the leader within delta of the best
         aside = look.details.get("stragglers", {})
 
         def kept(p: Hashable) -> int:  # a straggler is no seed: its point is trained once more
@@ -276,16 +307,16 @@ def racing_turns(obs: Observations, sample: list[Hashable], max_seeds: int,
         seen[turn][seed] = obs[turn][seed]
 
 
-def _look(look: Observations, confidence: float) -> Ranking:
+def _look(look: Observations, confidence: float, delta: float | None = None) -> Ranking:
     """`rank` at a test's level, memoized (the Ranking is shared: read it, never change it):
     racing replays the same turns after every unit."""
     key = tuple(sorted(((str(p), p, tuple(sorted(s.items()))) for p, s in look.items()), key=lambda t: t[0]))
-    return _cached_look(key, confidence)
+    return _cached_look(key, confidence, delta)
 
 
 @functools.lru_cache(maxsize=512)
-def _cached_look(key, confidence: float) -> Ranking:
-    return rank({p: dict(seeds) for _, p, seeds in key}, confidence, resamples=0)
+def _cached_look(key, confidence: float, delta: float | None = None) -> Ranking:
+    return rank({p: dict(seeds) for _, p, seeds in key}, confidence, resamples=0, delta=delta)
 
 
 def _next_seed(seeds: Mapping[int, float]) -> int:
