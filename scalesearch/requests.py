@@ -128,7 +128,7 @@ def part_names(kind: type) -> set[str]:
 
 def flat_names(kind: type) -> set[str]:
     """Every field name of a request's flat record: its own and its parts'."""
-    return {f.name for f in fields(kind) if f.name not in parts(kind)} | part_names(kind)
+    return set(flat_types(kind))
 
 
 def parts_from(kind: type, values: Mapping[str, Any]) -> dict[str, Any]:

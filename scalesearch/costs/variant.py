@@ -109,16 +109,22 @@ class Variant:
         from scalesearch.costs.latency import measure_latency
 
         self.check_size(batch)  # build() checks batch 1; timing runs `batch` images at once
-        key = self.spec.spec_hash() if self.spec is not None else f"{self.space.source}:{self.depth}:{self.width}"
-        return measure_latency(self.build(0), self.in_channels, self.resolution, device, threads, batch, key=key)
+        return measure_latency(self.build(0), self.in_channels, self.resolution, device, threads, batch,
+                               key=self._measure_key)
 
     def training_memory(self) -> int:
         """Bytes one SGD step keeps alive at this shape (costs/memory.py; cached per process)."""
         from scalesearch.costs.memory import BATCH, cached_training_memory
 
         self.check_size(2, training=True)
-        key = self.spec.spec_hash() if self.spec is not None else f"{self.space.source}:{self.depth}:{self.width}"
-        return cached_training_memory(key, lambda: self.build(0), self.in_channels, self.resolution, BATCH)
+        return cached_training_memory(self._measure_key, lambda: self.build(0), self.in_channels, self.resolution,
+                                      BATCH)
+
+    @property
+    def _measure_key(self) -> str:
+        """What a measurement's cache knows this network by: its spec's hash, or for a
+        factory its source and multipliers (the shape is keyed beside it)."""
+        return self.spec.spec_hash() if self.spec is not None else f"{self.space.source}:{self.depth}:{self.width}"
 
     def describe(self) -> dict:
         return {"baseline": self.space.name, "depth": self.depth, "width": self.width,

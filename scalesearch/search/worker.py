@@ -154,7 +154,7 @@ def check_data(study: optuna.Study, data: ImageData, config: SearchConfig) -> No
     recorded = study.user_attrs.get(DATA_DIGEST)
     if recorded is None:
         study.set_user_attr(DATA_DIGEST, data.digest)
-        recorded = optuna.load_study(study_name=study.study_name, storage=study._storage).user_attrs.get(DATA_DIGEST)
+        recorded = study.user_attrs.get(DATA_DIGEST)  # read back from the storage: another may have won
     if recorded != data.digest:
         where = config.data_dir or "its default location"
         raise UserError(f"this worker's {config.data} data ({where}) is not the data study {study.study_name!r} "

@@ -152,14 +152,18 @@ def rank(obs: Observations, confidence: float = 0.9, resamples: int = 4000, seed
     decided = len(stats) > 1 and contenders == [leader] and known and fit.noise.df >= MIN_DF
     details = {"mcb_constants": margins, "prior_df": fit.prior_df, **screened}
     if known and len(stats) > 1 and (resamples or delta is not None):
-        details["best_gap_bound"] = _best_gap_bound(fit, leader, confidence, draws, seed)
+        details["best_gap_bound"] = _best_gap_bound(fit, leader, confidence, draws, seed, margins.get(leader))
     return Ranking(stats, leader, contenders, decided, fit.noise, confidence, details)
 
 
-def _best_gap_bound(fit: TwoWay, leader: Hashable, confidence: float, draws: int, seed: int) -> float:
-    """max_j (x_j - x_L + d_L se_jL)^+: the leader's MCB upper bound on mu_best - mu_L."""
+def _best_gap_bound(fit: TwoWay, leader: Hashable, confidence: float, draws: int, seed: int,
+                    drawn: float | None = None) -> float:
+    """max_j (x_j - x_L + d_L se_jL)^+: the leader's MCB upper bound on mu_best - mu_L.
+    `drawn`: d_L where the contender set already drew it (the draws do not depend on
+    which columns are asked: simultaneous.studentized)."""
     i = fit.points.index(leader)
-    d = float(mcb_constants(fit, confidence, draws, seed, [i])[0])
+    d = float(drawn) if drawn is not None and math.isfinite(drawn) else float(
+        mcb_constants(fit, confidence, draws, seed, [i])[0])
     bound = 0.0
     for j, other in enumerate(fit.points):
         if j != i:
